@@ -1,0 +1,158 @@
+// One running chat generation on a lent sequence: an async iterator of text deltas and a final result.
+import type { ChatHistoryItem, ChatWrapper, LlamaContextSequence, LlamaGrammar } from "node-llama-cpp";
+import { LlamaChat } from "node-llama-cpp";
+import type { ChatDelta, ChatResult, FinishReason, SamplingOptions } from "./chatTypes.ts";
+
+export type ChatStreamInit = {
+  sequence: LlamaContextSequence;
+  chatWrapper: ChatWrapper;
+  history: ChatHistoryItem[];
+  promptTokens: number;
+  maxTokens: number;
+  sampling: SamplingOptions;
+  seed: number | undefined;
+  stop: string[];
+  grammar: LlamaGrammar | undefined;
+  signal: AbortSignal | undefined;
+  /** Called once, after generation has fully stopped, to hand the sequence back. */
+  release(sequence: LlamaContextSequence): void;
+};
+
+export class ChatStream implements AsyncIterable<ChatDelta> {
+  /** Settles when generation ends: resolves with the whole answer, or rejects on an engine failure. */
+  readonly result: Promise<ChatResult>;
+  readonly #pending: ChatDelta[] = [];
+  readonly #abort = new AbortController();
+  #wake: (() => void) | undefined;
+  #ended = false;
+  #iterated = false;
+
+  constructor(init: ChatStreamInit) {
+    const onCallerAbort = () => this.#abort.abort(init.signal?.reason);
+    if (init.signal?.aborted) onCallerAbort();
+    else init.signal?.addEventListener("abort", onCallerAbort, { once: true });
+    this.result = this.#run(init).finally(() => {
+      init.signal?.removeEventListener("abort", onCallerAbort);
+      this.#ended = true;
+      this.#notify();
+    });
+    // The result is also observed through iteration; keep an unobserved rejection from crashing the process.
+    this.result.catch(() => {});
+  }
+
+  /** Stops generation; the result resolves with finish reason `cancelled`. */
+  cancel(reason?: unknown): void {
+    this.#abort.abort(reason);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ChatDelta> {
+    if (this.#iterated) throw new Error("A ChatStream can be iterated once.");
+    this.#iterated = true;
+    for (;;) {
+      const delta = this.#pending.shift();
+      if (delta) {
+        yield delta;
+        continue;
+      }
+      if (this.#ended) break;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+    await this.result;
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async #run(init: ChatStreamInit): Promise<ChatResult> {
+    const { sequence } = init;
+    const started = performance.now();
+    let firstTextAt: number | null = null;
+    let text = "";
+    const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: init.chatWrapper });
+    try {
+      const signal = this.#abort.signal;
+      if (signal.aborted) return this.#resultOf("", "cancelled", init, 0, started, null);
+      const { sampling } = init;
+      const response = await chat.generateResponse(init.history, {
+        signal,
+        stopOnAbortSignal: true,
+        maxTokens: init.maxTokens,
+        temperature: sampling.temperature,
+        topP: sampling.topP,
+        topK: sampling.topK,
+        minP: sampling.minP,
+        seed: init.seed,
+        repeatPenalty: {
+          penalty: sampling.repeatPenalty,
+          frequencyPenalty: sampling.frequencyPenalty || undefined,
+          presencePenalty: sampling.presencePenalty || undefined,
+        },
+        customStopTriggers: init.stop.length > 0 ? init.stop : undefined,
+        grammar: init.grammar,
+        onResponseChunk: (chunk) => {
+          // Thought segments count as generated tokens but are not part of the answer text.
+          if (chunk.type !== undefined) return;
+          if (chunk.text === "" && chunk.tokens.length === 0) return;
+          if (firstTextAt === null && chunk.text !== "") firstTextAt = performance.now();
+          text += chunk.text;
+          this.#pending.push({ text: chunk.text, tokens: chunk.tokens.length });
+          this.#notify();
+        },
+      });
+      const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
+      // The answer is exactly the streamed text, so streamed and whole answers never disagree.
+      return this.#resultOf(
+        text,
+        finishReasonOf(response.metadata.stopReason),
+        init,
+        completionTokens,
+        started,
+        firstTextAt,
+      );
+    } catch (error) {
+      if (this.#abort.signal.aborted) {
+        const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
+        return this.#resultOf(text, "cancelled", init, completionTokens, started, firstTextAt);
+      }
+      throw error;
+    } finally {
+      chat.dispose({ disposeSequence: false });
+      init.release(sequence);
+    }
+  }
+
+  #resultOf(
+    text: string,
+    finishReason: FinishReason,
+    init: ChatStreamInit,
+    completionTokens: number,
+    started: number,
+    firstTextAt: number | null,
+  ): ChatResult {
+    return {
+      text,
+      finishReason,
+      promptTokens: init.promptTokens,
+      completionTokens,
+      timeToFirstTokenMs: firstTextAt === null ? null : firstTextAt - started,
+      generationMs: performance.now() - started,
+    };
+  }
+}
+
+function finishReasonOf(stopReason: string): FinishReason {
+  switch (stopReason) {
+    case "maxTokens":
+      return "length";
+    case "abort":
+      return "cancelled";
+    default:
+      return "stop";
+  }
+}

@@ -1,0 +1,305 @@
+// A loaded GGUF chat model: one context whose parallel sequences serve generation and scoring requests.
+import { stat } from "node:fs/promises";
+import type {
+  ChatHistoryItem,
+  ChatWrapper,
+  LlamaContext,
+  LlamaGrammar,
+  LlamaModel,
+  Token,
+} from "node-llama-cpp";
+import { ChatStream } from "./ChatStream.ts";
+import type { ChatTemplateFamily } from "./catalog.ts";
+import type { ChatMessage, ChatRequest, ResponseConstraint, SamplingOptions } from "./chatTypes.ts";
+import { chatWrapperFor } from "./chatWrapperFor.ts";
+import {
+  ContextLengthExceededError,
+  EngineUnavailableError,
+  InvalidGenerationRequestError,
+} from "./errors.ts";
+import { toGrammarSchema } from "./grammarSchema.ts";
+import { SequencePool, type SequencePoolStats } from "./SequencePool.ts";
+import { type ContinuationScore, scoreContinuations, tokenizeForScoring } from "./scoreContinuations.ts";
+import { type GpuChoice, sharedLlama } from "./sharedLlama.ts";
+import { defaultThreadCount } from "./threadDefaults.ts";
+
+/** llama-server's sampling defaults, so answers match what users of llama.cpp already know. */
+export const defaultSampling: SamplingOptions = {
+  temperature: 0.8,
+  topP: 0.95,
+  topK: 40,
+  minP: 0.05,
+  repeatPenalty: 1,
+  frequencyPenalty: 0,
+  presencePenalty: 0,
+};
+
+export type InferenceEngineOptions = {
+  /** Path of the GGUF file. */
+  modelPath: string;
+  /** The name clients use for this model. */
+  modelName: string;
+  /** Sequences that generate at once, batched together. Default: 4 */
+  parallel?: number;
+  /** Tokens per sequence (prompt + completion). Default: the model's training context, at most 4096 */
+  contextSize?: number;
+  /** llama.cpp threads. Default: see `defaultThreadCount` (1 for models under 64 MB, else the CPU's math cores) */
+  threads?: number;
+  /** Requests that may wait for a free sequence before new ones are refused as overloaded. Default: 64 */
+  maxQueue?: number;
+  /** Compute backend. Default: "auto" */
+  gpu?: GpuChoice;
+  /** How to render conversations when the GGUF carries no chat template. Default: node-llama-cpp's guess */
+  chatTemplateFallback?: ChatTemplateFamily;
+  /** System prompt used when a conversation has none. Default: none */
+  defaultSystemPrompt?: string;
+  /** Sampling used where a request sets none. Default: `defaultSampling` */
+  sampling?: Partial<SamplingOptions>;
+};
+
+export type EngineInfo = {
+  modelName: string;
+  modelPath: string;
+  fileBytes: number;
+  fileModifiedAt: Date;
+  architecture: string | undefined;
+  trainContextSize: number;
+  contextSize: number;
+  parallel: number;
+  threads: number;
+  chatTemplate: string;
+  defaultSystemPrompt: string | undefined;
+};
+
+export class InferenceEngine {
+  readonly info: EngineInfo;
+  readonly model: LlamaModel;
+  readonly #context: LlamaContext;
+  readonly #pool: SequencePool;
+  readonly #chatWrapper: ChatWrapper;
+  readonly #sampling: SamplingOptions;
+  readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+  #disposed = false;
+
+  private constructor(init: {
+    info: EngineInfo;
+    model: LlamaModel;
+    context: LlamaContext;
+    pool: SequencePool;
+    chatWrapper: ChatWrapper;
+    sampling: SamplingOptions;
+  }) {
+    this.info = init.info;
+    this.model = init.model;
+    this.#context = init.context;
+    this.#pool = init.pool;
+    this.#chatWrapper = init.chatWrapper;
+    this.#sampling = init.sampling;
+  }
+
+  static async load(options: InferenceEngineOptions): Promise<InferenceEngine> {
+    const file = await stat(options.modelPath);
+    const llama = await sharedLlama(options.gpu ?? "auto");
+    const threads = options.threads ?? defaultThreadCount(file.size, llama.cpuMathCores);
+    const parallel = options.parallel ?? 4;
+    const model = await llama.loadModel({ modelPath: options.modelPath });
+    try {
+      const trainContextSize = model.trainContextSize;
+      const contextSize = options.contextSize ?? Math.min(trainContextSize, 4096);
+      const context = await model.createContext({
+        contextSize,
+        sequences: parallel,
+        threads: { ideal: threads, min: threads },
+        // Generation and scoring may need large batches; never let one sequence's prompt be split needlessly.
+        batchSize: Math.min(contextSize, 2048),
+      });
+      const sequences = Array.from({ length: parallel }, () => context.getSequence());
+      const chatWrapper = chatWrapperFor(model, options.chatTemplateFallback);
+      return new InferenceEngine({
+        info: {
+          modelName: options.modelName,
+          modelPath: options.modelPath,
+          fileBytes: file.size,
+          fileModifiedAt: file.mtime,
+          architecture: model.fileInfo.metadata.general?.architecture,
+          trainContextSize,
+          contextSize: context.contextSize,
+          parallel,
+          threads,
+          chatTemplate: chatWrapper.wrapperName,
+          defaultSystemPrompt: options.defaultSystemPrompt,
+        },
+        model,
+        context,
+        pool: new SequencePool(sequences, { maxQueue: options.maxQueue ?? 64 }),
+        chatWrapper,
+        sampling: { ...defaultSampling, ...options.sampling },
+      });
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+  }
+
+  get poolStats(): SequencePoolStats {
+    return this.#pool.stats;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Tokens the conversation's rendered prompt takes, after the default system prompt is applied. */
+  countPromptTokens(messages: ChatMessage[]): number {
+    return this.#promptTokens(this.#historyOf(messages)).length;
+  }
+
+  /**
+   * Checks the request, waits for a free sequence and starts generating. Everything that can refuse the
+   * request (bad schema, too long, overloaded) throws here, before any output exists.
+   */
+  async startChat(request: ChatRequest, signal?: AbortSignal): Promise<ChatStream> {
+    this.#assertLive();
+    const history = this.#historyOf(request.messages);
+    const promptTokens = this.#promptTokens(history).length;
+    const contextSize = this.info.contextSize;
+    if (promptTokens >= contextSize)
+      throw new ContextLengthExceededError(contextSize, promptTokens, undefined);
+    if (request.maxTokens !== undefined && promptTokens + request.maxTokens > contextSize) {
+      throw new ContextLengthExceededError(contextSize, promptTokens, request.maxTokens);
+    }
+    const grammar = await this.#grammarFor(request.responseFormat);
+    const sequence = await this.#pool.acquire(signal);
+    return new ChatStream({
+      sequence,
+      chatWrapper: this.#chatWrapper,
+      history,
+      promptTokens,
+      maxTokens: request.maxTokens ?? contextSize - promptTokens,
+      sampling: { ...this.#sampling, ...request.sampling },
+      seed: request.seed,
+      stop: request.stop ?? [],
+      grammar,
+      signal,
+      release: (lent) => this.#pool.release(lent),
+    });
+  }
+
+  /**
+   * Exact log-likelihood of each continuation after `prompt`, on one sequence, the prompt evaluated once.
+   * Text inputs are tokenized the way lm-evaluation-harness does; token inputs are scored as given.
+   */
+  async scoreContinuations(
+    prompt: string | Token[],
+    continuations: readonly (string | Token[])[],
+    options: {
+      signal?: AbortSignal;
+      /** For text prompts: prepend BOS when the model's tokenizer asks for one. Default: true */
+      addBos?: boolean;
+    } = {},
+  ): Promise<ContinuationScore[]> {
+    this.#assertLive();
+    const input =
+      typeof prompt === "string"
+        ? tokenizeForScoring(
+            this.model,
+            prompt,
+            continuations.map((continuation) =>
+              typeof continuation === "string" ? continuation : this.model.detokenize(continuation, true),
+            ),
+            { addBos: options.addBos },
+          )
+        : {
+            promptTokens: prompt,
+            continuations: continuations.map((continuation) =>
+              typeof continuation === "string" ? this.model.tokenize(continuation, false) : continuation,
+            ),
+          };
+    const longest = Math.max(0, ...input.continuations.map((tokens) => tokens.length));
+    if (input.promptTokens.length + longest > this.info.contextSize) {
+      throw new ContextLengthExceededError(this.info.contextSize, input.promptTokens.length, longest);
+    }
+    const sequence = await this.#pool.acquire(options.signal);
+    try {
+      return await scoreContinuations(sequence, input);
+    } finally {
+      this.#pool.release(sequence);
+    }
+  }
+
+  /** The rendered prompt text (with special tokens) a conversation becomes, for inspection and scoring. */
+  renderPrompt(messages: ChatMessage[]): string {
+    const { contextText } = this.#chatWrapper.generateContextState({
+      chatHistory: this.#historyOf(messages),
+    });
+    return contextText.toString();
+  }
+
+  /** Tokens of the rendered prompt of a conversation, ready for `scoreContinuations`. */
+  promptTokensOf(messages: ChatMessage[]): Token[] {
+    return this.#promptTokens(this.#historyOf(messages));
+  }
+
+  /** Refuses new work, waits for lent sequences to finish, then frees the context and the model. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#pool.close();
+    await this.#context.dispose();
+    await this.model.dispose();
+  }
+
+  #assertLive(): void {
+    if (this.#disposed) throw new EngineUnavailableError("The model has been unloaded.");
+  }
+
+  #historyOf(messages: ChatMessage[]): ChatHistoryItem[] {
+    if (messages.length === 0) {
+      throw new InvalidGenerationRequestError("The conversation has no messages.", "messages");
+    }
+    const history: ChatHistoryItem[] = [];
+    const hasSystem = messages.some((message) => message.role === "system");
+    if (!hasSystem && this.info.defaultSystemPrompt) {
+      history.push({ type: "system", text: this.info.defaultSystemPrompt });
+    }
+    for (const message of messages) {
+      if (message.role === "system") history.push({ type: "system", text: message.content });
+      else if (message.role === "user") history.push({ type: "user", text: message.content });
+      else history.push({ type: "model", response: [message.content] });
+    }
+    // An assistant message last is a prefix the answer continues; otherwise the answer starts empty.
+    if (history.at(-1)?.type !== "model") history.push({ type: "model", response: [] });
+    return history;
+  }
+
+  #promptTokens(history: ChatHistoryItem[]): Token[] {
+    const { contextText } = this.#chatWrapper.generateContextState({ chatHistory: history });
+    return contextText.tokenize(this.model.tokenizer);
+  }
+
+  #grammarFor(format: ResponseConstraint | undefined): Promise<LlamaGrammar | undefined> {
+    if (format === undefined || format.type === "text") return Promise.resolve(undefined);
+    const key = format.type === "json_object" ? "json" : JSON.stringify(format.schema);
+    let grammar = this.#grammars.get(key);
+    if (!grammar) {
+      const llama = this.model.llama;
+      grammar =
+        format.type === "json_object"
+          ? llama.getGrammarFor("json")
+          : Promise.resolve()
+              .then(() => llama.createGrammarForJsonSchema(toGrammarSchema(format.schema) as never))
+              .catch((error: unknown) => {
+                if (error instanceof InvalidGenerationRequestError) throw error;
+                throw new InvalidGenerationRequestError(
+                  `The JSON schema cannot be turned into a grammar: ${error instanceof Error ? error.message : String(error)}`,
+                  "response_format.json_schema.schema",
+                );
+              });
+      this.#grammars.set(key, grammar);
+      // A failed compile is not cached: the next request gets a fresh attempt and the same clear error.
+      grammar.catch(() => this.#grammars.delete(key));
+      if (this.#grammars.size > 64) this.#grammars.delete(this.#grammars.keys().next().value!);
+    }
+    return grammar;
+  }
+}

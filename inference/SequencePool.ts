@@ -1,0 +1,106 @@
+// A fixed set of context sequences handed out one request at a time, with a bounded FIFO wait queue.
+import type { LlamaContextSequence } from "node-llama-cpp";
+import { EngineUnavailableError, OverloadedError } from "./errors.ts";
+
+type Waiter = {
+  resolve(sequence: LlamaContextSequence): void;
+  reject(error: unknown): void;
+  cleanup(): void;
+};
+
+export type SequencePoolStats = {
+  /** Sequences in the pool. */
+  size: number;
+  /** Sequences lent out now. */
+  inUse: number;
+  /** Requests waiting for a sequence. */
+  queued: number;
+  /** Most requests allowed to wait. */
+  maxQueue: number;
+};
+
+export class SequencePool {
+  readonly #free: LlamaContextSequence[];
+  readonly #waiters: Waiter[] = [];
+  readonly #size: number;
+  readonly #maxQueue: number;
+  readonly #retryAfterSeconds: number;
+  #closed = false;
+
+  constructor(
+    sequences: LlamaContextSequence[],
+    options: {
+      /** Most requests allowed to wait for a sequence before new ones are refused. */
+      maxQueue: number;
+      /** Hint given to refused clients. Default: 1 */
+      retryAfterSeconds?: number;
+    },
+  ) {
+    this.#free = [...sequences];
+    this.#size = sequences.length;
+    this.#maxQueue = options.maxQueue;
+    this.#retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  }
+
+  get stats(): SequencePoolStats {
+    return {
+      size: this.#size,
+      inUse: this.#size - this.#free.length,
+      queued: this.#waiters.length,
+      maxQueue: this.#maxQueue,
+    };
+  }
+
+  /**
+   * Takes a free sequence, or waits in line for one. Throws `OverloadedError` at once when the line is
+   * full, and the signal's reason when the caller gives up while waiting.
+   */
+  acquire(signal?: AbortSignal): Promise<LlamaContextSequence> {
+    if (this.#closed) return Promise.reject(new EngineUnavailableError("The model is shutting down."));
+    signal?.throwIfAborted();
+    const free = this.#free.pop();
+    if (free) return Promise.resolve(free);
+    if (this.#waiters.length >= this.#maxQueue) {
+      return Promise.reject(
+        new OverloadedError(
+          `All ${this.#size} sequences are busy and ${this.#waiters.length} requests are already waiting. Retry shortly.`,
+          this.#retryAfterSeconds,
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(waiter);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(signal?.reason);
+      };
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        cleanup: () => signal?.removeEventListener("abort", onAbort),
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Returns a sequence: the longest waiter gets it, or it goes back to the free list. */
+  release(sequence: LlamaContextSequence): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      waiter.cleanup();
+      waiter.resolve(sequence);
+      return;
+    }
+    this.#free.push(sequence);
+  }
+
+  /** Refuses new work and fails everyone still waiting. Lent sequences come back through `release`. */
+  close(): void {
+    this.#closed = true;
+    for (const waiter of this.#waiters.splice(0)) {
+      waiter.cleanup();
+      waiter.reject(new EngineUnavailableError("The model is shutting down."));
+    }
+  }
+}

@@ -1,0 +1,113 @@
+// Exact log-likelihood of continuations after a shared prompt, evaluating the prompt once per call.
+import type { ControlledEvaluateInputItem, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+
+export type ContinuationScore = {
+  /** The continuation's tokens, as scored. */
+  tokens: Token[];
+  /** log p(token_i | prompt, tokens_<i), natural log. */
+  tokenLogprobs: number[];
+  /** Sum of `tokenLogprobs`: the log-likelihood of the whole continuation. */
+  logprob: number;
+  /** Whether every token was the most likely one at its position (greedy match). */
+  isGreedy: boolean;
+};
+
+export type ScoreInput = {
+  /** Prompt tokens, BOS included where the model wants one. */
+  promptTokens: Token[];
+  continuations: Token[][];
+};
+
+/**
+ * Tokenizes a text prompt and its continuations the way lm-evaluation-harness does: trailing spaces of
+ * the prompt move to the front of each continuation, the prompt is tokenized alone, and a continuation's
+ * tokens are the tail of the tokenized prompt + continuation after the prompt's token count.
+ */
+export function tokenizeForScoring(
+  model: LlamaModel,
+  prompt: string,
+  continuations: readonly string[],
+  options: {
+    /** Prepend the model's BOS token when its tokenizer asks for one. Default: true */
+    addBos?: boolean;
+  } = {},
+): ScoreInput {
+  const trimmed = prompt.replace(/\s+$/u, "");
+  const movedSpaces = prompt.slice(trimmed.length);
+  const bos =
+    (options.addBos ?? true) && model.tokens.shouldPrependBosToken && model.tokens.bos !== null
+      ? [model.tokens.bos]
+      : [];
+  const promptTokens = [...bos, ...model.tokenize(trimmed, true)];
+  const scored = continuations.map((continuation) => {
+    const whole = [...bos, ...model.tokenize(trimmed + movedSpaces + continuation, true)];
+    return whole.slice(promptTokens.length);
+  });
+  return { promptTokens, continuations: scored };
+}
+
+/**
+ * Scores each continuation on `sequence`. The prompt minus its last token is evaluated once and kept
+ * in the KV cache; each continuation then evaluates the last prompt token and its own tokens only.
+ * log p(next) = logit(next) − logit(top) − ln(Σ exp(logit − logit(top))), read from llama.cpp without
+ * building the full probability map.
+ */
+export async function scoreContinuations(
+  sequence: LlamaContextSequence,
+  input: ScoreInput,
+): Promise<ContinuationScore[]> {
+  const { promptTokens } = input;
+  if (promptTokens.length === 0) throw new Error("Scoring needs at least one prompt token (e.g. BOS).");
+  const prefix = promptTokens.slice(0, -1);
+  const lastPromptToken = promptTokens[promptTokens.length - 1]!;
+  await evaluatePrefix(sequence, prefix);
+
+  const scores: ContinuationScore[] = [];
+  for (const continuation of input.continuations) {
+    if (continuation.length === 0) {
+      scores.push({ tokens: [], tokenLogprobs: [], logprob: 0, isGreedy: true });
+      continue;
+    }
+    // Drop the previous continuation but keep the shared prefix in the cache.
+    await sequence.adaptStateToTokens(prefix, false);
+    const inputs: ControlledEvaluateInputItem[] = [lastPromptToken, ...continuation.slice(0, -1)].map(
+      (token, index) => [
+        token,
+        {
+          generateNext: {
+            logits: { filter: { tokens: [continuation[index]!], includeTop: 1 } },
+            totalLogitWeight: true,
+          },
+        },
+      ],
+    );
+    const outputs = await sequence.controlledEvaluate(inputs);
+    const tokenLogprobs: number[] = [];
+    let isGreedy = true;
+    continuation.forEach((token, index) => {
+      const next = outputs[index]?.next;
+      const logits = next?.logits;
+      const total = next?.totalLogitWeight;
+      const logit = logits?.get(token);
+      const top = logits?.entries().next().value;
+      if (logits === undefined || total === undefined || logit === undefined || top === undefined) {
+        throw new Error(`llama.cpp returned no logits for continuation position ${index}.`);
+      }
+      if (top[0] !== token && top[1] > logit) isGreedy = false;
+      tokenLogprobs.push(logit - top[1] - Math.log(total));
+    });
+    scores.push({
+      tokens: continuation,
+      tokenLogprobs,
+      logprob: tokenLogprobs.reduce((sum, value) => sum + value, 0),
+      isGreedy,
+    });
+  }
+  return scores;
+}
+
+async function evaluatePrefix(sequence: LlamaContextSequence, prefix: Token[]): Promise<void> {
+  await sequence.adaptStateToTokens(prefix, false);
+  const missing = prefix.slice(sequence.nextTokenIndex);
+  if (missing.length > 0) await sequence.evaluateWithoutGeneratingNewTokens(missing);
+}
