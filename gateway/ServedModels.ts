@@ -1,0 +1,41 @@
+// Which engine answers which model name; empty until a model has loaded (the server is up before that).
+import type { InferenceEngine } from "../inference/InferenceEngine.ts";
+
+export type ServedModel = {
+  /** The name clients put in `model`. */
+  name: string;
+  engine: InferenceEngine;
+  /** When this model started being served. */
+  servedSince: Date;
+};
+
+export class ServedModels {
+  readonly #models = new Map<string, ServedModel>();
+
+  /** Serves `engine` under `name`, returning the model it replaced, if any. */
+  serve(name: string, engine: InferenceEngine): ServedModel | undefined {
+    const previous = this.#models.get(name);
+    this.#models.set(name, { name, engine, servedSince: new Date() });
+    return previous;
+  }
+
+  get(name: string): ServedModel | undefined {
+    return this.#models.get(name);
+  }
+
+  list(): ServedModel[] {
+    return [...this.#models.values()];
+  }
+
+  /** True once at least one model can answer. */
+  get ready(): boolean {
+    return [...this.#models.values()].some((served) => !served.engine.disposed);
+  }
+
+  /** Stops serving every model and returns them, so the caller can dispose them. */
+  clear(): ServedModel[] {
+    const all = this.list();
+    this.#models.clear();
+    return all;
+  }
+}

@@ -1,0 +1,182 @@
+// The chat-completions service: runs a validated request on the served model, whole or as SSE chunks.
+import { randomBytes } from "node:crypto";
+import type { ChatStream } from "../inference/ChatStream.ts";
+import type { ChatRequest, ChatResult } from "../inference/chatTypes.ts";
+import type { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { toEngineRequest } from "./chatRequestMapping.ts";
+import { type ApiError, errorBody, NotFoundError, toApiError, UnavailableError } from "./errors.ts";
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "./protocol.ts";
+import type { ServedModels } from "./ServedModels.ts";
+
+export type ChatCompletionOutcome =
+  | { kind: "json"; body: ChatCompletion; engineMs: number }
+  | { kind: "stream"; body: ReadableStream<Uint8Array>; engineMs: number };
+
+export function newCompletionId(): string {
+  return `chatcmpl-${randomBytes(18).toString("base64url")}`;
+}
+
+export async function createChatCompletion(
+  models: ServedModels,
+  request: ChatCompletionRequest,
+  requestSignal: AbortSignal,
+): Promise<ChatCompletionOutcome> {
+  const served = models.get(request.model);
+  if (!served) {
+    if (!models.ready)
+      throw new UnavailableError("The model is still loading. Retry when GET /ready answers 200.");
+    throw new NotFoundError(`The model \`${request.model}\` does not exist.`, "model", "model_not_found");
+  }
+  const engineRequest = toEngineRequest(request);
+  const abort = new AbortController();
+  const onRequestAbort = () => abort.abort(requestSignal.reason);
+  requestSignal.addEventListener("abort", onRequestAbort, { once: true });
+  const startedAt = performance.now();
+  let streams: ChatStream[];
+  try {
+    streams = await startChoices(served.engine, engineRequest, request.n ?? 1, abort.signal);
+  } catch (error) {
+    requestSignal.removeEventListener("abort", onRequestAbort);
+    throw error;
+  }
+  const header: ChunkHeader = {
+    id: newCompletionId(),
+    created: Math.floor(Date.now() / 1000),
+    model: served.name,
+    system_fingerprint: fingerprintOf(served.engine),
+  };
+  if (request.stream) {
+    const engineMs = performance.now() - startedAt;
+    const includeUsage = request.stream_options?.include_usage === true;
+    const body = sseBody(streams, header, includeUsage, abort, () =>
+      requestSignal.removeEventListener("abort", onRequestAbort),
+    );
+    return { kind: "stream", body, engineMs };
+  }
+  try {
+    const results = await Promise.all(streams.map((stream) => stream.result));
+    if (abort.signal.aborted) throw abort.signal.reason;
+    const body: ChatCompletion = {
+      id: header.id,
+      object: "chat.completion",
+      created: header.created,
+      model: header.model,
+      choices: results.map((result, index) => ({
+        index,
+        message: { role: "assistant", content: result.text, refusal: null },
+        logprobs: null,
+        finish_reason: result.finishReason === "length" ? "length" : "stop",
+      })),
+      usage: usageOf(results),
+      system_fingerprint: header.system_fingerprint,
+    };
+    return { kind: "json", body, engineMs: performance.now() - startedAt };
+  } finally {
+    requestSignal.removeEventListener("abort", onRequestAbort);
+  }
+}
+
+async function startChoices(
+  engine: InferenceEngine,
+  request: ChatRequest,
+  n: number,
+  signal: AbortSignal,
+): Promise<ChatStream[]> {
+  const streams: ChatStream[] = [];
+  try {
+    for (let index = 0; index < n; index++) {
+      // Distinct seeds per choice, so n choices with a seed differ from each other yet stay reproducible.
+      const seed = request.seed === undefined ? undefined : request.seed + index;
+      streams.push(await engine.startChat({ ...request, seed }, signal));
+    }
+    return streams;
+  } catch (error) {
+    for (const stream of streams) stream.cancel();
+    throw error;
+  }
+}
+
+function usageOf(results: ChatResult[]): Usage {
+  // The prompt is the same for every choice; OpenAI counts it once.
+  const promptTokens = results[0]?.promptTokens ?? 0;
+  const completionTokens = results.reduce((sum, result) => sum + result.completionTokens, 0);
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  };
+}
+
+function fingerprintOf(engine: InferenceEngine): string {
+  return `medgate-${engine.info.fileBytes.toString(36)}-${engine.info.fileModifiedAt.getTime().toString(36)}`;
+}
+
+type ChunkHeader = Pick<ChatCompletionChunk, "id" | "created" | "model" | "system_fingerprint">;
+
+function sseBody(
+  streams: ChatStream[],
+  header: ChunkHeader,
+  includeUsage: boolean,
+  abort: AbortController,
+  onClose: () => void,
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      const send = (data: unknown) => {
+        if (abort.signal.aborted) return;
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify(data)}\n\n`));
+      };
+      const chunk = (choices: ChatCompletionChunk["choices"], usage?: Usage): ChatCompletionChunk => ({
+        id: header.id,
+        object: "chat.completion.chunk",
+        created: header.created,
+        model: header.model,
+        system_fingerprint: header.system_fingerprint,
+        choices,
+        ...(includeUsage ? { usage: usage ?? null } : {}),
+      });
+      const runChoice = async (stream: ChatStream, index: number): Promise<ChatResult> => {
+        send(
+          chunk([{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]),
+        );
+        for await (const delta of stream) {
+          if (delta.text === "") continue;
+          send(chunk([{ index, delta: { content: delta.text }, logprobs: null, finish_reason: null }]));
+        }
+        const result = await stream.result;
+        send(
+          chunk([
+            {
+              index,
+              delta: {},
+              logprobs: null,
+              finish_reason: result.finishReason === "length" ? "length" : "stop",
+            },
+          ]),
+        );
+        return result;
+      };
+      void Promise.all(streams.map(runChoice))
+        .then((results) => {
+          if (includeUsage) send(chunk([], usageOf(results)));
+        })
+        .catch((error: unknown) => {
+          // Headers are gone: a failure after the first byte becomes one error event.
+          for (const stream of streams) stream.cancel();
+          const apiError: ApiError = toApiError(error);
+          send(errorBody(apiError));
+        })
+        .finally(() => {
+          onClose();
+          if (abort.signal.aborted) return;
+          controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+          controller.close();
+        });
+    },
+    cancel(reason) {
+      abort.abort(reason);
+      for (const stream of streams) stream.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,59 @@
+// The gateway app without a model: probes, routing and error shapes through app.request().
+import { describe, expect, it } from "vitest";
+import { createApp } from "./createApp.ts";
+import { ServedModels } from "./ServedModels.ts";
+
+const app = createApp({ models: new ServedModels(), bodyLimitBytes: 256 });
+const chat = (body: string) =>
+  app.request("/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+
+describe("gateway before a model has loaded", () => {
+  it("is alive but not ready", async () => {
+    expect((await app.request("/health")).status).toBe(200);
+    const ready = await app.request("/ready");
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ error: { type: "service_unavailable", code: "not_ready" } });
+  });
+
+  it("answers chat with 503 until the model is loaded", async () => {
+    const response = await chat(
+      JSON.stringify({ model: "any", messages: [{ role: "user", content: "hi" }] }),
+    );
+    expect(response.status).toBe(503);
+  });
+
+  it("lists no models", async () => {
+    expect(await (await app.request("/v1/models")).json()).toEqual({ object: "list", data: [] });
+  });
+
+  it("maps unknown routes, bad JSON and large bodies to OpenAI-shaped errors with a request id", async () => {
+    const unknown = await app.request("/v1/completions-typo");
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get("x-request-id")).toBeTruthy();
+    const bad = await chat("{");
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({
+      error: {
+        message: expect.any(String),
+        type: "invalid_request_error",
+        param: null,
+        code: "invalid_json",
+      },
+    });
+    const large = await chat(
+      JSON.stringify({ model: "m", messages: [{ role: "user", content: "x".repeat(1000) }] }),
+    );
+    expect(large.status).toBe(413);
+    expect(large.headers.get("x-medgate-overhead-ms")).toMatch(/^\d/);
+  });
+
+  it("names the offending parameter of a bad request", async () => {
+    const response = await chat(JSON.stringify({ model: "m", messages: [{ role: "user", content: 5 }] }));
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { param: string } }).error.param).toBe("messages[0].content");
+  });
+});

@@ -1,0 +1,55 @@
+// Builds the gateway's Hono app from injected services: middleware, routes and the one error mapper.
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
+import type { GatewayDeps, GatewayEnv } from "./appTypes.ts";
+import { ApiError, errorBody, NotFoundError, PayloadTooLargeError, toApiError } from "./errors.ts";
+import { overheadMs } from "./overhead.ts";
+import { chatCompletionsRoute } from "./routes/chatCompletions.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { modelRoutes } from "./routes/models.ts";
+
+export const defaultBodyLimitBytes = 4 * 1024 * 1024;
+
+export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
+  const resolved: Required<GatewayDeps> = { bodyLimitBytes: defaultBodyLimitBytes, ...deps };
+  const app = new Hono<GatewayEnv>();
+
+  app.use(requestId({ headerName: "x-request-id" }));
+  app.use(async (c, next) => {
+    const startedAt = performance.now();
+    c.set("deps", resolved);
+    c.set("engineMs", 0);
+    await next();
+    // Streams set their own header before the first byte; everything else is measured here at the end.
+    if (!c.res.headers.has("x-medgate-overhead-ms")) {
+      c.res.headers.set("x-medgate-overhead-ms", overheadMs(startedAt, c.get("engineMs")));
+    }
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: resolved.bodyLimitBytes,
+      onError: () => {
+        throw new PayloadTooLargeError(resolved.bodyLimitBytes);
+      },
+    }),
+  );
+
+  app.route("/", healthRoutes);
+  app.route("/v1", modelRoutes);
+  app.route("/v1", chatCompletionsRoute);
+
+  app.notFound((c) => {
+    const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`, null, "unknown_url");
+    return c.json(errorBody(error), 404);
+  });
+  app.onError((thrown, c) => {
+    const error = toApiError(thrown);
+    if (!(thrown instanceof ApiError) && error.status === 500) {
+      console.error(`[${c.get("requestId")}] unhandled error:`, thrown);
+    }
+    return c.json(errorBody(error), error.status, error.headers);
+  });
+  return app;
+}

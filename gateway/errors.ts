@@ -1,0 +1,91 @@
+// The gateway's typed HTTP errors and the one mapper that turns any thrown value into OpenAI's error shape.
+import {
+  ContextLengthExceededError,
+  EngineUnavailableError,
+  InvalidGenerationRequestError,
+  OverloadedError,
+} from "../inference/errors.ts";
+
+export type OpenAIErrorBody = {
+  error: { message: string; type: string; param: string | null; code: string | null };
+};
+
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503,
+    message: string,
+    readonly type: string,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export class BadRequestError extends ApiError {
+  constructor(message: string, param: string | null = null, code: string | null = null) {
+    super(400, message, "invalid_request_error", param, code);
+  }
+}
+
+export class UnauthorizedError extends ApiError {
+  constructor(message = "Missing or invalid API key.") {
+    super(401, message, "authentication_error", null, "invalid_api_key");
+  }
+}
+
+export class ForbiddenError extends ApiError {
+  constructor(message: string) {
+    super(403, message, "permission_error", null, "insufficient_role");
+  }
+}
+
+export class NotFoundError extends ApiError {
+  constructor(message: string, param: string | null = null, code: string | null = null) {
+    super(404, message, "invalid_request_error", param, code);
+  }
+}
+
+export class PayloadTooLargeError extends ApiError {
+  constructor(limitBytes: number) {
+    super(
+      413,
+      `Request body is larger than the limit of ${limitBytes} bytes.`,
+      "invalid_request_error",
+      null,
+      "request_too_large",
+    );
+  }
+}
+
+export class OverloadedApiError extends ApiError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(429, message, "server_overloaded", null, "overloaded", {
+      "Retry-After": String(retryAfterSeconds),
+    });
+  }
+}
+
+export class UnavailableError extends ApiError {
+  constructor(message: string) {
+    super(503, message, "service_unavailable", null, "not_ready");
+  }
+}
+
+/** Maps engine errors onto their HTTP meaning; anything unknown is a 500 that leaks no internals. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof ContextLengthExceededError) {
+    return new BadRequestError(error.message, "messages", "context_length_exceeded");
+  }
+  if (error instanceof InvalidGenerationRequestError) return new BadRequestError(error.message, error.param);
+  if (error instanceof OverloadedError) return new OverloadedApiError(error.message, error.retryAfterSeconds);
+  if (error instanceof EngineUnavailableError) return new UnavailableError(error.message);
+  return new ApiError(500, "The server had an error while processing your request.", "server_error");
+}
+
+export function errorBody(error: ApiError): OpenAIErrorBody {
+  return { error: { message: error.message, type: error.type, param: error.param, code: error.code } };
+}

@@ -1,0 +1,129 @@
+// OpenAI chat-completions wire shapes as zod schemas, fields in OpenAI's order; medgate extensions marked.
+// Unknown request fields are stripped, not refused, so newer clients keep working.
+import { z } from "zod";
+
+const contentPart = z.object({ type: z.string() }).passthrough();
+
+export const messageContent = z.union([z.string(), z.array(contentPart), z.null()]);
+
+export const chatMessage = z.object({
+  content: messageContent.optional(),
+  role: z.enum(["developer", "system", "user", "assistant", "tool", "function"]),
+  name: z.string().optional(),
+});
+
+const jsonSchemaFormat = z.object({
+  name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/u, "must be 1-64 letters, digits, underscores or dashes"),
+  description: z.string().optional(),
+  schema: z.record(z.string(), z.unknown()).optional(),
+  strict: z.boolean().nullable().optional(),
+});
+
+export const responseFormat = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("json_object") }),
+  z.object({ type: z.literal("json_schema"), json_schema: jsonSchemaFormat }),
+]);
+
+export const chatCompletionRequest = z.object({
+  messages: z.array(chatMessage).min(1, "must contain at least one message"),
+  model: z.string().min(1),
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  max_tokens: z.number().int().min(1).nullable().optional(),
+  metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
+  n: z.number().int().min(1).max(16).nullable().optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  response_format: responseFormat.optional(),
+  seed: z.number().int().nullable().optional(),
+  stop: z
+    .union([z.string(), z.array(z.string()).max(4)])
+    .nullable()
+    .optional(),
+  store: z.boolean().nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  tools: z.array(z.unknown()).nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  top_p: z.number().min(0).max(1).nullable().optional(),
+  user: z.string().optional(),
+  /** medgate extension (as in llama-server): sample from the K most likely tokens; 0 disables. */
+  top_k: z.number().int().min(0).nullable().optional(),
+  /** medgate extension (as in llama-server): drop tokens below this fraction of the top probability. */
+  min_p: z.number().min(0).max(1).nullable().optional(),
+  /** medgate extension (as in llama-server): multiplicative penalty on recent tokens; 1 disables. */
+  repeat_penalty: z.number().min(0).max(10).nullable().optional(),
+});
+
+export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
+export type ChatMessageInput = z.infer<typeof chatMessage>;
+
+export const usage = z.object({
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+});
+export type Usage = z.infer<typeof usage>;
+
+export const finishReason = z.enum(["stop", "length", "content_filter", "tool_calls"]);
+
+export const chatCompletion = z.object({
+  id: z.string(),
+  object: z.literal("chat.completion"),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number().int(),
+      message: z.object({ role: z.literal("assistant"), content: z.string().nullable(), refusal: z.null() }),
+      logprobs: z.null(),
+      finish_reason: finishReason,
+    }),
+  ),
+  usage,
+  system_fingerprint: z.string(),
+});
+export type ChatCompletion = z.infer<typeof chatCompletion>;
+
+export const chatCompletionChunk = z.object({
+  id: z.string(),
+  object: z.literal("chat.completion.chunk"),
+  created: z.number().int(),
+  model: z.string(),
+  system_fingerprint: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number().int(),
+      delta: z.object({ role: z.literal("assistant").optional(), content: z.string().optional() }),
+      logprobs: z.null(),
+      finish_reason: finishReason.nullable(),
+    }),
+  ),
+  usage: usage.nullable().optional(),
+});
+export type ChatCompletionChunk = z.infer<typeof chatCompletionChunk>;
+
+export const model = z.object({
+  id: z.string(),
+  object: z.literal("model"),
+  created: z.number().int(),
+  owned_by: z.string(),
+  /** medgate extension: per-sequence context length in tokens. */
+  context_length: z.number().int(),
+});
+export type Model = z.infer<typeof model>;
+
+export const modelList = z.object({ object: z.literal("list"), data: z.array(model) });
+export type ModelList = z.infer<typeof modelList>;
+
+/** Formats a zod issue path the way OpenAI names parameters: `messages[0].role`. */
+export function paramOf(path: readonly PropertyKey[]): string | null {
+  if (path.length === 0) return null;
+  return path
+    .map((segment, index) =>
+      typeof segment === "number" ? `[${segment}]` : index === 0 ? String(segment) : `.${String(segment)}`,
+    )
+    .join("");
+}

@@ -1,0 +1,28 @@
+// GET /v1/models and /v1/models/{id}: the model names this gateway answers to.
+import { Hono } from "hono";
+import type { GatewayEnv } from "../appTypes.ts";
+import { NotFoundError } from "../errors.ts";
+import type { Model, ModelList } from "../protocol.ts";
+import type { ServedModel } from "../ServedModels.ts";
+
+function toModel(served: ServedModel): Model {
+  return {
+    id: served.name,
+    object: "model",
+    created: Math.floor(served.servedSince.getTime() / 1000),
+    owned_by: "medgate",
+    context_length: served.engine.info.contextSize,
+  };
+}
+
+export const modelRoutes = new Hono<GatewayEnv>()
+  .get("/models", (c) => {
+    const body: ModelList = { object: "list", data: c.get("deps").models.list().map(toModel) };
+    return c.json(body);
+  })
+  .get("/models/:id{.+}", (c) => {
+    const id = c.req.param("id");
+    const served = c.get("deps").models.get(id);
+    if (!served) throw new NotFoundError(`The model \`${id}\` does not exist.`, "model", "model_not_found");
+    return c.json(toModel(served));
+  });
