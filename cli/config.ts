@@ -1,0 +1,76 @@
+// The serve process's configuration: one zod schema over flags and MEDGATE_* environment variables,
+// parsed once at start. Flags win over the environment; every option documents its default.
+import { z } from "zod";
+
+const positiveInt = z.coerce.number().int().positive();
+
+export const serveConfigSchema = z.object({
+  /** GGUF path, hf: URI or catalog id. Default: the demo model "smollm2-135m-instruct" */
+  model: z.string().min(1).default("smollm2-135m-instruct"),
+  /** Name clients use in `model`. Default: the catalog id, or the GGUF file's base name */
+  modelName: z.string().min(1).optional(),
+  /** Interface to listen on. Default: 127.0.0.1 */
+  host: z.string().min(1).default("127.0.0.1"),
+  /** Port to listen on; 0 picks a free one. Default: 8080 */
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Requests generated at once, batched in one context. Default: 4 */
+  parallel: positiveInt.default(4),
+  /** llama.cpp threads. Default: 1 for models under 64 MB, else all math cores (measured; see README) */
+  threads: positiveInt.optional(),
+  /** Tokens per sequence. Default: the model's training context, at most 4096 */
+  context: positiveInt.optional(),
+  /** Requests that may wait for a free sequence before 429. Default: 64 */
+  queue: z.coerce.number().int().min(0).default(64),
+  /** Compute backend: auto, cpu, cuda, vulkan or metal. Default: auto */
+  gpu: z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]).default("auto"),
+  /** Where GGUF files are looked up and downloaded to. Default: .medgate/models */
+  modelsDir: z.string().min(1).default(".medgate/models"),
+  /** System prompt for conversations without one. Default: the catalog's, else none */
+  systemPrompt: z.string().optional(),
+  /** Largest request body in bytes. Default: 4194304 (4 MiB) */
+  bodyLimit: positiveInt.default(4 * 1024 * 1024),
+  /** Longest wait for in-flight requests on SIGTERM, in ms. Default: 30000 */
+  drainTimeout: z.coerce.number().int().min(0).default(30_000),
+  /** Never download: a model missing locally is an error. Default: false */
+  offline: z
+    .union([
+      z.boolean(),
+      z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1"),
+    ])
+    .default(false),
+  /** Hugging Face token for gated repos. Default: none (node-llama-cpp then looks for HF_TOKEN) */
+  hfToken: z.string().optional(),
+});
+
+export type ServeConfig = z.infer<typeof serveConfigSchema>;
+
+/** Environment variable for each option, e.g. `MEDGATE_PARALLEL` for `parallel`. */
+export function envNameOf(option: string): string {
+  return `MEDGATE_${option.replace(/[A-Z]/gu, (letter) => `_${letter}`).toUpperCase()}`;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses flags over the environment; a bad value fails with the option and its source named. */
+export function parseServeConfig(
+  flags: Record<string, string | boolean | undefined>,
+  env: Record<string, string | undefined>,
+): ServeConfig {
+  const raw: Record<string, unknown> = {};
+  for (const option of Object.keys(serveConfigSchema.shape)) {
+    const fromEnv = env[envNameOf(option)];
+    if (fromEnv !== undefined && fromEnv !== "") raw[option] = fromEnv;
+    const fromFlag = flags[option];
+    if (fromFlag !== undefined) raw[option] = fromFlag;
+  }
+  const parsed = serveConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const option = String(issue.path[0] ?? "");
+    const flag = `--${option.replace(/[A-Z]/gu, (letter) => `-${letter.toLowerCase()}`)}`;
+    throw new ConfigError(`Invalid ${flag} (or ${envNameOf(option)}): ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,134 @@
+// The medgate command line: parses the command and its flags, runs it, and turns failures into exit codes.
+import { parseArgs } from "node:util";
+import { ConfigError, parseServeConfig } from "./config.ts";
+
+const usage = `medgate — serve medical chat models behind an OpenAI-compatible API
+
+Usage: medgate <command> [options]
+
+Commands:
+  serve      Serve a GGUF chat model over the OpenAI API
+  fixtures   Write the small test models
+  help       Show help for a command (medgate help serve)
+
+Run "medgate <command> --help" for its options.`;
+
+const serveUsage = `Usage: medgate serve [--model M] [options]
+
+Serves one GGUF chat model at http://HOST:PORT/v1 (chat completions, models) with /health and /ready.
+Prints the API URL on stdout once the model can answer.
+
+Options (each also read from the environment variable in brackets; flags win):
+  --model M          GGUF path, hf: URI (hf:user/repo:Q4_K_M, hf:user/repo/file.gguf) or catalog id
+                     [MEDGATE_MODEL]  default: smollm2-135m-instruct (the demo model)
+  --model-name NAME  Name clients send in "model"  [MEDGATE_MODEL_NAME]  default: catalog id or file name
+  --host HOST        Interface to listen on  [MEDGATE_HOST]  default: 127.0.0.1
+  --port N           Port (0 = any free)  [MEDGATE_PORT]  default: 8080
+  --parallel N       Requests generated at once, batched together  [MEDGATE_PARALLEL]  default: 4
+  --threads N        llama.cpp threads  [MEDGATE_THREADS]  default: 1 for models under 64 MB, else all cores
+  --context N        Tokens per sequence  [MEDGATE_CONTEXT]  default: model's training context, at most 4096
+  --queue N          Requests that may wait for a sequence before 429  [MEDGATE_QUEUE]  default: 64
+  --gpu G            auto | cpu | cuda | vulkan | metal  [MEDGATE_GPU]  default: auto
+  --models-dir DIR   Where models are found and downloaded to  [MEDGATE_MODELS_DIR]  default: .medgate/models
+  --system-prompt S  System prompt for conversations without one  [MEDGATE_SYSTEM_PROMPT]  default: catalog's
+  --body-limit N     Largest request body in bytes  [MEDGATE_BODY_LIMIT]  default: 4194304
+  --drain-timeout MS Wait for in-flight requests on SIGTERM  [MEDGATE_DRAIN_TIMEOUT]  default: 30000
+  --offline          Never download; a missing model is an error  [MEDGATE_OFFLINE]  default: off
+  --hf-token TOKEN   Hugging Face token for gated repos  [MEDGATE_HF_TOKEN]  default: HF_TOKEN if set
+  -h, --help         Show this help`;
+
+const fixturesUsage = `Usage: medgate fixtures --out DIR
+
+Deterministically writes the small models the tests use into DIR: a tiny Llama chat model as a
+Hugging Face checkpoint (DIR/tiny-llama/) and as GGUF (DIR/tiny-llama.gguf), with DIR/manifest.json
+listing every file's sha256. Needs the Python engine environment (npm run setup).
+
+Options:
+  --out DIR    Output folder (created if missing)
+  -h, --help   Show this help`;
+
+const serveFlags = {
+  model: { type: "string" },
+  "model-name": { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+  parallel: { type: "string" },
+  threads: { type: "string" },
+  context: { type: "string" },
+  queue: { type: "string" },
+  gpu: { type: "string" },
+  "models-dir": { type: "string" },
+  "system-prompt": { type: "string" },
+  "body-limit": { type: "string" },
+  "drain-timeout": { type: "string" },
+  offline: { type: "boolean" },
+  "hf-token": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function camelCase(flags: Record<string, unknown>): Record<string, string | boolean | undefined> {
+  return Object.fromEntries(
+    Object.entries(flags).map(([key, value]) => [
+      key.replace(/-([a-z])/gu, (_match, letter: string) => letter.toUpperCase()),
+      value as string | boolean | undefined,
+    ]),
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h": {
+      const topic = rest[0];
+      console.log(topic === "serve" ? serveUsage : topic === "fixtures" ? fixturesUsage : usage);
+      return 0;
+    }
+    case "serve": {
+      const { values } = parseArgs({ args: rest, options: serveFlags, strict: true });
+      if (values.help) {
+        console.log(serveUsage);
+        return 0;
+      }
+      const { help: _help, ...flags } = values;
+      const config = parseServeConfig(camelCase(flags), process.env);
+      // Commands load lazily: serving never pulls in the trainer, and --help stays instant.
+      const { serveCommand } = await import("./serveCommand.ts");
+      await serveCommand(config);
+      return -1;
+    }
+    case "fixtures": {
+      const { values } = parseArgs({
+        args: rest,
+        options: { out: { type: "string" }, help: { type: "boolean", short: "h" } },
+        strict: true,
+      });
+      if (values.help) {
+        console.log(fixturesUsage);
+        return 0;
+      }
+      if (!values.out) throw new ConfigError("fixtures needs --out DIR.");
+      const { fixturesCommand } = await import("./fixturesCommand.ts");
+      await fixturesCommand(values.out);
+      return 0;
+    }
+    default:
+      console.error(`Unknown command "${command}".\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // -1: a long-running command keeps the process alive until its own shutdown.
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    const usageError =
+      error instanceof ConfigError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    console.error(`medgate: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(usageError ? 2 : 1);
+  },
+);

@@ -1,0 +1,55 @@
+// `medgate serve`: listen at once (GET /ready says 503), load the model, print the URL when it can answer.
+import { createApp } from "../gateway/createApp.ts";
+import { GatewayServer } from "../gateway/GatewayServer.ts";
+import { ServedModels } from "../gateway/ServedModels.ts";
+import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { resolveModelSource } from "../inference/modelSource.ts";
+import type { ServeConfig } from "./config.ts";
+
+export async function serveCommand(config: ServeConfig): Promise<void> {
+  const models = new ServedModels();
+  const app = createApp({ models, bodyLimitBytes: config.bodyLimit });
+  const server = await GatewayServer.listen(app, models, {
+    host: config.host,
+    port: config.port,
+    drainTimeoutMs: config.drainTimeout,
+  });
+  const shutdown = async (signal: string) => {
+    console.error(`medgate: ${signal} received, draining ${server.inFlight} in-flight request(s)…`);
+    await server.close();
+    console.error("medgate: stopped.");
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+
+  console.error(`medgate: listening on ${server.url}, loading ${config.model}…`);
+  try {
+    const source = await resolveModelSource(config.model, {
+      modelsDir: config.modelsDir,
+      download: config.offline ? "offline" : "auto",
+      showCliProgress: process.stderr.isTTY,
+      huggingFaceToken: config.hfToken,
+    });
+    const engine = await InferenceEngine.load({
+      modelPath: source.path,
+      modelName: config.modelName ?? source.name,
+      parallel: config.parallel,
+      threads: config.threads,
+      contextSize: config.context,
+      maxQueue: config.queue,
+      gpu: config.gpu === "cpu" ? false : config.gpu,
+      chatTemplateFallback: source.catalogEntry?.chatTemplate,
+      defaultSystemPrompt: config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt,
+    });
+    models.serve(engine.info.modelName, engine);
+    const { info } = engine;
+    console.error(
+      `medgate: model "${info.modelName}" ready (${info.parallel} sequences × ${info.contextSize} tokens, ${info.threads} thread(s), template ${info.chatTemplate})`,
+    );
+    console.log(`${server.url}/v1`);
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+}

@@ -1,0 +1,79 @@
+// Closed-loop load over HTTP: N workers send chat requests back to back and count generated tokens.
+import type { ChatCompletion, ChatCompletionChunk } from "../gateway/protocol.ts";
+
+export type LoadResult = {
+  requests: number;
+  completionTokens: number;
+  wallMs: number;
+  /** Aggregate generated tokens per second over the whole run. */
+  tokensPerSecond: number;
+  latenciesMs: number[];
+  failures: number;
+};
+
+export type ChatLoadOptions = {
+  /** Base URL of the API, e.g. http://127.0.0.1:8080/v1 */
+  baseUrl: string;
+  concurrency: number;
+  requests: number;
+  /** The request body for request i (model, messages, sampling...). */
+  body(index: number): Record<string, unknown>;
+  /** Read answers as server-sent events. Default: false */
+  stream?: boolean;
+  /** Bearer key sent with every request. Default: none */
+  apiKey?: string;
+};
+
+/** Runs a closed loop of `requests` chat completions with `concurrency` workers against baseUrl. */
+export async function runChatLoad(options: ChatLoadOptions): Promise<LoadResult> {
+  let next = 0;
+  let completionTokens = 0;
+  let failures = 0;
+  const latenciesMs: number[] = [];
+  const started = performance.now();
+  const worker = async () => {
+    for (let index = next++; index < options.requests; index = next++) {
+      const sent = performance.now();
+      try {
+        // Await first: `total += await x` would read the total before the await and lose updates.
+        const tokens = await sendOne(options, index);
+        completionTokens += tokens;
+        latenciesMs.push(performance.now() - sent);
+      } catch {
+        failures++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  const wallMs = performance.now() - started;
+  return {
+    requests: options.requests,
+    completionTokens,
+    wallMs,
+    tokensPerSecond: (completionTokens / wallMs) * 1000,
+    latenciesMs,
+    failures,
+  };
+}
+
+async function sendOne(options: ChatLoadOptions, index: number): Promise<number> {
+  const stream = options.stream ?? false;
+  const body = {
+    ...options.body(index),
+    stream,
+    ...(stream ? { stream_options: { include_usage: true } } : {}),
+  };
+  const response = await fetch(`${options.baseUrl}/chat/completions`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  if (!stream) return ((await response.json()) as ChatCompletion).usage.completion_tokens;
+  const events = (await response.text()).split("\n\n").filter((event) => event.startsWith("data: {"));
+  const last = JSON.parse(events.at(-1)!.slice("data: ".length)) as ChatCompletionChunk;
+  return last.usage?.completion_tokens ?? 0;
+}
