@@ -1,0 +1,98 @@
+// The medgate command as a user runs it: help, flag errors, serving a model, and SIGTERM draining.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import OpenAI from "openai";
+import { describe, expect, it } from "vitest";
+import { testModels } from "../support/fixtures.ts";
+
+const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (data) => (stdout += data));
+    child.stderr.on("data", (data) => (stderr += data));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function serve(args: string[]): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [bin, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (data) => (stderr += data));
+  const lines = createInterface({ input: child.stdout! });
+  const [url] = (await Promise.race([
+    once(lines, "line"),
+    once(child, "exit").then(() => {
+      throw new Error(`serve exited early: ${stderr}`);
+    }),
+  ])) as [string];
+  return { child, url, stderr: () => stderr };
+}
+
+describe("medgate CLI", () => {
+  it("prints help for the program and each command", async () => {
+    const top = await run(["--help"]);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain("serve");
+    expect(top.stdout).toContain("fixtures");
+    const serveHelp = await run(["serve", "--help"]);
+    expect(serveHelp.code).toBe(0);
+    for (const flag of ["--model", "--host", "--port", "--parallel", "--threads", "--context"]) {
+      expect(serveHelp.stdout).toContain(flag);
+    }
+    const fixturesHelp = await run(["fixtures", "--help"]);
+    expect(fixturesHelp.code).toBe(0);
+    expect(fixturesHelp.stdout).toContain("--out");
+  });
+
+  it("refuses bad flags and missing models with a clear message", async () => {
+    const badFlag = await run(["serve", "--parallel", "zero"]);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain("--parallel");
+    const unknown = await run(["serve", "--no-such-flag"]);
+    expect(unknown.code).toBe(2);
+    const missing = await run(["serve", "--model", "/nonexistent/model.gguf", "--port", "0"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("/nonexistent/model.gguf");
+  });
+
+  it("serves a model, prints its URL, and drains an in-flight stream on SIGTERM", async () => {
+    const { child, url } = await serve([
+      "--model",
+      testModels().ggufPath,
+      "--model-name",
+      "tiny",
+      "--port",
+      "0",
+      "--threads",
+      "1",
+      "--gpu",
+      "cpu",
+    ]);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    const client = new OpenAI({ baseURL: url, apiKey: "unused", maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: "tiny",
+      messages: [{ role: "user", content: "Describe the management of sepsis." }],
+      max_tokens: 300,
+      temperature: 1,
+      seed: 1,
+      stream: true,
+    });
+    const exited = once(child, "exit");
+    let finish: string | null = null;
+    let chunks = 0;
+    for await (const chunk of stream) {
+      if (++chunks === 2) child.kill("SIGTERM");
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(finish === "stop" || finish === "length").toBe(true);
+    const [code] = await exited;
+    expect(code).toBe(0);
+    await expect(fetch(`${url}/models`)).rejects.toThrow();
+  });
+});
