@@ -8,6 +8,8 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["{gateway,inference,trainer,db,loadtest,cli}/**/*.test.ts"],
+          // The Python engine's venv holds llama.cpp's own sources, tests included.
+          exclude: ["**/node_modules/**", "**/.venv/**"],
           testTimeout: 30_000,
         },
       },
