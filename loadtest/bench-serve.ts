@@ -1,6 +1,8 @@
 // npm run bench:serve — aggregate generated tokens/s through the HTTP gateway versus calling the inference
 // engine in-process, same model and settings, at concurrency 1 and 8, in one run.
-import { parseArgs } from "node:util";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseArgs, promisify } from "node:util";
 import { createApp } from "../gateway/createApp.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
 import { ServedModels } from "../gateway/ServedModels.ts";
@@ -14,8 +16,11 @@ const { values } = parseArgs({
     "max-tokens": { type: "string", default: "64" },
     rounds: { type: "string", default: "3" },
     stream: { type: "boolean", default: false },
+    /** Where the HTTP clients run: "process" (a child process at lower priority) or "inprocess". */
+    client: { type: "string", default: "process" },
   },
 });
+const run = promisify(execFile);
 const maxTokens = Number(values["max-tokens"]);
 const rounds = Number(values.rounds);
 const questions = [
@@ -76,14 +81,37 @@ async function direct(concurrency: number, requests: number): Promise<LoadResult
   };
 }
 
-const viaGateway = (concurrency: number, requests: number) =>
-  runChatLoad({
-    baseUrl: `${server.url}/v1`,
-    concurrency,
-    requests,
-    body: requestFor,
-    stream: values.stream,
-  });
+/** HTTP clients run in a child process at lower priority: real clients do not share the server's event loop. */
+async function viaGateway(
+  concurrency: number,
+  requests: number,
+): Promise<LoadResult & { clientCpuMs: number }> {
+  if (values.client === "inprocess") {
+    const result = await runChatLoad({
+      baseUrl: `${server.url}/v1`,
+      concurrency,
+      requests,
+      body: requestFor,
+      stream: values.stream,
+    });
+    // In-process clients spend the server process's own CPU time: there is no separate figure.
+    return { ...result, clientCpuMs: Number.NaN };
+  }
+  const bodies = Array.from({ length: requests }, (_, index) => requestFor(index));
+  const args = [
+    "--url",
+    `${server.url}/v1`,
+    "--concurrency",
+    String(concurrency),
+    "--requests",
+    String(requests),
+  ];
+  args.push("--bodies", JSON.stringify(bodies), ...(values.stream ? ["--stream"] : []));
+  const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url));
+  const client = fileURLToPath(new URL("./loadClient.ts", import.meta.url));
+  const { stdout } = await run("nice", ["-n", "10", process.execPath, tsx, client, ...args]);
+  return JSON.parse(stdout) as LoadResult & { clientCpuMs: number };
+}
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const levels = [
@@ -91,46 +119,55 @@ const levels = [
   { concurrency: 8, requests: 32 },
 ];
 console.error(
-  `model ${values.model}, ${engine.info.threads} thread(s), ${engine.info.parallel} sequences, max_tokens ${maxTokens}, ${rounds} rounds, ${values.stream ? "streamed" : "whole"} answers`,
+  `model ${values.model}, ${engine.info.threads} thread(s), ${engine.info.parallel} sequences, max_tokens ${maxTokens}, ${rounds} rounds, ${values.stream ? "streamed" : "whole"} answers, clients ${values.client === "inprocess" ? "in the server process" : "in a child process"}`,
 );
 await direct(2, 4); // warm-up
-const results: { concurrency: number; direct: number[]; gateway: number[]; failures: number }[] = [];
-for (const level of levels) {
-  const row = {
-    concurrency: level.concurrency,
-    direct: [] as number[],
-    gateway: [] as number[],
-    failures: 0,
-  };
+
+type Row = {
+  concurrency: number;
+  direct: number[];
+  gateway: number[];
+  clientCores: number[];
+  failures: number;
+};
+const rows: Row[] = [];
+for (const { concurrency, requests } of levels) {
+  const row: Row = { concurrency, direct: [], gateway: [], clientCores: [], failures: 0 };
   for (let round = 0; round < rounds; round++) {
-    // Alternate the order so that drift of the machine does not favour one side.
-    const pair =
-      round % 2 === 0
-        ? [
-            await direct(level.concurrency, level.requests),
-            await viaGateway(level.concurrency, level.requests),
-          ]
-        : [undefined, await viaGateway(level.concurrency, level.requests)];
-    const directResult = pair[0] ?? (await direct(level.concurrency, level.requests));
-    row.direct.push(directResult.tokensPerSecond);
-    row.gateway.push(pair[1]!.tokensPerSecond);
-    row.failures += pair[1]!.failures;
+    // Alternate which side goes first, so that drift of the machine favours neither.
+    const measureDirect = async () => row.direct.push((await direct(concurrency, requests)).tokensPerSecond);
+    const measureGateway = async () => {
+      const result = await viaGateway(concurrency, requests);
+      row.gateway.push(result.tokensPerSecond);
+      row.clientCores.push(result.clientCpuMs / result.wallMs);
+      row.failures += result.failures;
+    };
+    if (round % 2 === 0) {
+      await measureDirect();
+      await measureGateway();
+    } else {
+      await measureGateway();
+      await measureDirect();
+    }
   }
-  results.push(row);
+  const list = (numbers: number[]) => numbers.map((value) => value.toFixed(1)).join(", ");
+  console.error(`concurrency ${concurrency}: direct ${list(row.direct)}; gateway ${list(row.gateway)}`);
+  rows.push(row);
 }
 await server.close();
 
-console.log("| concurrency | direct engine tok/s | gateway tok/s | gateway / direct | failed requests |");
-console.log("| --- | --- | --- | --- | --- |");
-for (const row of results) {
+console.log(
+  "| concurrency | direct engine tok/s | gateway tok/s | gateway / direct | failed requests | load client CPU (cores) |",
+);
+console.log("| --- | --- | --- | --- | --- | --- |");
+for (const row of rows) {
   const d = median(row.direct);
   const g = median(row.gateway);
-  console.log(
-    `| ${row.concurrency} | ${d.toFixed(1)} | ${g.toFixed(1)} | ${(g / d).toFixed(3)}× | ${row.failures} |`,
-  );
+  const cells = [row.concurrency, d.toFixed(1), g.toFixed(1), `${(g / d).toFixed(3)}×`, row.failures];
+  console.log(`| ${cells.join(" | ")} | ${median(row.clientCores).toFixed(3)} |`);
 }
-const c1 = results.find((row) => row.concurrency === 1)!;
-const c8 = results.find((row) => row.concurrency === 8)!;
+const [c1, c8] = rows as [Row, Row];
+const scaling = (side: "direct" | "gateway") => (median(c8[side]) / median(c1[side])).toFixed(2);
 console.log(
-  `\nbatching: concurrency 8 / concurrency 1 aggregate tok/s — direct ${(median(c8.direct) / median(c1.direct)).toFixed(2)}×, gateway ${(median(c8.gateway) / median(c1.gateway)).toFixed(2)}×`,
+  `\nbatching: concurrency 8 / concurrency 1 aggregate tok/s — direct ${scaling("direct")}×, gateway ${scaling("gateway")}×`,
 );

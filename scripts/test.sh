@@ -7,4 +7,13 @@ bash scripts/setup-python.sh
 echo "== typecheck"; npx tsc --noEmit
 echo "== lint and format"; npx biome ci .
 echo "== import directions"; npx depcruise --config .dependency-cruiser.cjs gateway inference trainer db loadtest cli
-echo "== tests"; npx vitest run "$@"
+echo "== tests"
+mkdir -p test-artifacts
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
+# One plain closing line with the counts, whatever the reporter printed above.
+node -e '
+const r = JSON.parse(require("node:fs").readFileSync("test-artifacts/vitest.json", "utf8"));
+console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' || true
+exit "$status"

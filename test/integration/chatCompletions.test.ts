@@ -13,6 +13,10 @@ const question: OpenAI.ChatCompletionMessageParam[] = [
 
 let gateway: TestGateway;
 
+/** The test question, whole (not streamed), with the given settings. */
+const ask = (params: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
+  gateway.client.chat.completions.create({ model: "tiny", messages: question, ...params, stream: false });
+
 beforeAll(async () => {
   gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 });
 });
@@ -49,9 +53,7 @@ describe("non-streamed and streamed answers", () => {
   });
 
   it("streams the same text as the whole answer at temperature 0 with a seed", async () => {
-    const whole = await gateway.client.chat.completions.create({
-      model: "tiny",
-      messages: question,
+    const whole = await ask({
       max_tokens: 24,
       temperature: 0,
       seed: 11,
@@ -110,9 +112,7 @@ describe("non-streamed and streamed answers", () => {
   });
 
   it("returns n choices", async () => {
-    const completion = await gateway.client.chat.completions.create({
-      model: "tiny",
-      messages: question,
+    const completion = await ask({
       max_tokens: 8,
       n: 2,
       temperature: 0.9,
@@ -147,9 +147,7 @@ describe("non-streamed and streamed answers", () => {
   });
 
   it("ends the output at a stop string without including it", async () => {
-    const free = await gateway.client.chat.completions.create({
-      model: "tiny",
-      messages: question,
+    const free = await ask({
       max_tokens: 40,
       temperature: 0,
     });
@@ -158,9 +156,7 @@ describe("non-streamed and streamed answers", () => {
     const words = text.split(/\s+/u).filter((word) => word.length >= 3);
     expect(words.length).toBeGreaterThan(2);
     const stop = words[Math.floor(words.length / 2)]!;
-    const stopped = await gateway.client.chat.completions.create({
-      model: "tiny",
-      messages: question,
+    const stopped = await ask({
       max_tokens: 40,
       temperature: 0,
       stop: [stop],
