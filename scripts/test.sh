@@ -7,6 +7,17 @@ bash scripts/setup-python.sh
 echo "== typecheck"; npx tsc --noEmit
 echo "== lint and format"; npx biome ci .
 echo "== import directions"; npx depcruise --config .dependency-cruiser.cjs gateway inference trainer db loadtest cli
+echo "== migrations match db/schema.ts"
+mkdir -p .medgate && drift=$(mktemp -d -p .medgate)
+cp -r migrations/. "$drift"/
+npx drizzle-kit generate --dialect postgresql --schema ./db/schema.ts --out "$drift" >/dev/null
+if [[ "$(ls "$drift" | wc -l)" != "$(ls migrations | wc -l)" ]] || ! diff -rq migrations "$drift" >/dev/null; then
+  rm -rf "$drift"
+  echo "db/schema.ts changed without a migration: run npm run db:generate and commit migrations/" >&2
+  exit 1
+fi
+rm -rf "$drift"
+
 echo "== tests"
 mkdir -p test-artifacts
 status=0

@@ -1,0 +1,145 @@
+// The database schema, the source of truth for rows and migrations (drizzle-kit generates migrations/).
+import { sql } from "drizzle-orm";
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+export const apiKeyRole = pgEnum("api_key_role", ["client", "clinician", "admin"]);
+
+/** API keys: only a sha256 of the secret is stored; the secret is shown once, at creation. */
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    name: text("name").notNull(),
+    role: apiKeyRole("role").notNull(),
+    /** Hex sha256 of the whole secret. */
+    keyHash: text("key_hash").notNull(),
+    /** The first characters of the secret, to recognise a key in lists without revealing it. */
+    keyPrefix: text("key_prefix").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+  },
+  (table) => [uniqueIndex("api_keys_key_hash_idx").on(table.keyHash)],
+);
+
+export const modelVersionStatus = pgEnum("model_version_status", [
+  "candidate",
+  "evaluating",
+  "champion",
+  "rejected",
+  "retired",
+]);
+
+/** The model registry: one row per trained or imported version of a served model name. */
+export const modelVersions = pgTable(
+  "model_versions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    /** The served model name clients use. */
+    name: text("name").notNull(),
+    version: integer("version").notNull(),
+    parentId: uuid("parent_id"),
+    roundId: uuid("round_id"),
+    /** Hugging Face checkpoint folder, where one exists. */
+    hfDir: text("hf_dir"),
+    ggufPath: text("gguf_path").notNull(),
+    ggufSha256: text("gguf_sha256").notNull(),
+    status: modelVersionStatus("status").notNull(),
+    datasetSha256: text("dataset_sha256"),
+    config: jsonb("config").$type<Record<string, unknown>>(),
+    metrics: jsonb("metrics").$type<Record<string, unknown>>(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("model_versions_name_version_idx").on(table.name, table.version),
+    // At most one champion per served name.
+    uniqueIndex("model_versions_one_champion_idx").on(table.name).where(sql`${table.status} = 'champion'`),
+  ],
+);
+
+export const completionStatus = pgEnum("completion_status", ["stop", "length", "cancelled", "error"]);
+
+/** One choice of a logged completion. */
+export type CompletionChoice = { index: number; text: string; finishReason: string };
+
+/**
+ * The response log: one row per chat completion response, streamed or not, whatever its end. With
+ * `store: false` the row keeps its metadata but `messages` and `choices` are null.
+ */
+export const completions = pgTable(
+  "completions",
+  {
+    /** The `chatcmpl-…` id the client received. */
+    id: text("id").primaryKey(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
+    /** The request's parameters other than the messages (sampling, limits, response format...). */
+    request: jsonb("request").$type<Record<string, unknown>>().notNull(),
+    messages: jsonb("messages").$type<{ role: string; content: string }[]>(),
+    choices: jsonb("choices").$type<CompletionChoice[]>(),
+    stored: boolean("stored").notNull(),
+    /** How the response ended (the first choice's finish reason, `cancelled` or `error`). */
+    status: completionStatus("status").notNull(),
+    error: text("error"),
+    /** Hash of the normalized conversation, for deduplicating prompts. */
+    promptHash: text("prompt_hash").notNull(),
+    promptTokens: integer("prompt_tokens").notNull(),
+    completionTokens: integer("completion_tokens").notNull(),
+    latencyMs: real("latency_ms").notNull(),
+    timeToFirstTokenMs: real("time_to_first_token_ms"),
+    modelName: text("model_name").notNull(),
+    modelVersionId: uuid("model_version_id"),
+    apiKeyId: uuid("api_key_id"),
+    traceId: text("trace_id").notNull(),
+    user: text("user"),
+    metadata: jsonb("metadata").$type<Record<string, string>>(),
+  },
+  (table) => [
+    index("completions_created_at_idx").on(table.createdAt),
+    index("completions_prompt_hash_idx").on(table.promptHash),
+    index("completions_model_idx").on(table.modelName, table.createdAt),
+  ],
+);
+
+export const feedbackKind = pgEnum("feedback_kind", ["rating", "correction", "comment", "preference"]);
+
+/**
+ * Clinician feedback, append-only. `completion_id` has no foreign key on purpose: feedback may arrive
+ * before its completion's row is flushed from the log writer's batch, and must be kept.
+ */
+export const feedback = pgTable(
+  "feedback",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    completionId: text("completion_id").notNull(),
+    kind: feedbackKind("kind").notNull(),
+    /** Thumbs (-1 | 1) or a 1–5 score, as `ratingScale` says. */
+    rating: integer("rating"),
+    ratingScale: text("rating_scale"),
+    correction: text("correction"),
+    comment: text("comment"),
+    /** For a preference: the other completion of the same prompt, and which was better. */
+    otherCompletionId: text("other_completion_id"),
+    preference: text("preference"),
+    apiKeyId: uuid("api_key_id").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("feedback_completion_idx").on(table.completionId)],
+);
+
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type ModelVersionRow = typeof modelVersions.$inferSelect;
+export type CompletionRow = typeof completions.$inferSelect;
+export type NewCompletionRow = typeof completions.$inferInsert;
+export type FeedbackRow = typeof feedback.$inferSelect;

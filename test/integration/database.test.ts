@@ -1,0 +1,104 @@
+// The database layer on both backends: migrations apply (twice, idempotently), rows round-trip, API keys
+// are stored as hashes only, and the registry allows one champion per model name.
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey, findActiveApiKey, hashApiKey, listApiKeys, revokeApiKey } from "../../db/apiKeys.ts";
+import { apiKeys, completions, feedback, modelVersions } from "../../db/schema.ts";
+import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
+
+describe.each(["postgres", "pglite"] as const)("database on %s", (kind) => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase(kind);
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+
+  it("applies migrations idempotently", async () => {
+    await database.migrate();
+    // Both drivers answer raw SQL with `{ rows }`.
+    const { rows } = (await database.db.execute(
+      sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
+    )) as unknown as { rows: { table_name: string }[] };
+    expect(rows.map((row) => row.table_name)).toEqual(
+      expect.arrayContaining(["api_keys", "completions", "feedback", "model_versions"]),
+    );
+  });
+
+  it("stores only the hash of an API key and finds it by its secret until revoked", async () => {
+    const { key, secret } = await createApiKey(database.db, { name: "Dr. Rivera", role: "clinician" });
+    expect(secret).toMatch(/^mg-/);
+    const [stored] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, key.id));
+    expect(stored!.keyHash).toBe(hashApiKey(secret));
+    expect(JSON.stringify(stored)).not.toContain(secret);
+    expect((await findActiveApiKey(database.db, secret))?.id).toBe(key.id);
+    expect(await findActiveApiKey(database.db, `${secret}x`)).toBeUndefined();
+    expect((await revokeApiKey(database.db, key.keyPrefix))?.id).toBe(key.id);
+    expect(await findActiveApiKey(database.db, secret)).toBeUndefined();
+    expect((await listApiKeys(database.db)).find((row) => row.id === key.id)?.revokedAt).toBeInstanceOf(Date);
+  });
+
+  it("round-trips a completion and its feedback, keeping feedback for a completion not yet written", async () => {
+    const id = `chatcmpl-${kind}-1`;
+    await database.db.insert(completions).values({
+      id,
+      createdAt: new Date(),
+      request: { temperature: 0 },
+      messages: [{ role: "user", content: "What is asthma?" }],
+      choices: [{ index: 0, text: "A chronic airway disease.", finishReason: "stop" }],
+      stored: true,
+      status: "stop",
+      promptHash: "abc",
+      promptTokens: 10,
+      completionTokens: 6,
+      latencyMs: 12.5,
+      timeToFirstTokenMs: 3.25,
+      modelName: "tiny",
+      traceId: "trace-1",
+    });
+    // Replays insert the same id again: idempotent.
+    await database.db
+      .insert(completions)
+      .values({
+        id,
+        createdAt: new Date(),
+        request: {},
+        stored: false,
+        status: "error",
+        promptHash: "x",
+        promptTokens: 0,
+        completionTokens: 0,
+        latencyMs: 0,
+        modelName: "tiny",
+        traceId: "t",
+      })
+      .onConflictDoNothing();
+    const [row] = await database.db.select().from(completions).where(eq(completions.id, id));
+    expect(row!.choices).toEqual([{ index: 0, text: "A chronic airway disease.", finishReason: "stop" }]);
+    expect(row!.status).toBe("stop");
+
+    const { key } = await createApiKey(database.db, { name: "Dr. Chen", role: "clinician" });
+    await database.db
+      .insert(feedback)
+      .values({ completionId: "chatcmpl-not-yet-flushed", kind: "comment", comment: "ok", apiKeyId: key.id });
+    const rows = await database.db
+      .select()
+      .from(feedback)
+      .where(eq(feedback.completionId, "chatcmpl-not-yet-flushed"));
+    expect(rows).toHaveLength(1);
+  });
+
+  it("allows at most one champion per model name", async () => {
+    const version = (n: number, status: "champion" | "retired") => ({
+      name: `m-${kind}`,
+      version: n,
+      ggufPath: `/models/${n}.gguf`,
+      ggufSha256: "0".repeat(64),
+      status,
+    });
+    await database.db.insert(modelVersions).values(version(1, "champion"));
+    await database.db.insert(modelVersions).values(version(2, "retired"));
+    await expect(database.db.insert(modelVersions).values(version(3, "champion"))).rejects.toThrow();
+  });
+});

@@ -1,0 +1,45 @@
+// A fresh, migrated database per test file: a new database on the machine's PostgreSQL, or a PGlite folder.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { createDatabase, type DatabaseHandle } from "../../db/createDatabase.ts";
+
+/** Server the PostgreSQL suite runs against; its `postgres` database is used to create test databases. */
+export const postgresAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
+
+export type TestDatabase = DatabaseHandle & { url?: string; dispose(): Promise<void> };
+
+export async function createTestDatabase(kind: "postgres" | "pglite"): Promise<TestDatabase> {
+  if (kind === "pglite") {
+    const dataDir = await mkdtemp(join(tmpdir(), "medgate-pglite-"));
+    const handle = await createDatabase({ dataDir });
+    await handle.migrate();
+    return {
+      ...handle,
+      dispose: async () => {
+        await handle.close();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  }
+  const name = `medgate_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: postgresAdminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = postgresAdminUrl.replace(/\/postgres$/u, `/${name}`);
+  const handle = await createDatabase({ url });
+  await handle.migrate();
+  return {
+    ...handle,
+    url,
+    dispose: async () => {
+      await handle.close();
+      const cleanup = new pg.Client({ connectionString: postgresAdminUrl });
+      await cleanup.connect();
+      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await cleanup.end();
+    },
+  };
+}
