@@ -4,6 +4,15 @@ import { z } from "zod";
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** Where the database is: PostgreSQL at a URL, or embedded PGlite in a folder. */
+export const databaseConfigSchema = z.object({
+  /** PostgreSQL connection string (read from DATABASE_URL). Default: none, so PGlite is used */
+  databaseUrl: z.string().min(1).optional(),
+  /** PGlite's data folder when no database URL is set. Default: .medgate/db */
+  dataDir: z.string().min(1).default(".medgate/db"),
+});
+export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
+
 export const serveConfigSchema = z.object({
   /** GGUF path, hf: URI or catalog id. Default: the demo model "smollm2-135m-instruct" */
   model: z.string().min(1).default("smollm2-135m-instruct"),
@@ -44,8 +53,9 @@ export const serveConfigSchema = z.object({
 
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
 
-/** Environment variable for each option, e.g. `MEDGATE_PARALLEL` for `parallel`. */
+/** Environment variable for each option, e.g. `MEDGATE_PARALLEL` for `parallel`; `DATABASE_URL` as is. */
 export function envNameOf(option: string): string {
+  if (option === "databaseUrl") return "DATABASE_URL";
   return `MEDGATE_${option.replace(/[A-Z]/gu, (letter) => `_${letter}`).toUpperCase()}`;
 }
 
@@ -54,18 +64,19 @@ export class ConfigError extends Error {
 }
 
 /** Parses flags over the environment; a bad value fails with the option and its source named. */
-export function parseServeConfig(
+export function parseOptions<Schema extends z.ZodObject>(
+  schema: Schema,
   flags: Record<string, string | boolean | undefined>,
   env: Record<string, string | undefined>,
-): ServeConfig {
+): z.infer<Schema> {
   const raw: Record<string, unknown> = {};
-  for (const option of Object.keys(serveConfigSchema.shape)) {
+  for (const option of Object.keys(schema.shape)) {
     const fromEnv = env[envNameOf(option)];
     if (fromEnv !== undefined && fromEnv !== "") raw[option] = fromEnv;
     const fromFlag = flags[option];
     if (fromFlag !== undefined) raw[option] = fromFlag;
   }
-  const parsed = serveConfigSchema.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const option = String(issue.path[0] ?? "");
@@ -73,4 +84,11 @@ export function parseServeConfig(
     throw new ConfigError(`Invalid ${flag} (or ${envNameOf(option)}): ${issue.message}`);
   }
   return parsed.data;
+}
+
+export function parseServeConfig(
+  flags: Record<string, string | boolean | undefined>,
+  env: Record<string, string | undefined>,
+): ServeConfig {
+  return parseOptions(serveConfigSchema, flags, env);
 }

@@ -1,6 +1,6 @@
 // The medgate command line: parses the command and its flags, runs it, and turns failures into exit codes.
 import { parseArgs } from "node:util";
-import { ConfigError, parseServeConfig } from "./config.ts";
+import { ConfigError, databaseConfigSchema, parseOptions, parseServeConfig } from "./config.ts";
 
 const usage = `medgate — serve medical chat models behind an OpenAI-compatible API
 
@@ -9,6 +9,8 @@ Usage: medgate <command> [options]
 Commands:
   serve      Serve a GGUF chat model over the OpenAI API
   fixtures   Write the small test models
+  db         Database maintenance (db migrate)
+  keys       API keys (keys create | list | revoke)
   help       Show help for a command (medgate help serve)
 
 Run "medgate <command> --help" for its options.`;
@@ -47,6 +49,32 @@ Options:
   --out DIR    Output folder (created if missing)
   -h, --help   Show this help`;
 
+const databaseHelp = `Database options (each also read from the environment; flags win):
+  --database-url URL  PostgreSQL connection string  [DATABASE_URL]  default: none, embedded PGlite
+  --data-dir DIR      PGlite's data folder  [MEDGATE_DATA_DIR]  default: .medgate/db`;
+
+const dbUsage = `Usage: medgate db migrate [database options]
+
+Applies every committed migration not yet applied (the server also does this at start).
+
+${databaseHelp}`;
+
+const keysUsage = `Usage:
+  medgate keys create --role client|clinician|admin --name NAME   prints the new key's secret once
+  medgate keys list                                                id, prefix, role, name, dates
+  medgate keys revoke ID_OR_PREFIX
+
+Clients chat; clinicians chat and give feedback; admins do everything, including reading logs.
+Only a sha256 of each key is stored.
+
+${databaseHelp}`;
+
+const databaseFlags = {
+  "database-url": { type: "string" },
+  "data-dir": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 const serveFlags = {
   model: { type: "string" },
   "model-name": { type: "string" },
@@ -83,7 +111,13 @@ async function main(argv: string[]): Promise<number> {
     case "--help":
     case "-h": {
       const topic = rest[0];
-      console.log(topic === "serve" ? serveUsage : topic === "fixtures" ? fixturesUsage : usage);
+      const topics: Record<string, string> = {
+        serve: serveUsage,
+        fixtures: fixturesUsage,
+        db: dbUsage,
+        keys: keysUsage,
+      };
+      console.log(topics[topic ?? ""] ?? usage);
       return 0;
     }
     case "serve": {
@@ -112,6 +146,41 @@ async function main(argv: string[]): Promise<number> {
       if (!values.out) throw new ConfigError("fixtures needs --out DIR.");
       const { fixturesCommand } = await import("./fixturesCommand.ts");
       await fixturesCommand(values.out);
+      return 0;
+    }
+    case "db": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: databaseFlags,
+        allowPositionals: true,
+      });
+      if (values.help || positionals[0] !== "migrate") {
+        console.log(dbUsage);
+        return values.help ? 0 : 2;
+      }
+      const { help: _help, ...flags } = values;
+      const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
+      const { withDatabase } = await import("./openDatabase.ts");
+      await withDatabase(config, async () => {});
+      console.error(
+        `medgate: database migrated (${config.databaseUrl ? "PostgreSQL" : `PGlite in ${config.dataDir}`}).`,
+      );
+      return 0;
+    }
+    case "keys": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { ...databaseFlags, role: { type: "string" }, name: { type: "string" } },
+        allowPositionals: true,
+      });
+      if (values.help) {
+        console.log(keysUsage);
+        return 0;
+      }
+      const { help: _help, role, name, ...flags } = values;
+      const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
+      const { keysCommand } = await import("./keysCommand.ts");
+      await keysCommand(positionals[0], { role, name, target: positionals[1] }, config);
       return 0;
     }
     default:

@@ -1,16 +1,23 @@
 // The medgate command as a user runs it: help, flag errors, serving a model, and SIGTERM draining.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import { testModels } from "../support/fixtures.ts";
+import { createTestDatabase } from "../support/testDatabase.ts";
 
 const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (data) => (stdout += data));
@@ -32,6 +39,44 @@ async function serve(args: string[]): Promise<{ child: ChildProcess; url: string
   ])) as [string];
   return { child, url, stderr: () => stderr };
 }
+
+describe("medgate keys and db", () => {
+  it.each(["pglite", "postgres"] as const)(
+    "creates, lists and revokes keys on %s, printing the secret once",
+    async (kind) => {
+      // PGlite runs in a fresh folder; PostgreSQL in a fresh database, handed over through DATABASE_URL.
+      const database = kind === "postgres" ? await createTestDatabase(kind) : undefined;
+      await database?.close();
+      const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
+      const env = { ...process.env, DATABASE_URL: database?.url ?? "" };
+      const where = ["--data-dir", dataDir];
+      try {
+        expect((await run(["db", "migrate", ...where], env)).code).toBe(0);
+        const created = await run(
+          ["keys", "create", "--role", "clinician", "--name", "Dr. Rivera", ...where],
+          env,
+        );
+        expect(created.code).toBe(0);
+        const secret = created.stdout.trim();
+        expect(secret).toMatch(/^mg-[\w-]{20,}$/u);
+        const listed = await run(["keys", "list", ...where], env);
+        expect(listed.stdout).toContain("Dr. Rivera");
+        expect(listed.stdout).toContain("clinician");
+        expect(listed.stdout).not.toContain(secret);
+        const prefix = secret.slice(0, 8);
+        expect((await run(["keys", "revoke", prefix, ...where], env)).code).toBe(0);
+        const again = await run(["keys", "revoke", prefix, ...where], env);
+        expect(again.code).toBe(2);
+        expect(again.stderr).toContain("No active key");
+        const badRole = await run(["keys", "create", "--role", "doctor", "--name", "x", ...where], env);
+        expect(badRole.code).toBe(2);
+      } finally {
+        await database?.dispose();
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    },
+  );
+});
 
 describe("medgate CLI", () => {
   it("prints help for the program and each command", async () => {

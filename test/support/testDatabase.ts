@@ -10,15 +10,26 @@ export const postgresAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
 
 export type TestDatabase = DatabaseHandle & { url?: string; dispose(): Promise<void> };
 
+/** `close` may be called before `dispose` (to free the database for another process); both only once act. */
+function closeOnce(handle: DatabaseHandle): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => {
+    closing ??= handle.close();
+    return closing;
+  };
+}
+
 export async function createTestDatabase(kind: "postgres" | "pglite"): Promise<TestDatabase> {
   if (kind === "pglite") {
     const dataDir = await mkdtemp(join(tmpdir(), "medgate-pglite-"));
     const handle = await createDatabase({ dataDir });
     await handle.migrate();
+    const close = closeOnce(handle);
     return {
       ...handle,
+      close,
       dispose: async () => {
-        await handle.close();
+        await close();
         await rm(dataDir, { recursive: true, force: true });
       },
     };
@@ -31,11 +42,13 @@ export async function createTestDatabase(kind: "postgres" | "pglite"): Promise<T
   const url = postgresAdminUrl.replace(/\/postgres$/u, `/${name}`);
   const handle = await createDatabase({ url });
   await handle.migrate();
+  const close = closeOnce(handle);
   return {
     ...handle,
     url,
+    close,
     dispose: async () => {
-      await handle.close();
+      await close();
       const cleanup = new pg.Client({ connectionString: postgresAdminUrl });
       await cleanup.connect();
       await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
