@@ -1,5 +1,6 @@
 // The one database client factory: PostgreSQL through a `pg` pool when a URL is given, else embedded PGlite.
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
@@ -8,6 +9,7 @@ import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
+import { releaseFolderLock, takeFolderLock } from "./folderLock.ts";
 import * as schema from "./schema.ts";
 
 /** A drizzle database over either driver; queries are written once against this type. */
@@ -30,6 +32,17 @@ export type DatabaseOptions = {
   poolSize?: number;
 };
 
+/** The embedded database folder is open in another live process. */
+export class DatabaseLockedError extends Error {
+  override name = "DatabaseLockedError";
+  constructor(dataDir: string, ownerPid: number | null) {
+    super(
+      `The embedded database in ${dataDir} is in use by ${ownerPid === null ? "another process" : `process ${ownerPid}`} (is \`medgate serve\` running on it?). ` +
+        "Stop that process first, or use PostgreSQL (DATABASE_URL) when several processes need the database.",
+    );
+  }
+}
+
 export const migrationsFolder = fileURLToPath(new URL("../migrations/", import.meta.url));
 
 export async function createDatabase(options: DatabaseOptions = {}): Promise<DatabaseHandle> {
@@ -47,12 +60,24 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   }
   const dataDir = options.dataDir ?? ".medgate/db";
   await mkdir(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir);
+  // PGlite belongs to one process: a second opener of the same folder would corrupt it.
+  const lockPath = join(dataDir, "medgate.lock");
+  await takeFolderLock(lockPath, (ownerPid) => new DatabaseLockedError(dataDir, ownerPid));
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dataDir);
+  } catch (error) {
+    await releaseFolderLock(lockPath);
+    throw error;
+  }
   const db = drizzlePglite(client, { schema });
   return {
     db: db as unknown as Database,
     kind: "pglite",
     migrate: () => migratePglite(db, { migrationsFolder }),
-    close: () => client.close(),
+    close: async () => {
+      await client.close();
+      await releaseFolderLock(lockPath);
+    },
   };
 }

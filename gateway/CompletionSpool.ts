@@ -1,6 +1,8 @@
 // The durable local spool of completion records while the database is away: fsynced JSON-lines segments.
-import { type FileHandle, mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+
+import { type FileHandle, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { takeFolderLock } from "../db/folderLock.ts";
 
 export type CompletionSpoolOptions = {
   /**
@@ -74,7 +76,8 @@ export class CompletionSpool<T extends { id: string }> {
     options: CompletionSpoolOptions = {},
   ): Promise<CompletionSpool<T>> {
     await mkdir(dir, { recursive: true });
-    await takeLock(join(dir, LOCK_FILE));
+    const lockPath = join(dir, LOCK_FILE);
+    await takeFolderLock(lockPath, (ownerPid) => new SpoolLockedError(lockPath, ownerPid));
     const names = await segmentNames(dir);
     const last = names.length > 0 ? Number(SEGMENT.exec(names.at(-1)!)![1]) : 0;
     return new CompletionSpool<T>(dir, last + 1, options);
@@ -223,40 +226,5 @@ async function syncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-/**
- * O_EXCL-creates the lock file holding our pid. A lock whose pid is dead is removed and taken over; two
- * processes taking over the same stale lock in the same instant could both win, which a pid file cannot
- * rule out.
- */
-async function takeLock(lockPath: string): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(lockPath, String(process.pid), { flag: "wx" });
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
-    const text = await readFile(lockPath, "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return null; // released meanwhile: try again
-      throw error;
-    });
-    if (text === null) continue;
-    const owner = Number.parseInt(text, 10);
-    const ownerPid = Number.isInteger(owner) && owner > 0 ? owner : null;
-    if (ownerPid === null || isAlive(ownerPid)) throw new SpoolLockedError(lockPath, ownerPid);
-    await rm(lockPath, { force: true });
-  }
-  throw new SpoolLockedError(lockPath, null);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"; // alive, owned by someone else
   }
 }

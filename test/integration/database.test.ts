@@ -3,6 +3,7 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey, findActiveApiKey, hashApiKey, listApiKeys, revokeApiKey } from "../../db/apiKeys.ts";
+import { createDatabase, DatabaseLockedError } from "../../db/createDatabase.ts";
 import { apiKeys, completions, feedback, modelVersions } from "../../db/schema.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
@@ -87,6 +88,11 @@ describe.each(["postgres", "pglite"] as const)("database on %s", (kind) => {
       .from(feedback)
       .where(eq(feedback.completionId, "chatcmpl-not-yet-flushed"));
     expect(rows).toHaveLength(1);
+  });
+
+  it.runIf(kind === "pglite")("refuses a second opener of the same embedded folder", async () => {
+    expect(database.dataDir).toBeTruthy();
+    await expect(createDatabase({ dataDir: database.dataDir })).rejects.toBeInstanceOf(DatabaseLockedError);
   });
 
   it("allows at most one champion per model name", async () => {

@@ -8,7 +8,7 @@ import { createDatabase, type DatabaseHandle } from "../../db/createDatabase.ts"
 /** Server the PostgreSQL suite runs against; its `postgres` database is used to create test databases. */
 export const postgresAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
 
-export type TestDatabase = DatabaseHandle & { url?: string; dispose(): Promise<void> };
+export type TestDatabase = DatabaseHandle & { url?: string; dataDir?: string; dispose(): Promise<void> };
 
 /** `close` may be called before `dispose` (to free the database for another process); both only once act. */
 function closeOnce(handle: DatabaseHandle): () => Promise<void> {
@@ -27,6 +27,7 @@ export async function createTestDatabase(kind: "postgres" | "pglite"): Promise<T
     const close = closeOnce(handle);
     return {
       ...handle,
+      dataDir,
       close,
       dispose: async () => {
         await close();
