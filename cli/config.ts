@@ -13,7 +13,7 @@ export const databaseConfigSchema = z.object({
 });
 export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
 
-export const serveConfigSchema = z.object({
+export const serveConfigSchema = databaseConfigSchema.extend({
   /** GGUF path, hf: URI or catalog id. Default: the demo model "smollm2-135m-instruct" */
   model: z.string().min(1).default("smollm2-135m-instruct"),
   /** Name clients use in `model`. Default: the catalog id, or the GGUF file's base name */

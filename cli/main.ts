@@ -37,7 +37,12 @@ Options (each also read from the environment variable in brackets; flags win):
   --drain-timeout MS Wait for in-flight requests on SIGTERM  [MEDGATE_DRAIN_TIMEOUT]  default: 30000
   --offline          Never download; a missing model is an error  [MEDGATE_OFFLINE]  default: off
   --hf-token TOKEN   Hugging Face token for gated repos  [MEDGATE_HF_TOKEN]  default: HF_TOKEN if set
-  -h, --help         Show this help`;
+  --database-url URL PostgreSQL connection string  [DATABASE_URL]  default: none, embedded PGlite
+  --data-dir DIR     PGlite's data folder  [MEDGATE_DATA_DIR]  default: .medgate/db
+  -h, --help         Show this help
+
+Every /v1 request needs an API key (Authorization: Bearer …). On a new embedded database, serve
+creates one admin key and prints it once; make others with "medgate keys create".`;
 
 const fixturesUsage = `Usage: medgate fixtures --out DIR
 
@@ -91,6 +96,8 @@ const serveFlags = {
   "drain-timeout": { type: "string" },
   offline: { type: "boolean" },
   "hf-token": { type: "string" },
+  "database-url": { type: "string" },
+  "data-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 

@@ -1,5 +1,9 @@
 // `medgate serve`: listen at once (GET /ready says 503), load the model, print the URL when it can answer.
+import { createApiKey, listApiKeys } from "../db/apiKeys.ts";
+import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
+import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
 import { createApp } from "../gateway/createApp.ts";
+import { databaseKeyLookup } from "../gateway/databaseKeyLookup.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
 import { ServedModels } from "../gateway/ServedModels.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
@@ -7,8 +11,17 @@ import { resolveModelSource } from "../inference/modelSource.ts";
 import type { ServeConfig } from "./config.ts";
 
 export async function serveCommand(config: ServeConfig): Promise<void> {
+  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    await database.migrate();
+    await ensureQuickstartKey(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   const models = new ServedModels();
-  const app = createApp({ models, bodyLimitBytes: config.bodyLimit });
+  const auth = new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) });
+  const app = createApp({ models, auth, bodyLimitBytes: config.bodyLimit });
   const server = await GatewayServer.listen(app, models, {
     host: config.host,
     port: config.port,
@@ -17,6 +30,7 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
   const shutdown = async (signal: string) => {
     console.error(`medgate: ${signal} received, draining ${server.inFlight} in-flight request(s)…`);
     await server.close();
+    await database.close();
     console.error("medgate: stopped.");
     process.exit(0);
   };
@@ -50,6 +64,23 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     console.log(`${server.url}/v1`);
   } catch (error) {
     await server.close();
+    await database.close();
     throw error;
   }
+}
+
+/**
+ * On an embedded database with no key at all, creates one admin key and prints it once, so that the
+ * quickstart works without ever serving open. A PostgreSQL deployment gets a hint instead.
+ */
+async function ensureQuickstartKey(database: DatabaseHandle): Promise<void> {
+  if ((await listApiKeys(database.db)).length > 0) return;
+  if (database.kind !== "pglite") {
+    console.error(
+      'medgate: no API keys yet: create one with `npx medgate keys create --role admin --name "…"`.',
+    );
+    return;
+  }
+  const { secret } = await createApiKey(database.db, { name: "local quickstart", role: "admin" });
+  console.error(`medgate: created a local admin API key (shown only now): ${secret}`);
 }

@@ -1,8 +1,11 @@
 // The services a gateway app is built from, and the typed context variables routes reach them through.
+import type { ApiKeyAuth, Caller } from "./ApiKeyAuth.ts";
 import type { ServedModels } from "./ServedModels.ts";
 
 export type GatewayDeps = {
   models: ServedModels;
+  /** Authenticates every /v1 request by its bearer key. */
+  auth: ApiKeyAuth;
   /** Largest accepted request body in bytes. Default: 4 MiB */
   bodyLimitBytes?: number;
 };
@@ -11,6 +14,8 @@ export type GatewayEnv = {
   Variables: {
     deps: Required<GatewayDeps>;
     requestId: string;
+    /** The authenticated key behind a /v1 request. */
+    caller: Caller;
     /** Milliseconds of this request spent inside the inference engine, subtracted from the overhead. */
     engineMs: number;
   };

@@ -1,13 +1,20 @@
 // The gateway app without a model: probes, routing and error shapes through app.request().
 import { describe, expect, it } from "vitest";
+import { ApiKeyAuth } from "./ApiKeyAuth.ts";
 import { createApp } from "./createApp.ts";
 import { ServedModels } from "./ServedModels.ts";
 
-const app = createApp({ models: new ServedModels(), bodyLimitBytes: 256 });
+// The key store is injected; ApiKeyAuth itself is real.
+const auth = new ApiKeyAuth({
+  lookup: async (secret) =>
+    secret === "test-key" ? { keyId: "k1", name: "test", role: "client" } : undefined,
+});
+const app = createApp({ models: new ServedModels(), auth, bodyLimitBytes: 256 });
+const withKey = { authorization: "Bearer test-key" };
 const chat = (body: string) =>
   app.request("/v1/chat/completions", {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...withKey },
     body,
   });
 
@@ -27,11 +34,25 @@ describe("gateway before a model has loaded", () => {
   });
 
   it("lists no models", async () => {
-    expect(await (await app.request("/v1/models")).json()).toEqual({ object: "list", data: [] });
+    expect(await (await app.request("/v1/models", { headers: withKey })).json()).toEqual({
+      object: "list",
+      data: [],
+    });
+  });
+
+  it("asks every /v1 route for a key, before reading the body", async () => {
+    const response = await app.request("/v1/chat/completions", { method: "POST", body: "x".repeat(1000) });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({
+      error: { type: "authentication_error", code: "invalid_api_key" },
+    });
+    expect((await app.request("/v1/models", { headers: { authorization: "Bearer wrong" } })).status).toBe(
+      401,
+    );
   });
 
   it("maps unknown routes, bad JSON and large bodies to OpenAI-shaped errors with a request id", async () => {
-    const unknown = await app.request("/v1/completions-typo");
+    const unknown = await app.request("/v1/completions-typo", { headers: withKey });
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get("x-request-id")).toBeTruthy();
     const bad = await chat("{");

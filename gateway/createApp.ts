@@ -26,6 +26,8 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
       c.res.headers.set("x-medgate-overhead-ms", overheadMs(startedAt, c.get("engineMs")));
     }
   });
+  // Every /v1 route needs a key; routes for feedback or logs narrow the roles further.
+  app.use("/v1/*", resolved.auth.require("client", "clinician", "admin"));
   app.use(
     "/v1/*",
     bodyLimit({

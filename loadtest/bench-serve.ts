@@ -3,6 +3,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
+import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
 import { createApp } from "../gateway/createApp.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
 import { ServedModels } from "../gateway/ServedModels.ts";
@@ -47,7 +48,13 @@ const engine = await InferenceEngine.load({
 });
 const models = new ServedModels();
 models.serve("bench", engine);
-const server = await GatewayServer.listen(createApp({ models }), models, { port: 0 });
+// A benchmark-only key held in memory: the key store is not what is measured.
+const apiKey = "bench-key";
+const auth = new ApiKeyAuth({
+  lookup: async (secret) =>
+    secret === apiKey ? { keyId: "bench", name: "bench", role: "client" } : undefined,
+});
+const server = await GatewayServer.listen(createApp({ models, auth }), models, { port: 0 });
 
 async function direct(concurrency: number, requests: number): Promise<LoadResult> {
   let next = 0;
@@ -93,6 +100,7 @@ async function viaGateway(
       requests,
       body: requestFor,
       stream: values.stream,
+      apiKey,
     });
     // In-process clients spend the server process's own CPU time: there is no separate figure.
     return { ...result, clientCpuMs: Number.NaN };
@@ -106,7 +114,7 @@ async function viaGateway(
     "--requests",
     String(requests),
   ];
-  args.push("--bodies", JSON.stringify(bodies), ...(values.stream ? ["--stream"] : []));
+  args.push("--bodies", JSON.stringify(bodies), "--api-key", apiKey, ...(values.stream ? ["--stream"] : []));
   const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url));
   const client = fileURLToPath(new URL("./loadClient.ts", import.meta.url));
   const { stdout } = await run("nice", ["-n", "10", process.execPath, tsx, client, ...args]);

@@ -11,6 +11,7 @@ const { values } = parseArgs({
     /** JSON array of request bodies; request i uses bodies[i % length]. */
     bodies: { type: "string" },
     stream: { type: "boolean", default: false },
+    "api-key": { type: "string" },
   },
 });
 if (!values.url || !values.concurrency || !values.requests || !values.bodies) {
@@ -23,6 +24,7 @@ const result = await runChatLoad({
   requests: Number(values.requests),
   body: (index) => bodies[index % bodies.length]!,
   stream: values.stream,
+  apiKey: values["api-key"],
 });
 const cpu = process.cpuUsage();
 // The client's own CPU time: on a small machine it is taken from the server, so the benchmark reports it.

@@ -1,8 +1,9 @@
 // The OpenAI-compatible chat API, exercised with the official `openai` client against a listening gateway
 // on the tiny fixture model.
 import { Ajv } from "ajv";
-import type OpenAI from "openai";
+import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey, revokeApiKey } from "../../db/apiKeys.ts";
 import { testModels } from "../support/fixtures.ts";
 import { readSse, startGateway, type TestGateway } from "../support/startGateway.ts";
 
@@ -91,7 +92,7 @@ describe("non-streamed and streamed answers", () => {
   it("ends the raw event stream with the usage chunk and then [DONE]", async () => {
     const response = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...gateway.authHeaders },
       body: JSON.stringify({
         model: "tiny",
         messages: question,
@@ -209,7 +210,7 @@ describe("non-streamed and streamed answers", () => {
   it("accepts and ignores unknown request fields", async () => {
     const response = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...gateway.authHeaders },
       body: JSON.stringify({
         model: "tiny",
         messages: question,
@@ -243,7 +244,7 @@ describe("errors in OpenAI's shape", () => {
   const post = (body: string, headers: Record<string, string> = {}) =>
     fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json", ...headers },
+      headers: { "content-type": "application/json", ...gateway.authHeaders, ...headers },
       body,
     });
   const expectError = async (response: Response, status: number, param: string | null, code?: string) => {
@@ -256,6 +257,31 @@ describe("errors in OpenAI's shape", () => {
     if (code) expect(body.error.code).toBe(code);
     return body.error;
   };
+
+  it("401 for a missing, unknown or revoked key; the openai client raises AuthenticationError", async () => {
+    const missing = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", body: "{}" });
+    expect(missing.status).toBe(401);
+    await expectError(await post("{}", { authorization: "Bearer mg-unknown" }), 401, null, "invalid_api_key");
+    const { key, secret } = await createApiKey(gateway.database.db, { name: "to revoke", role: "client" });
+    const anonymous = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: secret, maxRetries: 0 });
+    expect((await anonymous.models.list()).data).toHaveLength(1);
+    await revokeApiKey(gateway.database.db, key.id);
+    // Lookups are cached for up to 5 s: a revoked key stops working within that time.
+    await expect
+      .poll(
+        async () =>
+          (await fetch(`${gateway.url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } }))
+            .status,
+        {
+          timeout: 7_000,
+          interval: 500,
+        },
+      )
+      .toBe(401);
+    await expect(
+      new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "mg-nope", maxRetries: 0 }).models.list(),
+    ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  });
 
   it("400 for malformed JSON", async () => {
     await expectError(await post("{not json"), 400, null, "invalid_json");
@@ -333,7 +359,7 @@ describe("errors in OpenAI's shape", () => {
     try {
       const response = await fetch(`${small.url}/v1/chat/completions`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...small.authHeaders },
         body: JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "x".repeat(4096) }] }),
       });
       await expectError(response, 413, null, "request_too_large");
@@ -359,7 +385,7 @@ describe("errors in OpenAI's shape", () => {
       await iterator.next();
       const refused = await fetch(`${busy.url}/v1/chat/completions`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...busy.authHeaders },
         body: JSON.stringify({ model: "tiny", messages: question, max_tokens: 2 }),
       });
       expect(refused.headers.get("retry-after")).toMatch(/^\d+$/);

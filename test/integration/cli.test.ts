@@ -100,13 +100,26 @@ describe("medgate CLI", () => {
     expect(badFlag.stderr).toContain("--parallel");
     const unknown = await run(["serve", "--no-such-flag"]);
     expect(unknown.code).toBe(2);
-    const missing = await run(["serve", "--model", "/nonexistent/model.gguf", "--port", "0"]);
+    const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
+    const missing = await run([
+      "serve",
+      "--model",
+      "/nonexistent/model.gguf",
+      "--port",
+      "0",
+      "--data-dir",
+      dataDir,
+    ]);
+    await rm(dataDir, { recursive: true, force: true });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("/nonexistent/model.gguf");
   });
 
   it("serves a model, prints its URL, and drains an in-flight stream on SIGTERM", async () => {
-    const { child, url } = await serve([
+    const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
+    const { child, url, stderr } = await serve([
+      "--data-dir",
+      dataDir,
       "--model",
       testModels().ggufPath,
       "--model-name",
@@ -119,7 +132,11 @@ describe("medgate CLI", () => {
       "cpu",
     ]);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
-    const client = new OpenAI({ baseURL: url, apiKey: "unused", maxRetries: 0 });
+    // A new embedded database gets one admin key, printed once; the server never runs open.
+    const apiKey = /created a local admin API key \(shown only now\): (\S+)/u.exec(stderr())?.[1];
+    expect(apiKey).toMatch(/^mg-/u);
+    expect((await fetch(`${url}/models`)).status).toBe(401);
+    const client = new OpenAI({ baseURL: url, apiKey, maxRetries: 0 });
     const stream = await client.chat.completions.create({
       model: "tiny",
       messages: [{ role: "user", content: "Describe the management of sepsis." }],
@@ -139,5 +156,6 @@ describe("medgate CLI", () => {
     const [code] = await exited;
     expect(code).toBe(0);
     await expect(fetch(`${url}/models`)).rejects.toThrow();
+    await rm(dataDir, { recursive: true, force: true });
   });
 });
