@@ -1,0 +1,290 @@
+// The response log writer: batches completion rows into the database, spooling them to disk while it is away.
+import { join } from "node:path";
+import { getTableColumns, sql } from "drizzle-orm";
+import type { Database } from "../db/createDatabase.ts";
+import { completions, type NewCompletionRow } from "../db/schema.ts";
+import { CompletionSpool } from "./CompletionSpool.ts";
+
+export type CompletionLogOptions = {
+  db: Database;
+  /** Folder of the durable spool; one process owns it at a time. Rows the database refuses go to `rejected/` in it. */
+  spoolDir: string;
+  /** Most rows per insert or spool append (20 columns a row: keep it under ~3,000 for PostgreSQL). Default: 200 */
+  batchSize?: number;
+  /** How long a row may wait for others to share its insert. Default: 50 ms */
+  flushIntervalMs?: number;
+  /** While spooling, how often the database is checked and the spool replayed. Default: 1000 ms */
+  retryIntervalMs?: number;
+  /**
+   * An insert or check not answered in this time counts as failed (its rows are spooled; if it commits after all,
+   * the replay skips them by id), so a silent network never stalls the log. Default: 10000 ms
+   */
+  writeTimeoutMs?: number;
+  /** Receives every error; must not throw. Default: a one-line console.error */
+  onError?: (error: Error) => void;
+};
+
+export type CompletionLogStats = {
+  /** Recorded rows in memory, not yet in the database or the spool. */
+  queued: number;
+  /** Rows waiting in the spool. */
+  spooled: number;
+  /** Rows inserted straight from memory. */
+  written: number;
+  /** Rows ever appended to the spool by this instance. */
+  spooledTotal: number;
+  /** Rows delivered from the spool to the database (a replay cut short may deliver some twice; ids dedupe). */
+  replayed: number;
+  /** Rows the database refused as bad data (SQLSTATE class 22 or 23), kept in `<spoolDir>/rejected`. */
+  rejected: number;
+  mode: "direct" | "spooling";
+};
+
+/**
+ * One serial task chain does all the work, so an insert, a spool append and a replay never overlap. A row stays
+ * in the in-memory queue until an insert of it succeeded or an fsynced append of it did; an insert whose outcome
+ * is unknown is spooled too, and every insert is `on conflict do nothing` by primary key, so a row written twice
+ * is stored once.
+ */
+export class CompletionLog {
+  readonly #db: Database;
+  readonly #spool: CompletionSpool<NewCompletionRow>;
+  readonly #spoolDir: string;
+  readonly #batchSize: number;
+  readonly #flushIntervalMs: number;
+  readonly #retryIntervalMs: number;
+  readonly #writeTimeoutMs: number;
+  readonly #onError: (error: Error) => void;
+  #rejectedSpool: CompletionSpool<NewCompletionRow> | undefined;
+  #queue: NewCompletionRow[] = [];
+  #mode: "direct" | "spooling" = "direct";
+  #counts = { spooled: 0, written: 0, spooledTotal: 0, replayed: 0, rejected: 0 };
+  /** Rows accepted by `record` and rows in the database or the spool, ever: `flush` waits for the second. */
+  #recorded = 0;
+  #settled = 0;
+  #waiters: { target: number; resolve: () => void }[] = [];
+  #tail: Promise<void> = Promise.resolve();
+  #stepQueued = false;
+  #retryDue = false;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: CompletionLogOptions, spool: CompletionSpool<NewCompletionRow>) {
+    this.#db = options.db;
+    this.#spool = spool;
+    this.#spoolDir = options.spoolDir;
+    this.#batchSize = options.batchSize ?? 200;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 50;
+    this.#retryIntervalMs = options.retryIntervalMs ?? 1000;
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
+    this.#onError = options.onError ?? ((error) => console.error(`medgate completion log: ${error.message}`));
+  }
+
+  /** Takes the spool folder and replays what an earlier run left in it; if the database is down, keeps retrying. */
+  static async open(options: CompletionLogOptions): Promise<CompletionLog> {
+    const log = new CompletionLog(options, await CompletionSpool.open<NewCompletionRow>(options.spoolDir));
+    log.#counts.spooled = await log.#spool.pending();
+    if (log.#counts.spooled > 0) {
+      log.#mode = "spooling";
+      log.#retryDue = true;
+      log.#schedule();
+      await log.#tail;
+    }
+    return log;
+  }
+
+  /** Queues one row and returns at once; never throws. The row must not be changed afterwards. */
+  record(row: NewCompletionRow): void {
+    if (this.#closing) {
+      this.#report(new Error(`completion log is closed: ${row.id} was not recorded`));
+      return;
+    }
+    this.#queue.push(row);
+    this.#recorded++;
+    if (this.#queue.length >= this.#batchSize) this.#schedule();
+    else this.#flushTimer ??= setTimeout(() => this.#schedule(), this.#flushIntervalMs);
+  }
+
+  /** Resolves once every row recorded so far is in the database or fsynced in the spool. */
+  flush(): Promise<void> {
+    const target = this.#recorded;
+    if (this.#settled >= target) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#waiters.push({ target, resolve }));
+    this.#schedule();
+    return done;
+  }
+
+  /** Flushes, replays the spool once more if the database answers, and releases the spool folder. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.flush();
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+      if (this.#mode === "spooling") {
+        this.#retryDue = true;
+        this.#schedule();
+      }
+      await this.#tail;
+      await this.#spool.close();
+      await this.#rejectedSpool?.close();
+    })();
+    return this.#closing;
+  }
+
+  get stats(): CompletionLogStats {
+    return { queued: this.#queue.length, ...this.#counts, mode: this.#mode };
+  }
+
+  /** Appends one step to the task chain, unless one is already waiting there (it will see the newer rows). */
+  #schedule(): void {
+    if (this.#stepQueued) return;
+    this.#stepQueued = true;
+    this.#tail = this.#tail.then(() => this.#step()).catch((error) => this.#report(error));
+  }
+
+  async #step(): Promise<void> {
+    this.#stepQueued = false;
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#retryDue) {
+      this.#retryDue = false;
+      await this.#recover();
+    }
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.slice(0, this.#batchSize);
+      if (this.#mode === "direct") {
+        try {
+          this.#counts.written += await this.#insert(batch);
+          this.#settle(batch.length);
+          continue;
+        } catch (error) {
+          this.#report(error, "database write failed, spooling");
+          this.#mode = "spooling";
+        }
+      }
+      try {
+        await this.#spool.append(batch);
+      } catch (error) {
+        this.#report(error, "spool append failed, rows kept in memory");
+        break; // the retry timer comes back to them
+      }
+      this.#counts.spooled += batch.length;
+      this.#counts.spooledTotal += batch.length;
+      this.#settle(batch.length);
+    }
+    // Closing stops the retries, unless rows are still waiting for the spool to take them.
+    if (this.#mode === "spooling" && (!this.#closing || this.#queue.length > 0)) {
+      this.#retryTimer ??= setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.#retryDue = true;
+        this.#schedule();
+      }, this.#retryIntervalMs).unref();
+    }
+  }
+
+  /** Checks the database, replays the whole spool into it, and goes back to direct writes; stays spooling on failure. */
+  async #recover(): Promise<void> {
+    try {
+      await withTimeout(this.#db.execute(sql`select 1`), this.#writeTimeoutMs);
+    } catch {
+      return; // still down; reported when the outage began
+    }
+    try {
+      const result = await this.#spool.replay(
+        async (batch) => {
+          this.#counts.replayed += await this.#insert(batch.map(reviveRow));
+        },
+        { batchSize: this.#batchSize },
+      );
+      const skipped = result.skippedTornLines + result.skippedCorruptLines;
+      if (skipped > 0) this.#report(new Error(`${skipped} unreadable spool lines skipped`));
+      this.#mode = "direct";
+    } catch (error) {
+      this.#report(error, "spool replay failed");
+    } finally {
+      this.#counts.spooled = await this.#spool.pending().catch(() => this.#counts.spooled);
+    }
+  }
+
+  /**
+   * Inserts idempotently and returns the rows stored. Rows the database refuses as bad data are moved to the
+   * rejected spool one by one, so a single bad row never blocks the log; any other error is thrown.
+   */
+  async #insert(batch: NewCompletionRow[]): Promise<number> {
+    try {
+      await withTimeout(
+        this.#db.insert(completions).values(batch).onConflictDoNothing(),
+        this.#writeTimeoutMs,
+      );
+      return batch.length;
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      if (batch.length > 1) {
+        let stored = 0;
+        for (const row of batch) stored += await this.#insert([row]);
+        return stored;
+      }
+      this.#rejectedSpool ??= await CompletionSpool.open(join(this.#spoolDir, "rejected"));
+      await this.#rejectedSpool.append(batch);
+      this.#counts.rejected++;
+      this.#report(error, `row ${batch[0]!.id} refused by the database, kept in ${this.#spoolDir}/rejected`);
+      return 0;
+    }
+  }
+
+  #settle(rows: number): void {
+    this.#queue.splice(0, rows);
+    this.#settled += rows;
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (waiter.target > this.#settled) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+
+  #report(error: unknown, context?: string): void {
+    // The innermost cause's first line: drizzle's own message repeats the whole query and its parameters.
+    const message = String(causes(error).at(-1)?.message ?? error).split("\n")[0];
+    try {
+      this.#onError(new Error(context ? `${context}: ${message}` : message, { cause: error }));
+    } catch {
+      // onError must not throw; if it does, there is nowhere left to report to.
+    }
+  }
+}
+
+const dateColumns = Object.entries(getTableColumns(completions))
+  .filter(([, column]) => column.dataType === "date")
+  .map(([key]) => key as keyof NewCompletionRow);
+
+/** JSON turned the spooled row's timestamps into strings; drizzle maps only Dates. */
+function reviveRow(row: NewCompletionRow): NewCompletionRow {
+  const revived: Record<string, unknown> = { ...row };
+  for (const key of dateColumns) {
+    const value = revived[key];
+    if (typeof value === "string") revived[key] = new Date(value);
+  }
+  return revived as NewCompletionRow;
+}
+
+/** The query's own promise stays handled by `race`, so a late failure is never an unhandled rejection. */
+function withTimeout<T>(query: PromiseLike<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(reject, ms, new Error(`no answer in ${ms} ms`));
+  });
+  return Promise.race([query, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The error and its causes, outermost first. */
+function causes(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let cause = error; cause instanceof Error && chain.length < 5; cause = cause.cause) chain.push(cause);
+  return chain;
+}
+
+/** SQLSTATE class 22 (data exception) or 23 (integrity violation): the row is at fault, not the connection. */
+function isDataError(error: unknown): boolean {
+  return causes(error).some((cause) => /^2[23][0-9A-Z]{3}$/.test(String((cause as { code?: unknown }).code)));
+}

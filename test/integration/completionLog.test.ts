@@ -1,0 +1,203 @@
+// The response log across a database outage: a cut connection, a restart while spooling and a bad row lose
+// nothing and duplicate nothing; the same round trip on PGlite.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createDatabase, type Database, type DatabaseHandle } from "../../db/createDatabase.ts";
+import type { NewCompletionRow } from "../../db/schema.ts";
+import { CompletionLog } from "../../gateway/CompletionLog.ts";
+import { CompletionSpool } from "../../gateway/CompletionSpool.ts";
+import { startTcpProxy, type TcpProxy } from "../support/tcpProxy.ts";
+import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
+
+function completionRow(id: string, content = "What is asthma?"): NewCompletionRow {
+  return {
+    id,
+    createdAt: new Date(),
+    request: { temperature: 0 },
+    messages: [{ role: "user", content }],
+    choices: [{ index: 0, text: "A chronic airway disease.", finishReason: "stop" }],
+    stored: true,
+    status: "stop",
+    promptHash: "hash",
+    promptTokens: 5,
+    completionTokens: 6,
+    latencyMs: 12.5,
+    modelName: "tiny",
+    traceId: `trace-${id}`,
+  };
+}
+
+/** Rows whose id starts with `prefix`: how many, how many distinct, and the ids. */
+async function storedIds(db: Database, prefix: string) {
+  const { rows } = (await db.execute(
+    sql`select id from completions where id like ${`${prefix}%`}`,
+  )) as unknown as { rows: { id: string }[] };
+  const ids = rows.map((row) => row.id);
+  return { count: ids.length, distinct: new Set(ids).size, ids: new Set(ids) };
+}
+
+const spoolDirs: string[] = [];
+async function newSpoolDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "medgate-spool-"));
+  spoolDirs.push(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  for (const dir of spoolDirs) await rm(dir, { recursive: true, force: true });
+});
+
+describe("completion log on PostgreSQL behind a cuttable proxy", () => {
+  let database: TestDatabase;
+  let proxy: TcpProxy;
+  let logDatabase: DatabaseHandle;
+  beforeAll(async () => {
+    database = await createTestDatabase("postgres");
+    proxy = await startTcpProxy(database.url!);
+    logDatabase = await createDatabase({ url: proxy.url });
+  });
+  afterAll(async () => {
+    await logDatabase?.close();
+    await proxy?.close();
+    await database?.dispose();
+  });
+
+  it("loses and duplicates nothing when the database drops out mid-traffic", async () => {
+    const errors: Error[] = [];
+    const log = await CompletionLog.open({
+      db: logDatabase.db,
+      spoolDir: await newSpoolDir(),
+      retryIntervalMs: 100,
+      onError: (error) => errors.push(error),
+    });
+    const producers = 20;
+    const rowsPerProducer = 100;
+    const expected = new Set<string>();
+    const started = performance.now();
+    // 20 producers × 100 rows, ~30 ms apart: ~3 s of traffic, with the database cut from 0.75 s to 2.25 s.
+    const outage = (async () => {
+      await sleep(750);
+      proxy.cut();
+      await sleep(1500);
+      proxy.restore();
+    })();
+    await Promise.all(
+      Array.from({ length: producers }, async (_, producer) => {
+        for (let index = 0; index < rowsPerProducer; index++) {
+          const id = `lossless-${producer}-${index}`;
+          expected.add(id);
+          log.record(completionRow(id));
+          await sleep(Math.random() * 60);
+        }
+      }),
+    );
+    await outage;
+    const produced = performance.now();
+    await log.flush();
+    expect(log.stats.queued).toBe(0);
+    await vi.waitFor(
+      () => {
+        expect(log.stats).toMatchObject({ mode: "direct", spooled: 0, queued: 0 });
+      },
+      { timeout: 20_000, interval: 50 },
+    );
+    const recovered = performance.now();
+    await log.close();
+
+    const stored = await storedIds(database.db, "lossless-");
+    expect(stored.count).toBe(2000);
+    expect(stored.distinct).toBe(2000);
+    expect(stored.ids).toEqual(expected);
+    const stats = log.stats;
+    expect(stats.spooledTotal).toBeGreaterThan(0);
+    expect(stats.replayed).toBeGreaterThanOrEqual(stats.spooledTotal);
+    expect(stats.written + stats.spooledTotal).toBe(2000);
+    expect(errors.some((error) => error.message.startsWith("database write failed, spooling"))).toBe(true);
+    console.log(
+      `lossless: ${JSON.stringify(stats)}; traffic ${(produced - started).toFixed(0)} ms, ` +
+        `back to direct ${(recovered - produced).toFixed(0)} ms after it ended; ${errors.length} errors reported`,
+    );
+  });
+
+  it("replays what a closed log spooled while the database was down when it is opened again", async () => {
+    const spoolDir = await newSpoolDir();
+    const errors: Error[] = [];
+    const onError = (error: Error) => errors.push(error);
+    proxy.cut();
+    try {
+      const first = await CompletionLog.open({ db: logDatabase.db, spoolDir, retryIntervalMs: 100, onError });
+      for (let index = 0; index < 50; index++) first.record(completionRow(`restart-${index}`));
+      await first.flush();
+      expect(first.stats).toMatchObject({
+        mode: "spooling",
+        spooled: 50,
+        spooledTotal: 50,
+        written: 0,
+        queued: 0,
+      });
+      await first.close(); // its last replay finds the database still down
+      expect(first.stats.spooled).toBe(50);
+      first.record(completionRow("restart-after-close"));
+      expect(errors.at(-1)?.message).toMatch(/closed: restart-after-close/);
+      expect((await storedIds(database.db, "restart-")).count).toBe(0);
+    } finally {
+      proxy.restore();
+    }
+
+    const second = await CompletionLog.open({ db: logDatabase.db, spoolDir, onError });
+    expect(second.stats).toMatchObject({ mode: "direct", spooled: 0, replayed: 50 });
+    const stored = await storedIds(database.db, "restart-");
+    expect(stored.count).toBe(50);
+    expect(stored.distinct).toBe(50);
+    await second.close();
+  });
+
+  it("sets aside a row the database refuses and keeps writing the rest", async () => {
+    const spoolDir = await newSpoolDir();
+    const errors: Error[] = [];
+    const log = await CompletionLog.open({
+      db: logDatabase.db,
+      spoolDir,
+      onError: (error) => errors.push(error),
+    });
+    for (let index = 0; index < 10; index++) {
+      // PostgreSQL refuses a NUL character in text and jsonb (SQLSTATE 22P05).
+      log.record(completionRow(`poison-${index}`, index === 3 ? "bad\u0000byte" : "fine"));
+    }
+    await log.flush();
+    expect(log.stats).toMatchObject({ mode: "direct", written: 9, rejected: 1, spooledTotal: 0 });
+    expect((await storedIds(database.db, "poison-")).ids).not.toContain("poison-3");
+    expect((await storedIds(database.db, "poison-")).count).toBe(9);
+    expect(errors.map((error) => error.message)).toEqual([expect.stringMatching(/row poison-3 refused/)]);
+    await log.close();
+    const rejected = await CompletionSpool.open<NewCompletionRow>(join(spoolDir, "rejected"));
+    expect(await rejected.pending()).toBe(1);
+    await rejected.close();
+  });
+});
+
+describe("completion log on PGlite", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase("pglite");
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+
+  it("writes every recorded row once", async () => {
+    const log = await CompletionLog.open({ db: database.db, spoolDir: await newSpoolDir(), batchSize: 64 });
+    for (let index = 0; index < 500; index++) log.record(completionRow(`pglite-${index}`));
+    log.record(completionRow("pglite-0")); // the same id again is stored once
+    await log.flush();
+    expect(log.stats).toMatchObject({ mode: "direct", queued: 0, written: 501, spooledTotal: 0 });
+    await log.close();
+    const stored = await storedIds(database.db, "pglite-");
+    expect(stored.count).toBe(500);
+    expect(stored.distinct).toBe(500);
+  });
+});
