@@ -40,6 +40,8 @@ export const serveConfigSchema = databaseConfigSchema.extend({
   bodyLimit: positiveInt.default(4 * 1024 * 1024),
   /** Longest wait for in-flight requests on SIGTERM, in ms. Default: 30000 */
   drainTimeout: z.coerce.number().int().min(0).default(30_000),
+  /** Where response-log records wait while the database is unreachable; one process per folder. Default: .medgate/spool */
+  spoolDir: z.string().min(1).default(".medgate/spool"),
   /** Never download: a model missing locally is an error. Default: false */
   offline: z
     .union([

@@ -39,6 +39,8 @@ Options (each also read from the environment variable in brackets; flags win):
   --hf-token TOKEN   Hugging Face token for gated repos  [MEDGATE_HF_TOKEN]  default: HF_TOKEN if set
   --database-url URL PostgreSQL connection string  [DATABASE_URL]  default: none, embedded PGlite
   --data-dir DIR     PGlite's data folder  [MEDGATE_DATA_DIR]  default: .medgate/db
+  --spool-dir DIR    Where log records wait while the database is down  [MEDGATE_SPOOL_DIR]
+                     default: .medgate/spool (one process per folder)
   -h, --help         Show this help
 
 Every /v1 request needs an API key (Authorization: Bearer …). On a new embedded database, serve
@@ -98,6 +100,7 @@ const serveFlags = {
   "hf-token": { type: "string" },
   "database-url": { type: "string" },
   "data-dir": { type: "string" },
+  "spool-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 

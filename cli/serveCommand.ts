@@ -2,6 +2,7 @@
 import { createApiKey, listApiKeys } from "../db/apiKeys.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
+import { CompletionLog } from "../gateway/CompletionLog.ts";
 import { createApp } from "../gateway/createApp.ts";
 import { databaseKeyLookup } from "../gateway/databaseKeyLookup.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
@@ -19,9 +20,10 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     await database.close();
     throw error;
   }
+  const completionLog = await CompletionLog.open({ db: database.db, spoolDir: config.spoolDir });
   const models = new ServedModels();
   const auth = new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) });
-  const app = createApp({ models, auth, bodyLimitBytes: config.bodyLimit });
+  const app = createApp({ models, auth, completionLog, bodyLimitBytes: config.bodyLimit });
   const server = await GatewayServer.listen(app, models, {
     host: config.host,
     port: config.port,
@@ -30,6 +32,7 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
   const shutdown = async (signal: string) => {
     console.error(`medgate: ${signal} received, draining ${server.inFlight} in-flight request(s)…`);
     await server.close();
+    await closeLog(completionLog);
     await database.close();
     console.error("medgate: stopped.");
     process.exit(0);
@@ -64,8 +67,19 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     console.log(`${server.url}/v1`);
   } catch (error) {
     await server.close();
+    await closeLog(completionLog);
     await database.close();
     throw error;
+  }
+}
+
+/** Flushes the response log to the database or its spool, giving up after 30 s if both disk and database hang. */
+async function closeLog(log: CompletionLog): Promise<void> {
+  const deadline = new Promise<"timeout">((resolve) => setTimeout(resolve, 30_000, "timeout").unref());
+  if ((await Promise.race([log.close(), deadline])) === "timeout") {
+    console.error(
+      `medgate: the response log could not be flushed in 30 s; ${log.stats.queued} record(s) were not saved.`,
+    );
   }
 }
 

@@ -71,4 +71,23 @@ describe("ApiKeyAuth", () => {
     now = 1000;
     expect((await call(cached, "/chat", "client-secret")).status).toBe(401);
   });
+
+  it("keeps admitting a recently seen key while the key store is down, and answers 503 for unseen keys", async () => {
+    let now = 0;
+    let down = false;
+    const auth = new ApiKeyAuth({
+      lookup: async (secret) => {
+        if (down) throw new Error("connection refused");
+        return keys.get(secret);
+      },
+      cacheTtlMs: 1000,
+      now: () => now,
+    });
+    const app = appWith(auth);
+    expect((await call(app, "/chat", "client-secret")).status).toBe(200);
+    down = true;
+    now = 5000;
+    expect((await call(app, "/chat", "client-secret")).status).toBe(200);
+    expect((await call(app, "/chat", "admin-secret")).status).toBe(503);
+  });
 });

@@ -1,6 +1,6 @@
 // Bearer-key authentication and role checks for /v1 routes, with a short-lived cache of key lookups.
 import type { Context, MiddlewareHandler } from "hono";
-import { ForbiddenError, UnauthorizedError } from "./errors.ts";
+import { ForbiddenError, UnauthorizedError, UnavailableError } from "./errors.ts";
 
 export type Role = "client" | "clinician" | "admin";
 
@@ -46,13 +46,28 @@ export class ApiKeyAuth {
     const now = this.#now();
     let entry = this.#cache.get(secret);
     if (!entry || entry.until <= now) {
-      entry = { caller: await this.#lookup(secret), until: now + this.#ttlMs };
+      let caller: Caller | undefined;
+      try {
+        caller = await this.#lookup(secret);
+      } catch (error) {
+        // The key store is unreachable: a key seen recently keeps working, so an outage of the database
+        // does not stop serving; an unseen key cannot be checked.
+        if (entry) return this.#admit(entry.caller);
+        throw new UnavailableError(
+          `API keys cannot be checked right now (${error instanceof Error ? error.message : String(error)}). Retry shortly.`,
+        );
+      }
+      entry = { caller, until: now + this.#ttlMs };
       this.#cache.delete(secret);
       this.#cache.set(secret, entry);
       if (this.#cache.size > this.#size) this.#cache.delete(this.#cache.keys().next().value!);
     }
-    if (!entry.caller) throw new UnauthorizedError("Invalid or revoked API key.");
-    return entry.caller;
+    return this.#admit(entry.caller);
+  }
+
+  #admit(caller: Caller | undefined): Caller {
+    if (!caller) throw new UnauthorizedError("Invalid or revoked API key.");
+    return caller;
   }
 
   /** Middleware admitting only the given roles; the caller is left in the `caller` context variable. */

@@ -1,11 +1,14 @@
 // The services a gateway app is built from, and the typed context variables routes reach them through.
 import type { ApiKeyAuth, Caller } from "./ApiKeyAuth.ts";
+import type { CompletionRecorder } from "./completionRecord.ts";
 import type { ServedModels } from "./ServedModels.ts";
 
 export type GatewayDeps = {
   models: ServedModels;
   /** Authenticates every /v1 request by its bearer key. */
   auth: ApiKeyAuth;
+  /** Receives one row per chat completion response; `CompletionLog` in production. */
+  completionLog: CompletionRecorder;
   /** Largest accepted request body in bytes. Default: 4 MiB */
   bodyLimitBytes?: number;
 };

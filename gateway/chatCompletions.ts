@@ -3,8 +3,10 @@ import { randomBytes } from "node:crypto";
 import type { ChatStream } from "../inference/ChatStream.ts";
 import type { ChatRequest, ChatResult } from "../inference/chatTypes.ts";
 import type { InferenceEngine } from "../inference/InferenceEngine.ts";
+import type { Caller } from "./ApiKeyAuth.ts";
 import { toEngineRequest } from "./chatRequestMapping.ts";
-import { type ApiError, errorBody, NotFoundError, toApiError, UnavailableError } from "./errors.ts";
+import { type CompletionOutcome, type CompletionRecorder, completionRecord } from "./completionRecord.ts";
+import { errorBody, NotFoundError, toApiError, UnavailableError } from "./errors.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "./protocol.ts";
 import type { ServedModels } from "./ServedModels.ts";
 
@@ -16,11 +18,22 @@ export function newCompletionId(): string {
   return `chatcmpl-${randomBytes(18).toString("base64url")}`;
 }
 
+/** Who asked, and where the answer is recorded. */
+export type ChatCompletionContext = {
+  models: ServedModels;
+  log: CompletionRecorder;
+  caller: Caller;
+  requestId: string;
+  /** `performance.now()` when the request arrived. */
+  receivedAt: number;
+};
+
 export async function createChatCompletion(
-  models: ServedModels,
+  context: ChatCompletionContext,
   request: ChatCompletionRequest,
   requestSignal: AbortSignal,
 ): Promise<ChatCompletionOutcome> {
+  const { models } = context;
   const served = models.get(request.model);
   if (!served) {
     if (!models.ready)
@@ -39,23 +52,45 @@ export async function createChatCompletion(
     requestSignal.removeEventListener("abort", onRequestAbort);
     throw error;
   }
+  const createdAt = new Date();
   const header: ChunkHeader = {
     id: newCompletionId(),
-    created: Math.floor(Date.now() / 1000),
+    created: Math.floor(createdAt.getTime() / 1000),
     model: served.name,
     system_fingerprint: fingerprintOf(served.engine),
   };
+  const startupMs = performance.now() - context.receivedAt;
+  // Every response that got an id is recorded once, whatever its end; recording never waits.
+  const record = (outcome: CompletionOutcome) =>
+    context.log.record(
+      completionRecord({
+        id: header.id,
+        createdAt,
+        request,
+        messages: engineRequest.messages,
+        modelName: served.name,
+        caller: context.caller,
+        traceId: context.requestId,
+        latencyMs: performance.now() - context.receivedAt,
+        startupMs,
+        outcome,
+      }),
+    );
   if (request.stream) {
     const engineMs = performance.now() - startedAt;
     const includeUsage = request.stream_options?.include_usage === true;
-    const body = sseBody(streams, header, includeUsage, abort, () =>
-      requestSignal.removeEventListener("abort", onRequestAbort),
-    );
+    const body = sseBody(streams, header, includeUsage, abort, (outcome) => {
+      requestSignal.removeEventListener("abort", onRequestAbort);
+      record(outcome);
+    });
     return { kind: "stream", body, engineMs };
   }
   try {
-    const results = await Promise.all(streams.map((stream) => stream.result));
-    if (abort.signal.aborted) throw abort.signal.reason;
+    const outcome = await settle(streams);
+    record(outcome);
+    if (outcome.kind === "failed") throw outcome.cause;
+    if (outcome.kind === "cancelled") throw abort.signal.reason ?? new Error("The request was cancelled.");
+    const { results } = outcome;
     const body: ChatCompletion = {
       id: header.id,
       object: "chat.completion",
@@ -74,6 +109,19 @@ export async function createChatCompletion(
   } finally {
     requestSignal.removeEventListener("abort", onRequestAbort);
   }
+}
+
+/** Waits for every choice; a failure of any one fails the completion, a cancelled one cancels it. */
+async function settle(streams: ChatStream[]): Promise<CompletionOutcome & { cause?: unknown }> {
+  const settled = await Promise.allSettled(streams.map((stream) => stream.result));
+  const results = settled.flatMap((entry) => (entry.status === "fulfilled" ? [entry.value] : []));
+  const failure = settled.find((entry) => entry.status === "rejected");
+  if (failure) {
+    const cause = failure.reason;
+    return { kind: "failed", error: cause instanceof Error ? cause.message : String(cause), results, cause };
+  }
+  if (results.some((result) => result.finishReason === "cancelled")) return { kind: "cancelled", results };
+  return { kind: "answered", results };
 }
 
 async function startChoices(
@@ -118,7 +166,7 @@ function sseBody(
   header: ChunkHeader,
   includeUsage: boolean,
   abort: AbortController,
-  onClose: () => void,
+  onClose: (outcome: CompletionOutcome) => void,
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   return new ReadableStream<Uint8Array>({
@@ -157,22 +205,29 @@ function sseBody(
         );
         return result;
       };
-      void Promise.all(streams.map(runChoice))
-        .then((results) => {
-          if (includeUsage) send(chunk([], usageOf(results)));
-        })
-        .catch((error: unknown) => {
+      const finish = async () => {
+        const settled = await Promise.allSettled(streams.map(runChoice));
+        const results = settled.flatMap((entry) => (entry.status === "fulfilled" ? [entry.value] : []));
+        const failure = settled.find((entry) => entry.status === "rejected");
+        let outcome: CompletionOutcome;
+        if (failure) {
           // Headers are gone: a failure after the first byte becomes one error event.
           for (const stream of streams) stream.cancel();
-          const apiError: ApiError = toApiError(error);
-          send(errorBody(apiError));
-        })
-        .finally(() => {
-          onClose();
-          if (abort.signal.aborted) return;
-          controller.enqueue(encoder.encode("data: [DONE]\n\n"));
-          controller.close();
-        });
+          send(errorBody(toApiError(failure.reason)));
+          const error = failure.reason instanceof Error ? failure.reason.message : String(failure.reason);
+          outcome = { kind: "failed", error, results };
+        } else if (abort.signal.aborted || results.some((result) => result.finishReason === "cancelled")) {
+          outcome = { kind: "cancelled", results };
+        } else {
+          if (includeUsage) send(chunk([], usageOf(results)));
+          outcome = { kind: "answered", results };
+        }
+        onClose(outcome);
+        if (abort.signal.aborted) return;
+        controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+        controller.close();
+      };
+      void finish();
     },
     cancel(reason) {
       abort.abort(reason);

@@ -9,7 +9,13 @@ const auth = new ApiKeyAuth({
   lookup: async (secret) =>
     secret === "test-key" ? { keyId: "k1", name: "test", role: "client" } : undefined,
 });
-const app = createApp({ models: new ServedModels(), auth, bodyLimitBytes: 256 });
+const recorded: unknown[] = [];
+const app = createApp({
+  models: new ServedModels(),
+  auth,
+  completionLog: { record: (row) => recorded.push(row) },
+  bodyLimitBytes: 256,
+});
 const withKey = { authorization: "Bearer test-key" };
 const chat = (body: string) =>
   app.request("/v1/chat/completions", {

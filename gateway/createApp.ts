@@ -12,7 +12,10 @@ import { modelRoutes } from "./routes/models.ts";
 export const defaultBodyLimitBytes = 4 * 1024 * 1024;
 
 export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
-  const resolved: Required<GatewayDeps> = { bodyLimitBytes: defaultBodyLimitBytes, ...deps };
+  const resolved: Required<GatewayDeps> = {
+    ...deps,
+    bodyLimitBytes: deps.bodyLimitBytes ?? defaultBodyLimitBytes,
+  };
   const app = new Hono<GatewayEnv>();
 
   app.use(requestId({ headerName: "x-request-id" }));

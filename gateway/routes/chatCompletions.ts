@@ -28,7 +28,18 @@ export const chatCompletionsRoute = new Hono<GatewayEnv>().post("/chat/completio
       "invalid_value",
     );
   }
-  const outcome = await createChatCompletion(c.get("deps").models, parsed.data, c.req.raw.signal);
+  const { models, completionLog } = c.get("deps");
+  const outcome = await createChatCompletion(
+    {
+      models,
+      log: completionLog,
+      caller: c.get("caller"),
+      requestId: c.get("requestId"),
+      receivedAt: startedAt,
+    },
+    parsed.data,
+    c.req.raw.signal,
+  );
   c.set("engineMs", outcome.engineMs);
   if (outcome.kind === "json") return c.json(outcome.body);
   return new Response(outcome.body, {

@@ -118,8 +118,7 @@ describe("medgate CLI", () => {
   it("serves a model, prints its URL, and drains an in-flight stream on SIGTERM", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
     const { child, url, stderr } = await serve([
-      "--data-dir",
-      dataDir,
+      ...["--data-dir", join(dataDir, "db"), "--spool-dir", join(dataDir, "spool")],
       "--model",
       testModels().ggufPath,
       "--model-name",

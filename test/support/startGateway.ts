@@ -1,7 +1,12 @@
 // Starts a real listening gateway on a free loopback port over a real engine, for integration tests.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { createApiKey } from "../../db/apiKeys.ts";
+import { createDatabase } from "../../db/createDatabase.ts";
 import { ApiKeyAuth } from "../../gateway/ApiKeyAuth.ts";
+import { CompletionLog } from "../../gateway/CompletionLog.ts";
 import { createApp } from "../../gateway/createApp.ts";
 import { databaseKeyLookup } from "../../gateway/databaseKeyLookup.ts";
 import { GatewayServer } from "../../gateway/GatewayServer.ts";
@@ -16,6 +21,7 @@ export type TestGateway = {
   apiKey: string;
   authHeaders: Record<string, string>;
   database: TestDatabase;
+  completionLog: CompletionLog;
   engine: InferenceEngine;
   models: ServedModels;
   server: GatewayServer;
@@ -24,19 +30,31 @@ export type TestGateway = {
 
 export async function startGateway(
   engineOptions: Omit<InferenceEngineOptions, "modelName"> & { modelName?: string },
-  appOptions: { bodyLimitBytes?: number } = {},
+  appOptions: {
+    bodyLimitBytes?: number;
+    /** The gateway's own connection, e.g. through a cuttable proxy, to a migrated database. Default: a fresh PGlite */
+    databaseUrl?: string;
+  } = {},
 ): Promise<TestGateway> {
   const engine = await InferenceEngine.load({ modelName: "tiny", gpu: false, threads: 1, ...engineOptions });
   const models = new ServedModels();
   models.serve(engine.info.modelName, engine);
-  const database = await createTestDatabase("pglite");
+  const database: TestDatabase = appOptions.databaseUrl
+    ? await connectTo(appOptions.databaseUrl)
+    : await createTestDatabase("pglite");
   const { secret: apiKey } = await createApiKey(database.db, { name: "tests", role: "admin" });
   const auth = new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) });
-  const server = await GatewayServer.listen(createApp({ models, auth, ...appOptions }), models, {
-    host: "127.0.0.1",
-    port: 0,
-    drainTimeoutMs: 5_000,
-  });
+  const spoolDir = await mkdtemp(join(tmpdir(), "medgate-spool-"));
+  const completionLog = await CompletionLog.open({ db: database.db, spoolDir });
+  const server = await GatewayServer.listen(
+    createApp({ models, auth, completionLog, bodyLimitBytes: appOptions.bodyLimitBytes }),
+    models,
+    {
+      host: "127.0.0.1",
+      port: 0,
+      drainTimeoutMs: 5_000,
+    },
+  );
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey, maxRetries: 0, timeout: 120_000 });
   return {
     url: server.url,
@@ -44,14 +62,23 @@ export async function startGateway(
     apiKey,
     authHeaders: { authorization: `Bearer ${apiKey}` },
     database,
+    completionLog,
     engine,
     models,
     server,
     close: async () => {
       await server.close();
+      await completionLog.close();
       await database.dispose();
+      await rm(spoolDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A connection the caller's database outlives: disposing it only closes the pool. */
+async function connectTo(url: string): Promise<TestDatabase> {
+  const handle = await createDatabase({ url });
+  return { ...handle, url, dispose: () => handle.close() };
 }
 
 /** Reads a raw SSE response into its `data:` payloads. */

@@ -1,0 +1,65 @@
+// Turns one answered (or cancelled, or failed) chat request into its response-log row.
+import { promptHashOf } from "../db/promptHash.ts";
+import type { NewCompletionRow } from "../db/schema.ts";
+import type { ChatMessage, ChatResult } from "../inference/chatTypes.ts";
+import type { Caller } from "./ApiKeyAuth.ts";
+import type { ChatCompletionRequest } from "./protocol.ts";
+
+/** Where rows go; `CompletionLog` in production. `record` must not throw or wait. */
+export type CompletionRecorder = { record(row: NewCompletionRow): void };
+
+export type CompletionOutcome =
+  | { kind: "answered"; results: ChatResult[] }
+  | { kind: "cancelled"; results: ChatResult[] }
+  | { kind: "failed"; error: string; results: ChatResult[] };
+
+export function completionRecord(input: {
+  id: string;
+  createdAt: Date;
+  request: ChatCompletionRequest;
+  messages: ChatMessage[];
+  modelName: string;
+  caller: Caller;
+  traceId: string;
+  /** Milliseconds from the request's arrival to the end of the answer. */
+  latencyMs: number;
+  /** Milliseconds from the request's arrival until generation started (queue and prompt checks). */
+  startupMs: number;
+  outcome: CompletionOutcome;
+}): NewCompletionRow {
+  const { request, outcome } = input;
+  const stored = request.store !== false;
+  const { messages: _messages, ...parameters } = request;
+  const results = outcome.results;
+  const firstToken = results
+    .map((result) => result.timeToFirstTokenMs)
+    .filter((value): value is number => value !== null);
+  const status =
+    outcome.kind === "failed"
+      ? "error"
+      : outcome.kind === "cancelled" || results.some((result) => result.finishReason === "cancelled")
+        ? "cancelled"
+        : (results[0]?.finishReason ?? "stop");
+  return {
+    id: input.id,
+    createdAt: input.createdAt,
+    request: parameters,
+    messages: stored ? input.messages : null,
+    choices: stored
+      ? results.map((result, index) => ({ index, text: result.text, finishReason: result.finishReason }))
+      : null,
+    stored,
+    status,
+    error: outcome.kind === "failed" ? outcome.error : null,
+    promptHash: promptHashOf(input.messages),
+    promptTokens: results[0]?.promptTokens ?? 0,
+    completionTokens: results.reduce((sum, result) => sum + result.completionTokens, 0),
+    latencyMs: input.latencyMs,
+    timeToFirstTokenMs: firstToken.length > 0 ? input.startupMs + Math.min(...firstToken) : null,
+    modelName: input.modelName,
+    apiKeyId: input.caller.keyId,
+    traceId: input.traceId,
+    user: request.user ?? null,
+    metadata: request.metadata ?? null,
+  };
+}

@@ -1,0 +1,166 @@
+// The response log through the real gateway: every answer (whole, streamed, n>1, store:false, cancelled)
+// is a row with the id the client received; and nothing is lost or duplicated when PostgreSQL becomes
+// unreachable in the middle of 200 concurrent requests.
+import { eq, inArray, sql } from "drizzle-orm";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { completions } from "../../db/schema.ts";
+import { testModels } from "../support/fixtures.ts";
+import { startGateway, type TestGateway } from "../support/startGateway.ts";
+import { startTcpProxy } from "../support/tcpProxy.ts";
+import { createTestDatabase } from "../support/testDatabase.ts";
+
+const question: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "What is a fever?" }];
+
+describe("response log", () => {
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  const rowOf = async (id: string) => {
+    await gateway.completionLog.flush();
+    const [row] = await gateway.database.db.select().from(completions).where(eq(completions.id, id));
+    return row;
+  };
+
+  it("records a whole answer with the id, text, usage, key and trace id the client saw", async () => {
+    const { data, response } = await gateway.client.chat.completions
+      .create({
+        model: "tiny",
+        messages: question,
+        max_tokens: 8,
+        temperature: 0,
+        user: "u-7",
+        metadata: { ward: "3B" },
+      })
+      .withResponse();
+    const row = await rowOf(data.id);
+    expect(row).toMatchObject({
+      id: data.id,
+      stored: true,
+      status: data.choices[0]!.finish_reason,
+      messages: [{ role: "user", content: "What is a fever?" }],
+      choices: [
+        { index: 0, text: data.choices[0]!.message.content, finishReason: data.choices[0]!.finish_reason },
+      ],
+      promptTokens: data.usage!.prompt_tokens,
+      completionTokens: data.usage!.completion_tokens,
+      modelName: "tiny",
+      traceId: response.headers.get("x-request-id"),
+      user: "u-7",
+      metadata: { ward: "3B" },
+    });
+    expect(row!.apiKeyId).toMatch(/^[0-9a-f-]{36}$/u);
+    expect(row!.latencyMs).toBeGreaterThan(0);
+    expect(row!.timeToFirstTokenMs).toBeGreaterThan(0);
+    expect(row!.request).toMatchObject({ max_tokens: 8, temperature: 0 });
+  });
+
+  it("records streamed answers, n choices, and keeps no text with store: false", async () => {
+    const stream = await gateway.client.chat.completions.create({
+      model: "tiny",
+      messages: question,
+      max_tokens: 6,
+      n: 2,
+      stream: true,
+    });
+    let id = "";
+    for await (const chunk of stream) id = chunk.id;
+    const streamed = await rowOf(id);
+    expect(streamed!.choices).toHaveLength(2);
+    const privateAnswer = await gateway.client.chat.completions.create({
+      model: "tiny",
+      messages: question,
+      max_tokens: 4,
+      store: false,
+    });
+    const row = await rowOf(privateAnswer.id);
+    expect(row).toMatchObject({ stored: false, messages: null, choices: null, completionTokens: 4 });
+  });
+
+  it("records a stream the client abandons as cancelled", async () => {
+    const controller = new AbortController();
+    const stream = await gateway.client.chat.completions.create(
+      { model: "tiny", messages: question, max_tokens: 400, stream: true },
+      { signal: controller.signal },
+    );
+    let id = "";
+    let chunks = 0;
+    try {
+      for await (const chunk of stream) {
+        id = chunk.id;
+        if (++chunks === 2) controller.abort();
+      }
+    } catch {
+      // the client's own abort
+    }
+    await expect.poll(async () => (await rowOf(id))?.status, { timeout: 5_000 }).toBe("cancelled");
+  });
+});
+
+describe("lossless response log", () => {
+  it("stores exactly the answered requests when PostgreSQL is unreachable mid-run", async () => {
+    const database = await createTestDatabase("postgres");
+    const proxy = await startTcpProxy(database.url!);
+    const gateway = await startGateway(
+      { modelPath: testModels().ggufPath, parallel: 8, contextSize: 512 },
+      { databaseUrl: proxy.url },
+    );
+    try {
+      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.apiKey, maxRetries: 0 });
+      const received: string[] = [];
+      let failed = 0;
+      const outage = (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        proxy.cut();
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        proxy.restore();
+      })();
+      await Promise.all(
+        Array.from({ length: 200 }, async (_, index) => {
+          // Spread the arrivals over the outage.
+          await new Promise((resolve) => setTimeout(resolve, index * 20));
+          try {
+            const answer = await client.chat.completions.create({
+              model: "tiny",
+              messages: [{ role: "user", content: `Question ${index}: what is a fever?` }],
+              max_tokens: 8,
+              stream: index % 2 === 0,
+            });
+            if ("id" in answer) received.push(answer.id);
+            else
+              for await (const chunk of answer) if (chunk.choices[0]?.finish_reason) received.push(chunk.id);
+          } catch {
+            failed++;
+          }
+        }),
+      );
+      await outage;
+      expect(failed).toBe(0);
+      expect(received).toHaveLength(200);
+      await gateway.completionLog.flush();
+      await expect.poll(() => gateway.completionLog.stats.spooled, { timeout: 15_000 }).toBe(0);
+      expect(gateway.completionLog.stats.spooledTotal).toBeGreaterThan(0);
+      const counts = await database.db
+        .select({
+          rows: sql<number>`count(*)::int`,
+          ids: sql<number>`count(distinct ${completions.id})::int`,
+        })
+        .from(completions);
+      expect(counts[0]).toEqual({ rows: 200, ids: 200 });
+      const stored = await database.db
+        .select({ id: completions.id })
+        .from(completions)
+        .where(inArray(completions.id, received));
+      expect(stored).toHaveLength(200);
+    } finally {
+      await gateway.close();
+      await proxy.close();
+      await database.dispose();
+    }
+  });
+});
