@@ -3,6 +3,7 @@ import { createApiKey, listApiKeys } from "../db/apiKeys.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
 import { CompletionLog } from "../gateway/CompletionLog.ts";
+import { databaseLogReader } from "../gateway/completionRecord.ts";
 import { createApp } from "../gateway/createApp.ts";
 import { databaseKeyLookup } from "../gateway/databaseKeyLookup.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
@@ -23,7 +24,8 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
   const completionLog = await CompletionLog.open({ db: database.db, spoolDir: config.spoolDir });
   const models = new ServedModels();
   const auth = new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) });
-  const app = createApp({ models, auth, completionLog, bodyLimitBytes: config.bodyLimit });
+  const logReader = databaseLogReader(database.db);
+  const app = createApp({ models, auth, completionLog, logReader, bodyLimitBytes: config.bodyLimit });
   const server = await GatewayServer.listen(app, models, {
     host: config.host,
     port: config.port,

@@ -70,6 +70,15 @@ export class ApiKeyAuth {
     return caller;
   }
 
+  /** Throws 403 unless the caller has one of the roles. */
+  assertRole(caller: Caller, ...roles: Role[]): void {
+    if (!roles.includes(caller.role)) {
+      throw new ForbiddenError(
+        `This route needs a ${roles.join(" or ")} key; yours is a ${caller.role} key.`,
+      );
+    }
+  }
+
   /** Middleware admitting only the given roles; the caller is left in the `caller` context variable. */
   require(...roles: Role[]): MiddlewareHandler<{ Variables: { caller: Caller } }> {
     return async (c: Context<{ Variables: { caller: Caller } }>, next) => {

@@ -1,6 +1,6 @@
 // The services a gateway app is built from, and the typed context variables routes reach them through.
 import type { ApiKeyAuth, Caller } from "./ApiKeyAuth.ts";
-import type { CompletionRecorder } from "./completionRecord.ts";
+import type { CompletionLogReader, CompletionRecorder } from "./completionRecord.ts";
 import type { ServedModels } from "./ServedModels.ts";
 
 export type GatewayDeps = {
@@ -9,6 +9,8 @@ export type GatewayDeps = {
   auth: ApiKeyAuth;
   /** Receives one row per chat completion response; `CompletionLog` in production. */
   completionLog: CompletionRecorder;
+  /** Reads the response log back (admin routes). */
+  logReader: CompletionLogReader;
   /** Largest accepted request body in bytes. Default: 4 MiB */
   bodyLimitBytes?: number;
 };

@@ -1,12 +1,31 @@
 // Turns one answered (or cancelled, or failed) chat request into its response-log row.
+
+import { type CompletionPage, findCompletion, listCompletions } from "../db/completions.ts";
+import type { Database } from "../db/createDatabase.ts";
 import { promptHashOf } from "../db/promptHash.ts";
-import type { NewCompletionRow } from "../db/schema.ts";
+import type { CompletionRow, NewCompletionRow } from "../db/schema.ts";
 import type { ChatMessage, ChatResult } from "../inference/chatTypes.ts";
 import type { Caller } from "./ApiKeyAuth.ts";
 import type { ChatCompletionRequest } from "./protocol.ts";
 
 /** Where rows go; `CompletionLog` in production. `record` must not throw or wait. */
 export type CompletionRecorder = { record(row: NewCompletionRow): void };
+
+/** Reads rows back for the admin log routes. */
+export type CompletionLogReader = {
+  find(id: string): Promise<CompletionRow | undefined>;
+  list(options: {
+    limit: number;
+    after?: string;
+    order: "asc" | "desc";
+    model?: string;
+  }): Promise<CompletionPage>;
+};
+
+/** The log reader over the completions table. */
+export function databaseLogReader(db: Database): CompletionLogReader {
+  return { find: (id) => findCompletion(db, id), list: (options) => listCompletions(db, options) };
+}
 
 export type CompletionOutcome =
   | { kind: "answered"; results: ChatResult[] }

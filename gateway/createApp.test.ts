@@ -14,6 +14,7 @@ const app = createApp({
   models: new ServedModels(),
   auth,
   completionLog: { record: (row) => recorded.push(row) },
+  logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
   bodyLimitBytes: 256,
 });
 const withKey = { authorization: "Bearer test-key" };

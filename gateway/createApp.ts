@@ -6,6 +6,7 @@ import type { GatewayDeps, GatewayEnv } from "./appTypes.ts";
 import { ApiError, errorBody, NotFoundError, PayloadTooLargeError, toApiError } from "./errors.ts";
 import { overheadMs } from "./overhead.ts";
 import { chatCompletionsRoute } from "./routes/chatCompletions.ts";
+import { completionLogRoutes } from "./routes/completionLog.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { modelRoutes } from "./routes/models.ts";
 
@@ -44,6 +45,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route("/", healthRoutes);
   app.route("/v1", modelRoutes);
   app.route("/v1", chatCompletionsRoute);
+  app.route("/v1", completionLogRoutes);
 
   app.notFound((c) => {
     const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`, null, "unknown_url");

@@ -4,6 +4,7 @@
 import { eq, inArray, sql } from "drizzle-orm";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey } from "../../db/apiKeys.ts";
 import { completions } from "../../db/schema.ts";
 import { testModels } from "../support/fixtures.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
@@ -99,6 +100,72 @@ describe("response log", () => {
       // the client's own abort
     }
     await expect.poll(async () => (await rowOf(id))?.status, { timeout: 5_000 }).toBe("cancelled");
+  });
+});
+
+describe("reading the log (admin keys only)", () => {
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 2, contextSize: 512 });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it("returns one stored completion by id, and refuses non-admin keys", async () => {
+    const answer = await gateway.client.chat.completions.create({
+      model: "tiny",
+      messages: question,
+      max_tokens: 3,
+    });
+    await gateway.completionLog.flush();
+    const response = await fetch(`${gateway.url}/v1/chat/completions/${answer.id}`, {
+      headers: gateway.authHeaders,
+    });
+    expect(response.status).toBe(200);
+    const stored = (await response.json()) as {
+      id: string;
+      choices: { message: { content: string } }[];
+      medgate: { status: string };
+    };
+    expect(stored.id).toBe(answer.id);
+    expect(stored.choices[0]!.message.content).toBe(answer.choices[0]!.message.content);
+    expect(stored.medgate.status).toBe("length");
+    const missing = await fetch(`${gateway.url}/v1/chat/completions/chatcmpl-nope`, {
+      headers: gateway.authHeaders,
+    });
+    expect(missing.status).toBe(404);
+    for (const role of ["client", "clinician"] as const) {
+      const { secret } = await createApiKey(gateway.database.db, { name: role, role });
+      const refused = await fetch(`${gateway.url}/v1/chat/completions/${answer.id}`, {
+        headers: { authorization: `Bearer ${secret}` },
+      });
+      expect(refused.status).toBe(403);
+    }
+  });
+
+  it("pages through the log without gaps or overlaps", async () => {
+    for (let index = 0; index < 5; index++) {
+      await gateway.client.chat.completions.create({ model: "tiny", messages: question, max_tokens: 2 });
+    }
+    await gateway.completionLog.flush();
+    const ids: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const query: string = `limit=2${after ? `&after=${after}` : ""}`;
+      const page = (await (
+        await fetch(`${gateway.url}/v1/chat/completions?${query}`, { headers: gateway.authHeaders })
+      ).json()) as { data: { id: string }[]; has_more: boolean; last_id: string | null };
+      ids.push(...page.data.map((row) => row.id));
+      if (!page.has_more) break;
+      after = page.last_id;
+    }
+    expect(ids.length).toBeGreaterThanOrEqual(6);
+    expect(new Set(ids).size).toBe(ids.length);
+    const bad = await fetch(`${gateway.url}/v1/chat/completions?limit=1000`, {
+      headers: gateway.authHeaders,
+    });
+    expect(bad.status).toBe(400);
   });
 });
 

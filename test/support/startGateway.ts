@@ -7,6 +7,7 @@ import { createApiKey } from "../../db/apiKeys.ts";
 import { createDatabase } from "../../db/createDatabase.ts";
 import { ApiKeyAuth } from "../../gateway/ApiKeyAuth.ts";
 import { CompletionLog } from "../../gateway/CompletionLog.ts";
+import { databaseLogReader } from "../../gateway/completionRecord.ts";
 import { createApp } from "../../gateway/createApp.ts";
 import { databaseKeyLookup } from "../../gateway/databaseKeyLookup.ts";
 import { GatewayServer } from "../../gateway/GatewayServer.ts";
@@ -47,7 +48,13 @@ export async function startGateway(
   const spoolDir = await mkdtemp(join(tmpdir(), "medgate-spool-"));
   const completionLog = await CompletionLog.open({ db: database.db, spoolDir });
   const server = await GatewayServer.listen(
-    createApp({ models, auth, completionLog, bodyLimitBytes: appOptions.bodyLimitBytes }),
+    createApp({
+      models,
+      auth,
+      completionLog,
+      logReader: databaseLogReader(database.db),
+      bodyLimitBytes: appOptions.bodyLimitBytes,
+    }),
     models,
     {
       host: "127.0.0.1",

@@ -1,0 +1,78 @@
+// GET /v1/chat/completions[/{id}] (admin keys only): read the response log in OpenAI's stored-completion shape.
+import { Hono } from "hono";
+import { z } from "zod";
+import type { CompletionRow } from "../../db/schema.ts";
+import type { GatewayEnv } from "../appTypes.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
+import { paramOf } from "../protocol.ts";
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  after: z.string().min(1).optional(),
+  order: z.enum(["asc", "desc"]).default("asc"),
+  model: z.string().min(1).optional(),
+});
+
+/** A log row as OpenAI's stored chat completion, with medgate's own fields under `medgate`. */
+function toStoredCompletion(row: CompletionRow) {
+  return {
+    id: row.id,
+    object: "chat.completion" as const,
+    created: Math.floor(row.createdAt.getTime() / 1000),
+    model: row.modelName,
+    choices: (row.choices ?? []).map((choice) => ({
+      index: choice.index,
+      message: { role: "assistant" as const, content: choice.text, refusal: null },
+      logprobs: null,
+      finish_reason: choice.finishReason,
+    })),
+    usage: {
+      prompt_tokens: row.promptTokens,
+      completion_tokens: row.completionTokens,
+      total_tokens: row.promptTokens + row.completionTokens,
+    },
+    metadata: row.metadata ?? {},
+    request_id: row.traceId,
+    /** medgate extension: what the log holds beyond OpenAI's object. */
+    medgate: {
+      status: row.status,
+      stored: row.stored,
+      messages: row.messages,
+      request: row.request,
+      error: row.error,
+      latency_ms: row.latencyMs,
+      time_to_first_token_ms: row.timeToFirstTokenMs,
+      model_version_id: row.modelVersionId,
+      api_key_id: row.apiKeyId,
+      user: row.user,
+    },
+  };
+}
+
+export const completionLogRoutes = new Hono<GatewayEnv>()
+  .get("/chat/completions/:id", async (c) => {
+    c.get("deps").auth.assertRole(c.get("caller"), "admin");
+    const row = await c.get("deps").logReader.find(c.req.param("id"));
+    if (!row) throw new NotFoundError(`No chat completion with id ${c.req.param("id")}.`, "completion_id");
+    return c.json(toStoredCompletion(row));
+  })
+  .get("/chat/completions", async (c) => {
+    c.get("deps").auth.assertRole(c.get("caller"), "admin");
+    const parsed = listQuery.safeParse(c.req.query());
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new BadRequestError(
+        `Invalid value for '${paramOf(issue.path)}': ${issue.message}`,
+        paramOf(issue.path),
+      );
+    }
+    const page = await c.get("deps").logReader.list(parsed.data);
+    const data = page.rows.map(toStoredCompletion);
+    return c.json({
+      object: "list",
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: page.hasMore,
+    });
+  });
