@@ -11,6 +11,7 @@ Commands:
   fixtures   Write the small test models
   db         Database maintenance (db migrate)
   keys       API keys (keys create | list | revoke)
+  logs       Response-log retention (logs prune --older-than 90d)
   help       Show help for a command (medgate help serve)
 
 Run "medgate <command> --help" for its options.`;
@@ -175,6 +176,24 @@ async function main(argv: string[]): Promise<number> {
       console.error(
         `medgate: database migrated (${config.databaseUrl ? "PostgreSQL" : `PGlite in ${config.dataDir}`}).`,
       );
+      return 0;
+    }
+    case "logs": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { ...databaseFlags, "older-than": { type: "string" } },
+        allowPositionals: true,
+      });
+      if (values.help) {
+        console.log(
+          `Usage: medgate logs prune --older-than 90d [database options]\n\nDeletes response-log rows older than the age (d, h or m).\n\n${databaseHelp}`,
+        );
+        return 0;
+      }
+      const { help: _help, "older-than": olderThan, ...flags } = values;
+      const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
+      const { logsCommand } = await import("./logsCommand.ts");
+      await logsCommand(positionals[0], olderThan, config);
       return 0;
     }
     case "keys": {

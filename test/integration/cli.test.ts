@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
+import { createDatabase } from "../../db/createDatabase.ts";
+import { completions } from "../../db/schema.ts";
 import { testModels } from "../support/fixtures.ts";
 import { createTestDatabase } from "../support/testDatabase.ts";
 
@@ -156,5 +158,41 @@ describe("medgate CLI", () => {
     expect(code).toBe(0);
     await expect(fetch(`${url}/models`)).rejects.toThrow();
     await rm(dataDir, { recursive: true, force: true });
+  });
+});
+
+describe("medgate logs prune", () => {
+  it("deletes only rows older than the given age", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
+    const handle = await createDatabase({ dataDir });
+    await handle.migrate();
+    const row = (id: string, daysAgo: number) => ({
+      id,
+      createdAt: new Date(Date.now() - daysAgo * 86_400_000),
+      request: {},
+      stored: true,
+      status: "stop" as const,
+      promptHash: "h",
+      promptTokens: 1,
+      completionTokens: 1,
+      latencyMs: 1,
+      modelName: "tiny",
+      traceId: "t",
+    });
+    await handle.db.insert(completions).values([row("old", 100), row("recent", 10)]);
+    await handle.close();
+    try {
+      const bad = await run(["logs", "prune", "--older-than", "ninety", "--data-dir", dataDir]);
+      expect(bad.code).toBe(2);
+      const pruned = await run(["logs", "prune", "--older-than", "90d", "--data-dir", dataDir]);
+      expect(pruned.code).toBe(0);
+      expect(pruned.stdout.trim()).toBe("1");
+      const check = await createDatabase({ dataDir });
+      const left = await check.db.select({ id: completions.id }).from(completions);
+      await check.close();
+      expect(left).toEqual([{ id: "recent" }]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
