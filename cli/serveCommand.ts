@@ -6,6 +6,7 @@ import { CompletionLog } from "../gateway/CompletionLog.ts";
 import { databaseLogReader } from "../gateway/completionRecord.ts";
 import { createApp } from "../gateway/createApp.ts";
 import { databaseKeyLookup } from "../gateway/databaseKeyLookup.ts";
+import { databaseFeedbackStore } from "../gateway/feedbackStore.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
 import { ServedModels } from "../gateway/ServedModels.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
@@ -25,7 +26,15 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
   const models = new ServedModels();
   const auth = new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) });
   const logReader = databaseLogReader(database.db);
-  const app = createApp({ models, auth, completionLog, logReader, bodyLimitBytes: config.bodyLimit });
+  const feedbackStore = databaseFeedbackStore(database.db);
+  const app = createApp({
+    models,
+    auth,
+    completionLog,
+    logReader,
+    feedbackStore,
+    bodyLimitBytes: config.bodyLimit,
+  });
   const server = await GatewayServer.listen(app, models, {
     host: config.host,
     port: config.port,

@@ -1,6 +1,8 @@
 // The services a gateway app is built from, and the typed context variables routes reach them through.
 import type { ApiKeyAuth, Caller } from "./ApiKeyAuth.ts";
 import type { CompletionLogReader, CompletionRecorder } from "./completionRecord.ts";
+import type { FeedbackStore } from "./feedbackStore.ts";
+import type { RecentCompletionIds } from "./RecentCompletionIds.ts";
 import type { ServedModels } from "./ServedModels.ts";
 
 export type GatewayDeps = {
@@ -11,13 +13,15 @@ export type GatewayDeps = {
   completionLog: CompletionRecorder;
   /** Reads the response log back (admin routes). */
   logReader: CompletionLogReader;
+  /** Clinician feedback storage. */
+  feedbackStore: FeedbackStore;
   /** Largest accepted request body in bytes. Default: 4 MiB */
   bodyLimitBytes?: number;
 };
 
 export type GatewayEnv = {
   Variables: {
-    deps: Required<GatewayDeps>;
+    deps: Required<GatewayDeps> & { recentCompletionIds: RecentCompletionIds };
     requestId: string;
     /** The authenticated key behind a /v1 request. */
     caller: Caller;

@@ -15,6 +15,13 @@ const app = createApp({
   auth,
   completionLog: { record: (row) => recorded.push(row) },
   logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
+  feedbackStore: {
+    insert: async () => {
+      throw new Error("not used");
+    },
+    listFor: async () => [],
+    promptHashOf: async () => undefined,
+  },
   bodyLimitBytes: 256,
 });
 const withKey = { authorization: "Bearer test-key" };

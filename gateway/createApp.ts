@@ -3,18 +3,31 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import type { GatewayDeps, GatewayEnv } from "./appTypes.ts";
+import type { CompletionRecorder } from "./completionRecord.ts";
 import { ApiError, errorBody, NotFoundError, PayloadTooLargeError, toApiError } from "./errors.ts";
 import { overheadMs } from "./overhead.ts";
+import { RecentCompletionIds } from "./RecentCompletionIds.ts";
 import { chatCompletionsRoute } from "./routes/chatCompletions.ts";
 import { completionLogRoutes } from "./routes/completionLog.ts";
+import { feedbackRoutes } from "./routes/feedback.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { modelRoutes } from "./routes/models.ts";
 
 export const defaultBodyLimitBytes = 4 * 1024 * 1024;
 
 export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
-  const resolved: Required<GatewayDeps> = {
+  // Ids handed out are remembered, so that feedback may arrive before the log row is flushed.
+  const recentCompletionIds = new RecentCompletionIds();
+  const completionLog: CompletionRecorder = {
+    record(row) {
+      recentCompletionIds.add(row.id);
+      deps.completionLog.record(row);
+    },
+  };
+  const resolved = {
     ...deps,
+    completionLog,
+    recentCompletionIds,
     bodyLimitBytes: deps.bodyLimitBytes ?? defaultBodyLimitBytes,
   };
   const app = new Hono<GatewayEnv>();
@@ -46,6 +59,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route("/v1", modelRoutes);
   app.route("/v1", chatCompletionsRoute);
   app.route("/v1", completionLogRoutes);
+  app.route("/v1", feedbackRoutes);
 
   app.notFound((c) => {
     const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`, null, "unknown_url");

@@ -56,8 +56,18 @@ const auth = new ApiKeyAuth({
 });
 // The response log is off here (its cost is measured by bench:log): only serving is compared.
 const completionLog = { record() {} };
+// Log reading and feedback are not exercised by this benchmark.
 const logReader = { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) };
-const server = await GatewayServer.listen(createApp({ models, auth, completionLog, logReader }), models, { port: 0 });
+const feedbackStore = {
+  insert: () => Promise.reject(new Error("not part of this benchmark")),
+  listFor: async () => [],
+  promptHashOf: async () => undefined,
+};
+const server = await GatewayServer.listen(
+  createApp({ models, auth, completionLog, logReader, feedbackStore }),
+  models,
+  { port: 0 },
+);
 
 async function direct(concurrency: number, requests: number): Promise<LoadResult> {
   let next = 0;

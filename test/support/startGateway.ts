@@ -10,6 +10,7 @@ import { CompletionLog } from "../../gateway/CompletionLog.ts";
 import { databaseLogReader } from "../../gateway/completionRecord.ts";
 import { createApp } from "../../gateway/createApp.ts";
 import { databaseKeyLookup } from "../../gateway/databaseKeyLookup.ts";
+import { databaseFeedbackStore } from "../../gateway/feedbackStore.ts";
 import { GatewayServer } from "../../gateway/GatewayServer.ts";
 import { ServedModels } from "../../gateway/ServedModels.ts";
 import { InferenceEngine, type InferenceEngineOptions } from "../../inference/InferenceEngine.ts";
@@ -53,6 +54,7 @@ export async function startGateway(
       auth,
       completionLog,
       logReader: databaseLogReader(database.db),
+      feedbackStore: databaseFeedbackStore(database.db),
       bodyLimitBytes: appOptions.bodyLimitBytes,
     }),
     models,
