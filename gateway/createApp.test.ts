@@ -21,6 +21,8 @@ const app = createApp({
     },
     listFor: async () => [],
     promptHashOf: async () => undefined,
+    completionIdsReviewedBy: async () => new Set<string>(),
+    preferencePairsBy: async () => [],
   },
   bodyLimitBytes: 256,
 });

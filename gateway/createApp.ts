@@ -12,6 +12,7 @@ import { completionLogRoutes } from "./routes/completionLog.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { modelRoutes } from "./routes/models.ts";
+import { reviewPages } from "./routes/reviewPages.tsx";
 
 export const defaultBodyLimitBytes = 4 * 1024 * 1024;
 
@@ -60,6 +61,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route("/v1", chatCompletionsRoute);
   app.route("/v1", completionLogRoutes);
   app.route("/v1", feedbackRoutes);
+  app.route("/", reviewPages);
 
   app.notFound((c) => {
     const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`, null, "unknown_url");

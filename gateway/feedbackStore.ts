@@ -1,7 +1,13 @@
 // What the feedback routes need from storage, and its implementation over the database.
 import { findCompletion } from "../db/completions.ts";
 import type { Database } from "../db/createDatabase.ts";
-import { feedbackFor, insertFeedback, type NewFeedback } from "../db/feedback.ts";
+import {
+  completionIdsReviewedBy,
+  feedbackFor,
+  insertFeedback,
+  type NewFeedback,
+  preferencePairsBy,
+} from "../db/feedback.ts";
 import type { FeedbackRow } from "../db/schema.ts";
 
 export type FeedbackStore = {
@@ -9,6 +15,13 @@ export type FeedbackStore = {
   listFor(completionId: string): Promise<FeedbackRow[]>;
   /** The stored completion's prompt hash, or undefined when no row has this id (yet). */
   promptHashOf(completionId: string): Promise<string | undefined>;
+  /** Which of `among` this key has rated, corrected or commented on (the review queue). */
+  completionIdsReviewedBy(apiKeyId: string, among: string[]): Promise<Set<string>>;
+  /** Preferences this key gave where `completionId` is one of `among` (the compare view). */
+  preferencePairsBy(
+    apiKeyId: string,
+    among: string[],
+  ): Promise<{ completionId: string; otherCompletionId: string }[]>;
 };
 
 export function databaseFeedbackStore(db: Database): FeedbackStore {
@@ -16,5 +29,7 @@ export function databaseFeedbackStore(db: Database): FeedbackStore {
     insert: (row) => insertFeedback(db, row),
     listFor: (completionId) => feedbackFor(db, completionId),
     promptHashOf: async (completionId) => (await findCompletion(db, completionId))?.promptHash,
+    completionIdsReviewedBy: (apiKeyId, among) => completionIdsReviewedBy(db, apiKeyId, among),
+    preferencePairsBy: (apiKeyId, among) => preferencePairsBy(db, apiKeyId, among),
   };
 }

@@ -127,3 +127,35 @@ export function paramOf(path: readonly PropertyKey[]): string | null {
     )
     .join("");
 }
+
+// medgate extension: clinician feedback.
+export const completionIdSchema = z
+  .string()
+  .regex(/^chatcmpl-[\w-]+$/u, "must be a chat completion id (chatcmpl-…)");
+
+/** medgate extension: the feedback a clinician can give on one answer. */
+export const feedbackRequest = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("rating"),
+    completion_id: completionIdSchema,
+    /** "up" | "down", or a score from 1 to 5. */
+    rating: z.union([z.enum(["up", "down"]), z.number().int().min(1).max(5)]),
+  }),
+  z.object({
+    type: z.literal("correction"),
+    completion_id: completionIdSchema,
+    correction: z.string().min(1).max(100_000),
+  }),
+  z.object({
+    type: z.literal("comment"),
+    completion_id: completionIdSchema,
+    comment: z.string().min(1).max(20_000),
+  }),
+  z.object({
+    type: z.literal("preference"),
+    completion_id: completionIdSchema,
+    /** The other answer to the same prompt; "a" is `completion_id`, "b" this one. */
+    other_completion_id: completionIdSchema,
+    preference: z.enum(["a", "b", "tie"]),
+  }),
+]);

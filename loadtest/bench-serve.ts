@@ -62,6 +62,8 @@ const feedbackStore = {
   insert: () => Promise.reject(new Error("not part of this benchmark")),
   listFor: async () => [],
   promptHashOf: async () => undefined,
+  completionIdsReviewedBy: async () => new Set<string>(),
+  preferencePairsBy: async () => [],
 };
 const server = await GatewayServer.listen(
   createApp({ models, auth, completionLog, logReader, feedbackStore }),
