@@ -2,32 +2,13 @@
 import { Hono } from "hono";
 import type { GatewayEnv } from "../appTypes.ts";
 import { createChatCompletion } from "../chatCompletions.ts";
-import { BadRequestError } from "../errors.ts";
 import { overheadMs } from "../overhead.ts";
-import { chatCompletionRequest, paramOf } from "../protocol.ts";
+import { parseJsonBody } from "../parseRequest.ts";
+import { chatCompletionRequest } from "../protocol.ts";
 
 export const chatCompletionsRoute = new Hono<GatewayEnv>().post("/chat/completions", async (c) => {
   const startedAt = performance.now();
-  let json: unknown;
-  try {
-    json = await c.req.json();
-  } catch {
-    throw new BadRequestError(
-      "We could not parse the JSON body of your request. Send a valid JSON object.",
-      null,
-      "invalid_json",
-    );
-  }
-  const parsed = chatCompletionRequest.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const param = paramOf(issue.path);
-    throw new BadRequestError(
-      `Invalid value for '${param ?? "body"}': ${issue.message}`,
-      param,
-      "invalid_value",
-    );
-  }
+  const request = await parseJsonBody(c, chatCompletionRequest);
   const { models, completionLog } = c.get("deps");
   const outcome = await createChatCompletion(
     {
@@ -37,7 +18,7 @@ export const chatCompletionsRoute = new Hono<GatewayEnv>().post("/chat/completio
       requestId: c.get("requestId"),
       receivedAt: startedAt,
     },
-    parsed.data,
+    request,
     c.req.raw.signal,
   );
   c.set("engineMs", outcome.engineMs);

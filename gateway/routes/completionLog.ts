@@ -3,8 +3,8 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { CompletionRow } from "../../db/schema.ts";
 import type { GatewayEnv } from "../appTypes.ts";
-import { BadRequestError, NotFoundError } from "../errors.ts";
-import { paramOf } from "../protocol.ts";
+import { NotFoundError } from "../errors.ts";
+import { parseOrThrow } from "../parseRequest.ts";
 
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -58,15 +58,8 @@ export const completionLogRoutes = new Hono<GatewayEnv>()
   })
   .get("/chat/completions", async (c) => {
     c.get("deps").auth.assertRole(c.get("caller"), "admin");
-    const parsed = listQuery.safeParse(c.req.query());
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new BadRequestError(
-        `Invalid value for '${paramOf(issue.path)}': ${issue.message}`,
-        paramOf(issue.path),
-      );
-    }
-    const page = await c.get("deps").logReader.list(parsed.data);
+    const query = parseOrThrow(listQuery, c.req.query());
+    const page = await c.get("deps").logReader.list(query);
     const data = page.rows.map(toStoredCompletion);
     return c.json({
       object: "list",

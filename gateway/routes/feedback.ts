@@ -3,7 +3,8 @@ import { Hono } from "hono";
 import type { FeedbackRow } from "../../db/schema.ts";
 import type { GatewayEnv } from "../appTypes.ts";
 import { BadRequestError } from "../errors.ts";
-import { completionIdSchema as completionId, feedbackRequest, paramOf } from "../protocol.ts";
+import { parseJsonBody } from "../parseRequest.ts";
+import { completionIdSchema as completionId, feedbackRequest } from "../protocol.ts";
 import { recordFeedback } from "../recordFeedback.ts";
 
 function toFeedback(row: FeedbackRow) {
@@ -34,23 +35,8 @@ export const feedbackRoutes = new Hono<GatewayEnv>()
     const { auth } = c.get("deps");
     const caller = c.get("caller");
     auth.assertRole(caller, "clinician", "admin");
-    let json: unknown;
-    try {
-      json = await c.req.json();
-    } catch {
-      throw new BadRequestError("We could not parse the JSON body of your request.", null, "invalid_json");
-    }
-    const parsed = feedbackRequest.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const param = paramOf(issue.path);
-      throw new BadRequestError(
-        `Invalid value for '${param ?? "body"}': ${issue.message}`,
-        param,
-        "invalid_value",
-      );
-    }
-    const row = await recordFeedback(c.get("deps"), parsed.data, caller.keyId);
+    const body = await parseJsonBody(c, feedbackRequest);
+    const row = await recordFeedback(c.get("deps"), body, caller.keyId);
     return c.json(toFeedback(row), 201);
   })
   .get("/feedback", async (c) => {
