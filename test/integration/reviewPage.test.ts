@@ -119,6 +119,12 @@ describe("/review", () => {
     await page.waitForURL(`${gateway.url}/review`);
     await expect.poll(() => items.count()).toBe(3);
     expect(await rated.count()).toBe(0);
+    // A correction of the XSS probe's answer: the clinician's own answer, stored as given.
+    const corrected = page.locator('article[data-completion-id="chatcmpl-xss-probe"]');
+    await corrected.locator("textarea[name=correction]").fill("See a clinician; do not run scripts.");
+    await corrected.locator("form:has(textarea[name=correction]) button[type=submit]").click();
+    await page.waitForURL(`${gateway.url}/review`);
+    await expect.poll(() => items.count()).toBe(2);
     await mkdir("test-artifacts", { recursive: true });
     await page.screenshot({ path: "test-artifacts/review-page.png", fullPage: true });
 
@@ -134,7 +140,11 @@ describe("/review", () => {
     await expect.poll(() => page.getByText("No pair of answers left to compare.").count()).toBe(1);
 
     const rows = await gateway.database.db.select().from(feedback).where(eq(feedback.apiKeyId, clinician.id));
-    expect(rows).toHaveLength(2);
+    expect(rows).toHaveLength(3);
+    expect(rows.find((row) => row.kind === "correction")).toMatchObject({
+      completionId: "chatcmpl-xss-probe",
+      correction: "See a clinician; do not run scripts.",
+    });
     expect(rows.find((row) => row.kind === "rating")).toMatchObject({
       completionId: pairIds[0],
       rating: 1,
