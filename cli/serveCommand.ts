@@ -75,6 +75,7 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     console.error(
       `medgate: model "${info.modelName}" ready (${info.parallel} sequences × ${info.contextSize} tokens, ${info.threads} thread(s), template ${info.chatTemplate})`,
     );
+    console.error(`medgate: API ${server.url}/v1 · clinician review page ${server.url}/review`);
     console.log(`${server.url}/v1`);
   } catch (error) {
     await server.close();
