@@ -86,7 +86,10 @@ export async function createChatCompletion(
     return { kind: "stream", body, engineMs };
   }
   try {
-    const outcome = await settle(streams);
+    const outcome = await settle(
+      streams.map((stream) => stream.result),
+      abort.signal,
+    );
     record(outcome);
     if (outcome.kind === "failed") throw outcome.cause;
     if (outcome.kind === "cancelled") throw abort.signal.reason ?? new Error("The request was cancelled.");
@@ -111,16 +114,24 @@ export async function createChatCompletion(
   }
 }
 
-/** Waits for every choice; a failure of any one fails the completion, a cancelled one cancels it. */
-async function settle(streams: ChatStream[]): Promise<CompletionOutcome & { cause?: unknown }> {
-  const settled = await Promise.allSettled(streams.map((stream) => stream.result));
+/**
+ * Waits for every choice; a failure of any one fails the completion, a cancelled one (or a client that
+ * left) cancels it.
+ */
+async function settle(
+  choices: Promise<ChatResult>[],
+  signal: AbortSignal,
+): Promise<CompletionOutcome & { cause?: unknown }> {
+  const settled = await Promise.allSettled(choices);
   const results = settled.flatMap((entry) => (entry.status === "fulfilled" ? [entry.value] : []));
   const failure = settled.find((entry) => entry.status === "rejected");
   if (failure) {
     const cause = failure.reason;
     return { kind: "failed", error: cause instanceof Error ? cause.message : String(cause), results, cause };
   }
-  if (results.some((result) => result.finishReason === "cancelled")) return { kind: "cancelled", results };
+  if (signal.aborted || results.some((result) => result.finishReason === "cancelled")) {
+    return { kind: "cancelled", results };
+  }
   return { kind: "answered", results };
 }
 
@@ -206,21 +217,13 @@ function sseBody(
         return result;
       };
       const finish = async () => {
-        const settled = await Promise.allSettled(streams.map(runChoice));
-        const results = settled.flatMap((entry) => (entry.status === "fulfilled" ? [entry.value] : []));
-        const failure = settled.find((entry) => entry.status === "rejected");
-        let outcome: CompletionOutcome;
-        if (failure) {
+        const { cause, ...outcome } = await settle(streams.map(runChoice), abort.signal);
+        if (outcome.kind === "failed") {
           // Headers are gone: a failure after the first byte becomes one error event.
           for (const stream of streams) stream.cancel();
-          send(errorBody(toApiError(failure.reason)));
-          const error = failure.reason instanceof Error ? failure.reason.message : String(failure.reason);
-          outcome = { kind: "failed", error, results };
-        } else if (abort.signal.aborted || results.some((result) => result.finishReason === "cancelled")) {
-          outcome = { kind: "cancelled", results };
-        } else {
-          if (includeUsage) send(chunk([], usageOf(results)));
-          outcome = { kind: "answered", results };
+          send(errorBody(toApiError(cause)));
+        } else if (outcome.kind === "answered" && includeUsage) {
+          send(chunk([], usageOf(outcome.results)));
         }
         onClose(outcome);
         if (abort.signal.aborted) return;

@@ -27,6 +27,7 @@ export function databaseLogReader(db: Database): CompletionLogReader {
   return { find: (id) => findCompletion(db, id), list: (options) => listCompletions(db, options) };
 }
 
+/** How a response ended; `answered` means every choice finished (none cancelled). */
 export type CompletionOutcome =
   | { kind: "answered"; results: ChatResult[] }
   | { kind: "cancelled"; results: ChatResult[] }
@@ -56,7 +57,7 @@ export function completionRecord(input: {
   const status =
     outcome.kind === "failed"
       ? "error"
-      : outcome.kind === "cancelled" || results.some((result) => result.finishReason === "cancelled")
+      : outcome.kind === "cancelled"
         ? "cancelled"
         : (results[0]?.finishReason ?? "stop");
   return {
