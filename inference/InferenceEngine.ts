@@ -160,11 +160,6 @@ export class InferenceEngine {
     return this.#disposed;
   }
 
-  /** Tokens the conversation's rendered prompt takes, after the default system prompt is applied. */
-  countPromptTokens(messages: ChatMessage[]): number {
-    return this.#promptTokens(this.#historyOf(messages)).length;
-  }
-
   /**
    * Checks the request, waits for a free sequence and starts generating. Everything that can refuse the
    * request (bad schema, too long, overloaded) throws here, before any output exists.
@@ -236,14 +231,6 @@ export class InferenceEngine {
     } finally {
       this.#pool.release(sequence);
     }
-  }
-
-  /** The rendered prompt text (with special tokens) a conversation becomes, for inspection and scoring. */
-  renderPrompt(messages: ChatMessage[]): string {
-    const { contextText } = this.#chatWrapper.generateContextState({
-      chatHistory: this.#historyOf(messages),
-    });
-    return contextText.toString();
   }
 
   /** Tokens of the rendered prompt of a conversation, ready for `scoreContinuations`. */
