@@ -2,7 +2,7 @@
 
 import { type FileHandle, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { takeFolderLock } from "../db/folderLock.ts";
+import { releaseFolderLock, takeFolderLock } from "../db/folderLock.ts";
 
 export type CompletionSpoolOptions = {
   /**
@@ -163,7 +163,7 @@ export class CompletionSpool<T extends { id: string }> {
         await this.#closeCurrent();
       });
       await this.#replayTail;
-      await rm(join(this.#dir, LOCK_FILE), { force: true });
+      await releaseFolderLock(join(this.#dir, LOCK_FILE));
     })();
     return this.#closing;
   }
