@@ -13,6 +13,37 @@ export const databaseConfigSchema = z.object({
 });
 export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
 
+const positiveIntText = z.coerce.number().int().positive();
+
+/** `medgate round run` and `medgate trainer`. */
+export const trainerConfigSchema = databaseConfigSchema.extend({
+  /** Where rounds keep datasets, checkpoints and GGUFs. Default: .medgate/rounds */
+  workDir: z.string().min(1).default(".medgate/rounds"),
+  /** A JSON file with the round configuration (see trainer/roundConfig.ts). Default: none, all defaults */
+  roundConfig: z.string().min(1).optional(),
+  /** `medgate trainer`: start a round once this many new distinct prompts were logged. Default: 200 */
+  minNewPrompts: positiveIntText.default(200),
+  /** `medgate trainer`: also start a round this often when at least one new prompt exists (e.g. 24h). Default: none */
+  every: z
+    .string()
+    .regex(/^\d+(s|m|h|d)$/u, "must be a duration such as 30m, 12h or 7d")
+    .optional(),
+  /** `medgate trainer`: how often to look at the database. Default: 60s */
+  poll: z
+    .string()
+    .regex(/^\d+(s|m|h)$/u, "must be a duration such as 30s or 5m")
+    .default("60s"),
+});
+export type TrainerConfig = z.infer<typeof trainerConfigSchema>;
+
+/** Milliseconds of a duration such as 30s, 15m, 12h or 7d. */
+export function durationMs(text: string): number {
+  const match = /^(\d+)(s|m|h|d)$/u.exec(text);
+  if (!match) throw new ConfigError(`"${text}" is not a duration such as 30s, 15m, 12h or 7d.`);
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
+  return Number(match[1]) * unit;
+}
+
 export const serveConfigSchema = databaseConfigSchema.extend({
   /** GGUF path, hf: URI or catalog id. Default: the demo model "smollm2-135m-instruct" */
   model: z.string().min(1).default("smollm2-135m-instruct"),

@@ -1,6 +1,12 @@
 // The medgate command line: parses the command and its flags, runs it, and turns failures into exit codes.
 import { parseArgs } from "node:util";
-import { ConfigError, databaseConfigSchema, parseOptions, parseServeConfig } from "./config.ts";
+import {
+  ConfigError,
+  databaseConfigSchema,
+  parseOptions,
+  parseServeConfig,
+  trainerConfigSchema,
+} from "./config.ts";
 
 const usage = `medgate — serve medical chat models behind an OpenAI-compatible API
 
@@ -12,6 +18,10 @@ Commands:
   db         Database maintenance (db migrate)
   keys       API keys (keys create | list | revoke)
   logs       Response-log retention (logs prune --older-than 90d)
+  models     The model registry (models register | list)
+  round      Run one alignment round (round run --model NAME)
+  rounds     Inspect rounds (rounds list | show ROUND)
+  trainer    Run rounds as a service when enough new prompts arrive
   help       Show help for a command (medgate help serve)
 
 Run "medgate <command> --help" for its options.`;
@@ -77,10 +87,56 @@ Only a sha256 of each key is stored.
 
 ${databaseHelp}`;
 
+const roundRunUsage = `Usage: medgate round run --model NAME [options]
+
+Runs one alignment round for the served model NAME, or resumes its unfinished round: prompts logged
+since the previous round → K candidates from the champion → judge (pairwise, or the previous round's
+implicit reward) with clinician judgements first → preference pairs and a dataset snapshot → DPO
+(TRL, LoRA) → merged checkpoint → GGUF → a registered candidate version. Each step is stored before
+the next; a killed run resumes where it stopped. Exits 1 if the round failed.
+
+Options (each also read from the environment variable in brackets; flags win):
+  --model NAME           Served model name; it needs a registered champion with --hf-dir
+  --round-config FILE    Round configuration JSON (judge, candidates, dpo {...}, ggufType...)
+                         [MEDGATE_ROUND_CONFIG]  default: built-in defaults for 7–8B models
+  --work-dir DIR         Datasets, checkpoints and GGUFs  [MEDGATE_WORK_DIR]  default: .medgate/rounds
+  --database-url URL     PostgreSQL connection string  [DATABASE_URL]  default: embedded PGlite
+  --data-dir DIR         PGlite's data folder  [MEDGATE_DATA_DIR]  default: .medgate/db
+  -h, --help             Show this help`;
+
+const trainerUsage = `Usage: medgate trainer --model NAME [--model NAME2 ...] [options]
+
+Runs as a service: resumes unfinished rounds, and starts a round for a model when enough new
+prompts have been logged since its last round, or on a schedule. Stops on SIGINT/SIGTERM (a round
+in progress stops between units of work and resumes at the next start).
+
+Options (each also read from the environment variable in brackets; flags win):
+  --model NAME           Served model name (repeatable)
+  --min-new-prompts N    New distinct prompts that start a round  [MEDGATE_MIN_NEW_PROMPTS]  default: 200
+  --every DURATION       Also start a round this often if any prompt is new (30m, 12h, 7d)  [MEDGATE_EVERY]
+  --poll DURATION        How often to check  [MEDGATE_POLL]  default: 60s
+  --round-config FILE    Round configuration JSON  [MEDGATE_ROUND_CONFIG]
+  --work-dir DIR         [MEDGATE_WORK_DIR]  default: .medgate/rounds
+  --database-url URL     [DATABASE_URL]     --data-dir DIR  [MEDGATE_DATA_DIR]
+  -h, --help             Show this help
+
+On the embedded database (PGlite) the folder belongs to one process: stop \`medgate serve\` first,
+or use PostgreSQL so that gateways and the trainer share it.`;
+
 const databaseFlags = {
   "database-url": { type: "string" },
   "data-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
+} as const;
+
+const trainerFlags = {
+  ...databaseFlags,
+  model: { type: "string", multiple: true },
+  "round-config": { type: "string" },
+  "work-dir": { type: "string" },
+  "min-new-prompts": { type: "string" },
+  every: { type: "string" },
+  poll: { type: "string" },
 } as const;
 
 const serveFlags = {
@@ -127,6 +183,8 @@ async function main(argv: string[]): Promise<number> {
         fixtures: fixturesUsage,
         db: dbUsage,
         keys: keysUsage,
+        round: roundRunUsage,
+        trainer: trainerUsage,
       };
       console.log(topics[topic ?? ""] ?? usage);
       return 0;
@@ -211,6 +269,70 @@ async function main(argv: string[]): Promise<number> {
       const { keysCommand } = await import("./keysCommand.ts");
       await keysCommand(positionals[0], { role, name, target: positionals[1] }, config);
       return 0;
+    }
+    case "models": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: {
+          ...databaseFlags,
+          name: { type: "string" },
+          gguf: { type: "string" },
+          "hf-dir": { type: "string" },
+          champion: { type: "boolean" },
+        },
+        allowPositionals: true,
+      });
+      const { modelsCommand, modelsUsage } = await import("./modelsCommand.ts");
+      if (values.help) {
+        console.log(`${modelsUsage}\n\n${databaseHelp}`);
+        return 0;
+      }
+      const { help: _help, name, gguf, "hf-dir": hfDir, champion, ...flags } = values;
+      const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
+      await modelsCommand(positionals[0], { name, gguf, hfDir, champion }, config);
+      return 0;
+    }
+    case "round": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: trainerFlags,
+        allowPositionals: true,
+      });
+      if (values.help || positionals[0] !== "run") {
+        console.log(roundRunUsage);
+        return values.help ? 0 : 2;
+      }
+      const { help: _help, model, ...flags } = values;
+      const config = parseOptions(trainerConfigSchema, camelCase(flags), process.env);
+      const { roundRunCommand } = await import("./roundCommand.ts");
+      return roundRunCommand(model?.[0], config);
+    }
+    case "rounds": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { ...databaseFlags, model: { type: "string" } },
+        allowPositionals: true,
+      });
+      const { roundsCommand, roundsUsage } = await import("./roundCommand.ts");
+      if (values.help) {
+        console.log(`${roundsUsage}\n\n${databaseHelp}`);
+        return 0;
+      }
+      const { help: _help, model, ...flags } = values;
+      const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
+      await roundsCommand(positionals[0], { model, ref: positionals[1] }, config);
+      return 0;
+    }
+    case "trainer": {
+      const { values } = parseArgs({ args: rest, options: trainerFlags, strict: true });
+      if (values.help) {
+        console.log(trainerUsage);
+        return 0;
+      }
+      const { help: _help, model, ...flags } = values;
+      const config = parseOptions(trainerConfigSchema, camelCase(flags), process.env);
+      const { trainerCommand } = await import("./roundCommand.ts");
+      return trainerCommand(model ?? [], config);
     }
     default:
       console.error(`Unknown command "${command}".\n\n${usage}`);

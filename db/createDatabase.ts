@@ -20,7 +20,19 @@ export type DatabaseHandle = {
   kind: "postgres" | "pglite";
   /** Applies every committed migration not applied yet. */
   migrate(): Promise<void>;
+  /**
+   * Takes the session-level advisory lock named `key` on a connection of its own, or resolves null when
+   * another session holds it. The lock ends with `release()` or when that connection dies (a killed
+   * process's locks are freed by PostgreSQL), which `lost` reports.
+   */
+  tryAdvisoryLock(key: string): Promise<AdvisoryLock | null>;
   close(): Promise<void>;
+};
+
+export type AdvisoryLock = {
+  /** Aborted when the lock's connection is lost: the holder must stop writing as the lock's owner. */
+  lost: AbortSignal;
+  release(): Promise<void>;
 };
 
 export type DatabaseOptions = {
@@ -55,6 +67,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       db: db as unknown as Database,
       kind: "postgres",
       migrate: () => migratePg(db, { migrationsFolder }),
+      tryAdvisoryLock: (key) => postgresAdvisoryLock(options.url!, key),
       close: () => pool.end(),
     };
   }
@@ -75,9 +88,52 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     db: db as unknown as Database,
     kind: "pglite",
     migrate: () => migratePglite(db, { migrationsFolder }),
+    // One process owns a PGlite folder (the folder lock above), so the lock only has to hold within it.
+    tryAdvisoryLock: async (key) => {
+      if (heldInProcess.has(key)) return null;
+      heldInProcess.add(key);
+      return {
+        lost: new AbortController().signal,
+        release: async () => {
+          heldInProcess.delete(key);
+        },
+      };
+    },
     close: async () => {
       await client.close();
       await releaseFolderLock(lockPath);
+    },
+  };
+}
+
+const heldInProcess = new Set<string>();
+
+/** A lock on a dedicated connection outside the pool, so pooled queries never hold or release it by accident. */
+async function postgresAdvisoryLock(url: string, key: string): Promise<AdvisoryLock | null> {
+  const client = new pg.Client({ connectionString: url });
+  const lost = new AbortController();
+  client.on("error", (error) => lost.abort(error));
+  client.on("end", () => lost.abort(new Error(`The connection holding the lock "${key}" closed.`)));
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ locked: boolean }>(
+      "select pg_try_advisory_lock(hashtextextended($1, 0)) as locked",
+      [key],
+    );
+    if (!rows[0]?.locked) {
+      await client.end();
+      return null;
+    }
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw error;
+  }
+  return {
+    lost: lost.signal,
+    release: async () => {
+      if (lost.signal.aborted) return;
+      await client.query("select pg_advisory_unlock(hashtextextended($1, 0))", [key]).catch(() => {});
+      await client.end().catch(() => {});
     },
   };
 }

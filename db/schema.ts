@@ -63,6 +63,8 @@ export const modelVersions = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [
+    // A round registers one candidate, however often its converting step is retried.
+    uniqueIndex("model_versions_round_idx").on(table.roundId),
     uniqueIndex("model_versions_name_version_idx").on(table.name, table.version),
     // At most one champion per served name.
     uniqueIndex("model_versions_one_champion_idx").on(table.name).where(sql`${table.status} = 'champion'`),
@@ -138,8 +140,128 @@ export const feedback = pgTable(
   (table) => [index("feedback_completion_idx").on(table.completionId)],
 );
 
+export const roundState = pgEnum("round_state", [
+  "collecting",
+  "sampling",
+  "judging",
+  "training",
+  "converting",
+  "evaluating",
+  "promoted",
+  "rejected",
+  "failed",
+]);
+
+/**
+ * One alignment round of a served model. `state` is the step the round is in; each step stores its output
+ * (prompts, candidates, pairs, metrics, the candidate version) before `state` moves on, so a trainer that
+ * dies resumes at the step it was in.
+ */
+export const rounds = pgTable(
+  "rounds",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    modelName: text("model_name").notNull(),
+    /** 1, 2, … per model name. */
+    number: integer("number").notNull(),
+    state: roundState("state").notNull(),
+    /** The champion the round starts from: it samples the candidates and is the DPO reference. */
+    baseVersionId: uuid("base_version_id").notNull(),
+    candidateVersionId: uuid("candidate_version_id"),
+    /** The round's whole configuration (judge, K, DPO hyper-parameters...), fixed at creation. */
+    config: jsonb("config").$type<Record<string, unknown>>().notNull(),
+    /** Completions created in [since, until) feed the round. */
+    since: timestamp("since", { withTimezone: true }),
+    until: timestamp("until", { withTimezone: true }).notNull(),
+    datasetPath: text("dataset_path"),
+    datasetSha256: text("dataset_sha256"),
+    /** Counts, pair statistics, warnings and seconds per step. */
+    stats: jsonb("stats").$type<Record<string, unknown>>().notNull().default({}),
+    error: text("error"),
+    /** The last part of the Python engine's stderr when a step failed there. */
+    errorDetail: text("error_detail"),
+    createdBy: text("created_by").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (table) => [uniqueIndex("rounds_model_number_idx").on(table.modelName, table.number)],
+);
+
+/** The deduplicated prompts a round trains on, with the logged completions they came from. */
+export const roundPrompts = pgTable(
+  "round_prompts",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    roundId: uuid("round_id").notNull(),
+    promptHash: text("prompt_hash").notNull(),
+    messages: jsonb("messages").$type<{ role: string; content: string }[]>().notNull(),
+    completionIds: jsonb("completion_ids").$type<string[]>().notNull(),
+  },
+  (table) => [uniqueIndex("round_prompts_round_hash_idx").on(table.roundId, table.promptHash)],
+);
+
+/** Answers to a round prompt: sampled from the base model, or logged answers clinicians judged. */
+export const roundCandidates = pgTable(
+  "round_candidates",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    roundId: uuid("round_id").notNull(),
+    promptId: integer("prompt_id").notNull(),
+    /** Position among the prompt's candidates. */
+    index: integer("index").notNull(),
+    /** `sampled`, `logged` (an answer the gateway gave) or `correction` (a clinician's answer). */
+    source: text("source").notNull(),
+    text: text("text").notNull(),
+    seed: integer("seed"),
+    finishReason: text("finish_reason"),
+    completionId: text("completion_id"),
+    /** The judge's score, set in the judging step. */
+    score: real("score"),
+  },
+  (table) => [
+    uniqueIndex("round_candidates_prompt_index_idx").on(table.roundId, table.promptId, table.index),
+  ],
+);
+
+/** The preference pairs of a round's dataset snapshot. */
+export const roundPairs = pgTable(
+  "round_pairs",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    roundId: uuid("round_id").notNull(),
+    promptId: integer("prompt_id").notNull(),
+    chosen: text("chosen").notNull(),
+    rejected: text("rejected").notNull(),
+    /** `judge:<name>`, `clinician-preference` or `clinician-correction`. */
+    source: text("source").notNull(),
+    /** Judge score of chosen minus rejected; null for clinician pairs. */
+    margin: real("margin"),
+    split: text("split").notNull(),
+  },
+  (table) => [uniqueIndex("round_pairs_round_prompt_idx").on(table.roundId, table.promptId)],
+);
+
+/** Training metrics of a round, one row per logged optimizer step, as the DPO engine reports them. */
+export const roundMetrics = pgTable(
+  "round_metrics",
+  {
+    roundId: uuid("round_id").notNull(),
+    step: integer("step").notNull(),
+    epoch: real("epoch"),
+    values: jsonb("values").$type<Record<string, number>>().notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex("round_metrics_round_step_idx").on(table.roundId, table.step)],
+);
+
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type ModelVersionRow = typeof modelVersions.$inferSelect;
 export type CompletionRow = typeof completions.$inferSelect;
 export type NewCompletionRow = typeof completions.$inferInsert;
 export type FeedbackRow = typeof feedback.$inferSelect;
+export type RoundRow = typeof rounds.$inferSelect;
+export type RoundState = RoundRow["state"];
+export type RoundPromptRow = typeof roundPrompts.$inferSelect;
+export type RoundCandidateRow = typeof roundCandidates.$inferSelect;
+export type RoundPairRow = typeof roundPairs.$inferSelect;

@@ -233,6 +233,30 @@ export class InferenceEngine {
     }
   }
 
+  /**
+   * Exact log-likelihood of each answer as the assistant's reply to `messages`: the answer's tokens as the
+   * chat template renders them, followed by the end-of-turn token, so a reply that stops and one that goes on
+   * are told apart. The conversation is evaluated once for all answers.
+   */
+  async scoreAnswers(
+    messages: ChatMessage[],
+    answers: readonly string[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ContinuationScore[]> {
+    this.#assertLive();
+    const history = this.#historyOf(messages);
+    const promptTokens = this.#promptTokens(history);
+    const end = this.model.tokens.eot ?? this.model.tokens.eos;
+    const continuations = answers.map((answer) => {
+      const whole = this.#promptTokens([...history.slice(0, -1), { type: "model", response: [answer] }]);
+      const rendered = promptTokens.every((token, i) => whole[i] === token)
+        ? whole.slice(promptTokens.length)
+        : this.model.tokenize(answer, false);
+      return end === null ? rendered : [...rendered, end];
+    });
+    return this.scoreContinuations(promptTokens, continuations, options);
+  }
+
   /** Tokens of the rendered prompt of a conversation, ready for `scoreContinuations`. */
   promptTokensOf(messages: ChatMessage[]): Token[] {
     return this.#promptTokens(this.#historyOf(messages));

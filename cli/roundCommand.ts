@@ -1,0 +1,242 @@
+// `medgate round run`, `medgate rounds list|show` and `medgate trainer`: alignment rounds from the command line.
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import type { DatabaseHandle } from "../db/createDatabase.ts";
+import { findModelVersion } from "../db/modelVersions.ts";
+import {
+  countNewPrompts,
+  findRoundByRef,
+  latestRound,
+  listRounds,
+  roundMetricsOf,
+  roundPairsOf,
+  unfinishedRounds,
+} from "../db/rounds.ts";
+import type { RoundRow } from "../db/schema.ts";
+import { createRoundFor, driveRound, RoundBusyError, resumableRound } from "../trainer/RoundRunner.ts";
+import type { RoundConfigInput } from "../trainer/roundConfig.ts";
+import { ConfigError, type DatabaseConfig, durationMs, type TrainerConfig } from "./config.ts";
+import { withDatabase } from "./openDatabase.ts";
+import { ProgressLine } from "./progress.ts";
+
+async function readRoundConfig(path: string | undefined): Promise<RoundConfigInput> {
+  if (!path) return {};
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as RoundConfigInput;
+  } catch (error) {
+    throw new ConfigError(
+      `Cannot read the round config ${path}: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+}
+
+/** Drives one round with a progress line; SIGINT/SIGTERM stop it between units of work, resumable later. */
+async function driveWithProgress(
+  handle: DatabaseHandle,
+  round: RoundRow,
+  config: TrainerConfig,
+): Promise<RoundRow> {
+  const progress = new ProgressLine();
+  const controller = new AbortController();
+  const stop = () => controller.abort(new Error("stopped by signal; run the same command again to resume"));
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  try {
+    const finished = await driveRound(round.id, {
+      database: handle,
+      workDir: config.workDir,
+      signal: controller.signal,
+      onProgress: ({ step, done, total, message }) => progress.update(step, done, total, message),
+    });
+    progress.end();
+    return finished;
+  } finally {
+    progress.end();
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+}
+
+function summary(round: RoundRow): string {
+  const lines = [`round ${round.modelName}#${round.number} (${round.id}): ${round.state}`];
+  if (round.error) lines.push(`  error: ${round.error}`);
+  const stats = round.stats as Record<string, unknown>;
+  const judged = stats.judged as Record<string, unknown> | undefined;
+  if (judged)
+    lines.push(
+      `  pairs: ${judged.pairs} (train ${judged.train}, held out ${judged.heldout}) by ${judged.judge}`,
+    );
+  for (const warning of (stats.warnings as string[] | undefined) ?? []) lines.push(`  warning: ${warning}`);
+  if (round.candidateVersionId) lines.push(`  candidate version: ${round.candidateVersionId}`);
+  const seconds = stats.seconds as Record<string, number> | undefined;
+  if (seconds) {
+    lines.push(
+      `  seconds: ${Object.entries(seconds)
+        .map(([step, s]) => `${step} ${s}`)
+        .join(", ")}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** `medgate round run --model NAME`: continues the model's unfinished round, or starts one. */
+export async function roundRunCommand(modelName: string | undefined, config: TrainerConfig): Promise<number> {
+  if (!modelName) throw new ConfigError("round run needs --model NAME.");
+  const roundConfig = await readRoundConfig(config.roundConfig);
+  return withDatabase(config, async (db, handle) => {
+    let round = await resumableRound(db, modelName);
+    if (round) console.error(`medgate: resuming round ${modelName}#${round.number} at ${round.state}.`);
+    else {
+      round = await createRoundFor(db, { modelName, config: roundConfig, createdBy: `cli@${hostname()}` });
+      console.error(`medgate: round ${modelName}#${round.number} started (${round.id}).`);
+    }
+    const finished = await driveWithProgress(handle, round, config);
+    console.error(summary(finished));
+    console.log(finished.id);
+    return finished.state === "failed" ? 1 : 0;
+  });
+}
+
+export const roundsUsage = `Usage:
+  medgate rounds list [--model NAME]     rounds, newest first
+  medgate rounds show ROUND              a round's state, pairs and training metrics
+                                         (ROUND: its id, an id prefix, or NAME#N)`;
+
+export async function roundsCommand(
+  action: string | undefined,
+  args: { model?: string; ref?: string },
+  config: DatabaseConfig,
+): Promise<void> {
+  if (action === "list") {
+    const rows = await withDatabase(config, (db) => listRounds(db, args.model));
+    console.log(["id", "model", "number", "state", "pairs", "created", "error"].join("\t"));
+    for (const row of rows) {
+      const judged = (row.stats as { judged?: { pairs?: number } }).judged;
+      console.log(
+        [
+          row.id,
+          row.modelName,
+          row.number,
+          row.state,
+          judged?.pairs ?? "-",
+          row.createdAt.toISOString(),
+          row.error ?? "",
+        ].join("\t"),
+      );
+    }
+    return;
+  }
+  if (action === "show") {
+    if (!args.ref) throw new ConfigError(roundsUsage);
+    const ref = args.ref;
+    const shown = await withDatabase(config, async (db) => {
+      const round = await findRoundByRef(db, ref);
+      if (!round) return undefined;
+      const [pairs, metrics, base, candidate] = await Promise.all([
+        roundPairsOf(db, round.id),
+        roundMetricsOf(db, round.id),
+        findModelVersion(db, round.baseVersionId),
+        round.candidateVersionId ? findModelVersion(db, round.candidateVersionId) : undefined,
+      ]);
+      return { round, pairs, metrics, base, candidate };
+    });
+    if (!shown) throw new ConfigError(`No round "${ref}".`);
+    const { round, pairs, metrics, base, candidate } = shown;
+    console.log(summary(round));
+    console.log(`  base: ${base ? `${base.name} v${base.version}` : round.baseVersionId}`);
+    if (candidate) console.log(`  candidate: ${candidate.name} v${candidate.version} ${candidate.ggufPath}`);
+    console.log(`  window: ${round.since?.toISOString() ?? "start"} .. ${round.until.toISOString()}`);
+    if (round.datasetPath) console.log(`  dataset: ${round.datasetPath} sha256 ${round.datasetSha256}`);
+    if (round.errorDetail) console.log(`  engine stderr (tail):\n${round.errorDetail}`);
+    console.log(`  stats: ${JSON.stringify(round.stats)}`);
+    console.log(`\nmetrics (${metrics.length} steps):`);
+    console.log(
+      ["step", "loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"].join(
+        "\t",
+      ),
+    );
+    for (const { step, values } of metrics) {
+      const cell = (key: string) => (values[key] === undefined ? "-" : values[key].toFixed(4));
+      console.log(
+        [
+          step,
+          cell("loss"),
+          cell("rewards/chosen"),
+          cell("rewards/rejected"),
+          cell("rewards/margins"),
+          cell("rewards/accuracies"),
+        ].join("\t"),
+      );
+    }
+    console.log(`\npairs (${pairs.length}):`);
+    for (const pair of pairs) {
+      const short = (text: string) => JSON.stringify(text.length > 70 ? `${text.slice(0, 67)}...` : text);
+      console.log(
+        `  [${pair.split}] ${pair.source}${pair.margin === null ? "" : ` margin ${pair.margin.toFixed(3)}`}\n    chosen   ${short(pair.chosen)}\n    rejected ${short(pair.rejected)}`,
+      );
+    }
+    return;
+  }
+  throw new ConfigError(roundsUsage);
+}
+
+/**
+ * `medgate trainer`: resumes unfinished rounds, then starts a round for a model whenever enough new
+ * prompts arrived (or the schedule says so and any arrived), until SIGINT/SIGTERM.
+ */
+export async function trainerCommand(models: string[], config: TrainerConfig): Promise<number> {
+  if (models.length === 0) throw new ConfigError("trainer needs at least one --model NAME.");
+  const roundConfig = await readRoundConfig(config.roundConfig);
+  const pollMs = durationMs(config.poll);
+  const everyMs = config.every ? durationMs(config.every) : undefined;
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopping = true;
+    wake?.();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return withDatabase(config, async (db, handle) => {
+    console.error(
+      `medgate: trainer watching ${models.join(", ")} (a round at ${config.minNewPrompts} new prompts${everyMs ? ` or every ${config.every}` : ""}; polling every ${config.poll}).`,
+    );
+    while (!stopping) {
+      for (const modelName of models) {
+        if (stopping) break;
+        try {
+          let round = (await unfinishedRounds(db, modelName)).find((row) => row.state !== "evaluating");
+          if (!round) {
+            const previous = await latestRound(db, modelName);
+            const fresh = await countNewPrompts(db, modelName, previous?.until ?? null);
+            const due =
+              fresh >= config.minNewPrompts ||
+              (everyMs !== undefined &&
+                fresh > 0 &&
+                Date.now() - (previous?.createdAt.getTime() ?? 0) >= everyMs);
+            if (!due) continue;
+            round = await createRoundFor(db, {
+              modelName,
+              config: roundConfig,
+              createdBy: `trainer@${hostname()}`,
+            });
+            console.error(`medgate: round ${modelName}#${round.number} started with ${fresh} new prompt(s).`);
+          }
+          const finished = await driveWithProgress(handle, round, config);
+          console.error(summary(finished));
+        } catch (error) {
+          if (error instanceof RoundBusyError) continue;
+          if (stopping) break;
+          console.error(`medgate: trainer: ${modelName}: ${error instanceof Error ? error.message : error}`);
+        }
+      }
+      if (stopping) break;
+      await new Promise<void>((done) => {
+        wake = done;
+        setTimeout(done, pollMs);
+      });
+    }
+    console.error("medgate: trainer stopped.");
+    return 0;
+  });
+}

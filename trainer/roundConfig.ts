@@ -1,0 +1,103 @@
+// A round's configuration: every knob of selection, sampling, judging, DPO and conversion, with its default.
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+
+export const judgeEndpointSchema = z.strictObject({
+  /** Base URL of an OpenAI-compatible API, e.g. https://host/v1. */
+  url: z.url(),
+  /** The `model` to ask. */
+  model: z.string().min(1),
+  /** Name of the environment variable holding its API key (the key itself is never stored). Default: none */
+  apiKeyEnv: z.string().min(1).optional(),
+});
+
+export const loraSchema = z.strictObject({
+  r: positiveInt.default(16),
+  alpha: z.number().positive().default(32),
+  dropout: z.number().min(0).max(1).default(0.05),
+  targetModules: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+});
+
+/** DPO hyper-parameters; the defaults suit LoRA on a 7–8B model. */
+export const dpoSchema = z.strictObject({
+  beta: z.number().positive().default(0.1),
+  learningRate: z.number().positive().default(5e-6),
+  epochs: z.number().positive().default(1),
+  batchSize: positiveInt.default(4),
+  gradientAccumulationSteps: positiveInt.default(4),
+  maxLength: positiveInt.default(1024),
+  warmupRatio: z.number().min(0).max(1).default(0.1),
+  seed: z.number().int().min(0).default(0),
+  /** LoRA adapter settings, or null for full fine-tuning. */
+  lora: loraSchema.nullable().default(loraSchema.parse({})),
+  /** torch threads on CPU. Default: torch's choice */
+  threads: positiveInt.optional(),
+  /** An `accelerate` config file: training is then started with `accelerate launch` (multi-GPU). */
+  accelerateConfig: z.string().min(1).optional(),
+});
+
+export const roundConfigSchema = z.strictObject({
+  /** Most prompts a round takes (the newest first). */
+  maxPrompts: positiveInt.default(2000),
+  /** Fewest prompts worth a round; fewer fails the collecting step. */
+  minPrompts: positiveInt.default(4),
+  /** Candidates sampled from the champion per prompt. */
+  candidates: z.number().int().min(2).default(4),
+  temperature: z.number().min(0).max(2).default(0.8),
+  topP: z.number().gt(0).max(1).default(0.95),
+  maxTokens: positiveInt.default(512),
+  /**
+   * `pairwise`: a judge model compares every pair of candidates; `implicit-reward`: the champion's DPO
+   * reward against the model it was trained from; `auto`: implicit-reward when the champion came from a
+   * round, else pairwise.
+   */
+  judge: z.enum(["auto", "pairwise", "implicit-reward"]).default("auto"),
+  /** The pairwise judge: a local GGUF, or an OpenAI-compatible endpoint. Default: the champion's own GGUF */
+  judgeModel: z
+    .union([z.strictObject({ gguf: z.string().min(1) }), z.strictObject({ endpoint: judgeEndpointSchema })])
+    .optional(),
+  /** β of the implicit reward. Default: the DPO β */
+  rewardBeta: z.number().positive().optional(),
+  /** Pairs whose judge margin (best − worst score) is below this are dropped. */
+  minMargin: z.number().min(0).default(0.05),
+  /** Share of pairs held out of training for checking the candidate. */
+  heldoutFraction: z.number().min(0).lt(1).default(0.1),
+  /** Fewest held-out pairs (when there are at least twice as many pairs). */
+  minHeldout: z.number().int().min(0).default(4),
+  /** Seed of sampling and of the held-out split. */
+  seed: z.number().int().min(0).default(0),
+  dpo: dpoSchema.default(dpoSchema.parse({})),
+  /** GGUF type of the converted candidate. */
+  ggufType: z.enum(["f32", "f16", "q8_0"]).default("q8_0"),
+  /** llama.cpp settings for sampling and judging. */
+  inference: z
+    .strictObject({
+      threads: positiveInt.optional(),
+      parallel: positiveInt.default(4),
+      contextSize: positiveInt.optional(),
+    })
+    .default({ parallel: 4 }),
+});
+
+export type RoundConfig = z.infer<typeof roundConfigSchema>;
+export type RoundConfigInput = z.input<typeof roundConfigSchema>;
+
+/** Parses a round configuration (missing fields take their defaults); errors name the field. */
+export function parseRoundConfig(input: unknown): RoundConfig {
+  const result = roundConfigSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const issues = result.error.issues
+      .map((issue) => `${issue.path.join(".") || "(config)"}: ${issue.message}`)
+      .join("; ");
+    throw new RoundConfigError(`Invalid round config: ${issues}`);
+  }
+  return result.data;
+}
+
+export class RoundConfigError extends Error {
+  override name = "RoundConfigError";
+}
