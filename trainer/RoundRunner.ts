@@ -472,6 +472,7 @@ class RoundSteps {
       hfDir: trained.checkpointDir,
       outfile: join(this.#roundDir(round), `candidate.${config.ggufType}.gguf`),
       outtype: config.ggufType,
+      modelName: `${round.modelName} round ${round.number}`,
       signal: this.#signal,
     });
     const base = await this.#version(round.baseVersionId);
@@ -574,7 +575,7 @@ class RoundSteps {
       // The trainer queues its own work; it must never be refused as overloaded.
       maxQueue: 100_000,
       kvCache: options.kvCache,
-      gpu: "auto",
+      gpu: config.inference.gpu === "cpu" ? false : config.inference.gpu,
     };
   }
 

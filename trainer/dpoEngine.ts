@@ -115,12 +115,23 @@ export async function convertToGguf(options: {
   hfDir: string;
   outfile: string;
   outtype: RoundConfig["ggufType"];
+  /** The name written into the GGUF's metadata. */
+  modelName: string;
   signal?: AbortSignal;
 }): Promise<{ path: string; sha256: string; bytes: number }> {
   let artifact: { path: string; sha256: string; bytes: number } | undefined;
   await runEngineScript(
     "convert_gguf.py",
-    ["--hf-dir", resolve(options.hfDir), "--outfile", resolve(options.outfile), "--outtype", options.outtype],
+    [
+      "--hf-dir",
+      resolve(options.hfDir),
+      "--outfile",
+      resolve(options.outfile),
+      "--outtype",
+      options.outtype,
+      "--model-name",
+      options.modelName,
+    ],
     {
       signal: options.signal,
       onStdoutLine: (line) => {

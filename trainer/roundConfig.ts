@@ -79,8 +79,10 @@ export const roundConfigSchema = z.strictObject({
       threads: positiveInt.optional(),
       parallel: positiveInt.default(4),
       contextSize: positiveInt.optional(),
+      /** Compute backend, as `medgate serve --gpu`. */
+      gpu: z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]).default("auto"),
     })
-    .default({ parallel: 4 }),
+    .default({ parallel: 4, gpu: "auto" }),
 });
 
 export type RoundConfig = z.infer<typeof roundConfigSchema>;

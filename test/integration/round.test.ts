@@ -1,0 +1,313 @@
+// A whole alignment round on the tiny model: traffic and clinician feedback through the real gateway, then
+// sampling, judging, TRL DPO, GGUF conversion and registration; then proof that training moved the model.
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey } from "../../db/apiKeys.ts";
+import { findModelVersion, registerModelVersion } from "../../db/modelVersions.ts";
+import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
+import { type ModelVersionRow, type RoundRow, rounds } from "../../db/schema.ts";
+import type { ChatMessage } from "../../inference/chatTypes.ts";
+import { sha256OfFile } from "../../inference/fileDigest.ts";
+import { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import { engineDir, runEngineScript } from "../../trainer/pythonEngine.ts";
+import { createRoundFor, driveRound, type RoundProgress } from "../../trainer/RoundRunner.ts";
+import { testModels } from "../support/fixtures.ts";
+import { startGateway, type TestGateway } from "../support/startGateway.ts";
+import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
+import { tinyRoundConfig } from "../support/tinyRound.ts";
+
+const SUFFIX = " Please consult a clinician.";
+const questions: string[] = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
+  .trim()
+  .split("\n")
+  .map((line) => (JSON.parse(line) as { q: string }).q);
+
+let database: TestDatabase;
+let gateway: TestGateway;
+let champion: ModelVersionRow;
+let round: RoundRow;
+const progress: RoundProgress[] = [];
+const thumbsDown = new Set<string>();
+
+beforeAll(async () => {
+  const { ggufPath, hfDir, dir } = testModels();
+  database = await createTestDatabase("postgres");
+  gateway = await startGateway(
+    { modelPath: ggufPath, parallel: 4, contextSize: 1024 },
+    { databaseUrl: database.url },
+  );
+  champion = await registerModelVersion(database.db, {
+    name: "tiny",
+    ggufPath,
+    ggufSha256: await sha256OfFile(ggufPath),
+    hfDir,
+    status: "champion",
+  });
+  const clinician = await createApiKey(database.db, { name: "Dr. Osei", role: "clinician" });
+  const give = async (body: Record<string, unknown>) => {
+    const response = await fetch(`${gateway.url}/v1/feedback`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${clinician.secret}` },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(201);
+  };
+  const ask = async (question: string, seed: number) => {
+    const answer = await gateway.client.chat.completions.create({
+      model: "tiny",
+      messages: [{ role: "user", content: question }],
+      max_tokens: 40,
+      temperature: 0.7,
+      seed,
+    });
+    return { id: answer.id, text: answer.choices[0]!.message.content ?? "" };
+  };
+
+  // 44 prompts a clinician corrected the same way: the answer, then advice to consult a clinician.
+  for (const question of questions.slice(0, 44)) {
+    const { id, text } = await ask(question, 1);
+    await give({ type: "correction", completion_id: id, correction: `${text.trimEnd()}${SUFFIX}` });
+  }
+  // 2 prompts answered twice, and a clinician preferred one answer.
+  for (const question of questions.slice(44, 46)) {
+    const first = await ask(question, 1);
+    const second = await ask(question, 2);
+    await give({
+      type: "preference",
+      completion_id: first.id,
+      other_completion_id: second.id,
+      preference: "b",
+    });
+  }
+  // 3 prompts for the AI judge, one of whose answers a clinician rated down.
+  for (const [i, question] of questions.slice(46, 49).entries()) {
+    const { id } = await ask(question, 1);
+    if (i === 0) {
+      await give({ type: "rating", completion_id: id, rating: "down" });
+      thumbsDown.add(id);
+    }
+  }
+  // Neither errors nor a conversation logged without its text take part: a refused request logs nothing,
+  // and a store:false answer has no messages to learn from.
+  await gateway.client.chat.completions.create({
+    model: "tiny",
+    messages: [{ role: "user", content: "Not for training." }],
+    max_tokens: 4,
+    store: false,
+  });
+  await gateway.completionLog.flush();
+
+  const created = await createRoundFor(database.db, {
+    modelName: "tiny",
+    config: tinyRoundConfig({ heldoutFraction: 0.3, minHeldout: 8 }),
+    createdBy: "round.test",
+  });
+  expect(created.config.judge).toBe("pairwise");
+  round = await driveRound(created.id, {
+    database,
+    workDir: join(dir, "..", `rounds-${process.pid}`),
+    onProgress: (event) => progress.push(event),
+  });
+}, 600_000);
+
+afterAll(async () => {
+  await gateway?.close();
+  await database?.dispose();
+});
+
+describe("an alignment round", () => {
+  it("goes through every step and registers a candidate with its lineage", async () => {
+    expect(round.error).toBeNull();
+    expect(round.state).toBe("evaluating");
+    const steps = [...new Set(progress.map((event) => event.step))];
+    expect(steps).toEqual(["collecting", "sampling", "judging", "training", "converting"]);
+    const candidate = (await findModelVersion(database.db, round.candidateVersionId!))!;
+    expect(candidate).toMatchObject({
+      name: "tiny",
+      version: 2,
+      status: "candidate",
+      parentId: champion.id,
+      roundId: round.id,
+      datasetSha256: round.datasetSha256,
+    });
+    expect(await sha256OfFile(candidate.ggufPath)).toBe(candidate.ggufSha256);
+    expect(await sha256OfFile(round.datasetPath!)).toBe(round.datasetSha256);
+    expect(candidate.metrics).toHaveProperty("train_loss");
+    // The champion is untouched until a gate promotes the candidate.
+    expect((await findModelVersion(database.db, champion.id))!.status).toBe("champion");
+    const seconds = round.stats.seconds as Record<string, number>;
+    expect(Object.keys(seconds).sort()).toEqual([
+      "collecting",
+      "converting",
+      "judging",
+      "sampling",
+      "training",
+    ]);
+  });
+
+  it("takes each finished prompt once and samples K candidates per prompt", async () => {
+    const prompts = await roundPromptsOf(database.db, round.id);
+    expect(prompts).toHaveLength(49);
+    expect(new Set(prompts.map((prompt) => prompt.promptHash)).size).toBe(49);
+    expect(
+      prompts.find((prompt) => JSON.stringify(prompt.messages).includes("Not for training")),
+    ).toBeUndefined();
+    const twice = prompts.filter((prompt) => prompt.completionIds.length === 2);
+    expect(twice).toHaveLength(2);
+    const candidates = await roundCandidatesOf(database.db, round.id);
+    for (const prompt of prompts) {
+      const own = candidates.filter((candidate) => candidate.promptId === prompt.id);
+      expect(own.filter((candidate) => candidate.source === "sampled")).toHaveLength(2);
+      expect(new Set(own.map((candidate) => candidate.seed).filter((seed) => seed !== null)).size).toBe(2);
+    }
+  });
+
+  it("lets clinician judgements decide their prompts and the judge the rest", async () => {
+    const pairs = await roundPairsOf(database.db, round.id);
+    const bySource = (source: string) => pairs.filter((pair) => pair.source === source);
+    expect(bySource("clinician-correction")).toHaveLength(44);
+    for (const pair of bySource("clinician-correction"))
+      expect(pair.chosen).toBe(`${pair.rejected.trimEnd()}${SUFFIX}`);
+    expect(bySource("clinician-preference")).toHaveLength(2);
+    expect(bySource("judge:pairwise").length).toBeGreaterThanOrEqual(1);
+    const candidates = await roundCandidatesOf(database.db, round.id);
+    const downTexts = candidates
+      .filter((candidate) => candidate.completionId !== null && thumbsDown.has(candidate.completionId))
+      .map((candidate) => candidate.text);
+    expect(downTexts).toHaveLength(1);
+    for (const pair of pairs) expect(downTexts).not.toContain(pair.chosen);
+    const judged = round.stats.judged as {
+      lengthBias: {
+        pairs: number;
+        chosenMeanChars: number;
+        rejectedMeanChars: number;
+        chosenLongerShare: number;
+      };
+      heldout: number;
+      train: number;
+    };
+    // The corrections make chosen answers longer in most pairs, but only by a short sentence: recorded,
+    // under the ratio that warns (trainer/pairs.test.ts covers the warning).
+    expect(judged.lengthBias.pairs).toBe(pairs.length);
+    expect(judged.lengthBias.chosenLongerShare).toBeGreaterThan(0.8);
+    expect(judged.lengthBias.chosenMeanChars).toBeGreaterThan(judged.lengthBias.rejectedMeanChars);
+    expect(round.stats.warnings).toBeUndefined();
+    const lines = (await readFile(round.datasetPath!, "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(pairs.length);
+    expect(lines.filter((line) => line.split === "heldout")).toHaveLength(judged.heldout);
+    expect(judged.heldout).toBeGreaterThanOrEqual(8);
+  });
+
+  it("stores TRL's metrics for every logged step", async () => {
+    const metrics = await roundMetricsOf(database.db, round.id);
+    expect(metrics.length).toBeGreaterThanOrEqual(5);
+    for (const key of [
+      "loss",
+      "rewards/chosen",
+      "rewards/rejected",
+      "rewards/margins",
+      "rewards/accuracies",
+    ]) {
+      expect(metrics.at(-1)!.values).toHaveProperty([key]);
+    }
+    expect(metrics.map((row) => row.step)).toEqual(
+      [...new Set(metrics.map((row) => row.step))].sort((a, b) => a - b),
+    );
+  });
+
+  it("trained the model the way the held-out preferences say (scored by node-llama-cpp on the GGUFs)", async () => {
+    const candidate = (await findModelVersion(database.db, round.candidateVersionId!))!;
+    const prompts = new Map(
+      (await roundPromptsOf(database.db, round.id)).map((prompt) => [prompt.id, prompt]),
+    );
+    const heldOut = (await roundPairsOf(database.db, round.id)).filter(
+      (pair) => pair.split === "heldout" && pair.source === "clinician-correction",
+    );
+    expect(heldOut.length).toBeGreaterThanOrEqual(6);
+    const load = (modelPath: string) =>
+      InferenceEngine.load({
+        modelPath,
+        modelName: "score",
+        threads: 1,
+        gpu: false,
+        kvCache: "f32",
+        parallel: 2,
+      });
+    const [policy, reference] = await Promise.all([load(candidate.ggufPath), load(champion.ggufPath)]);
+    try {
+      const beta = 0.1;
+      let preferred = 0;
+      let marginBefore = 0;
+      let marginAfter = 0;
+      for (const pair of heldOut) {
+        const messages = prompts.get(pair.promptId)!.messages as ChatMessage[];
+        const [after, before] = await Promise.all([
+          policy.scoreAnswers(messages, [pair.chosen, pair.rejected]),
+          reference.scoreAnswers(messages, [pair.chosen, pair.rejected]),
+        ]);
+        const reward = (i: number) => beta * (after[i]!.logprob - before[i]!.logprob);
+        if (reward(0) > reward(1)) preferred++;
+        marginBefore += before[0]!.logprob - before[1]!.logprob;
+        marginAfter += after[0]!.logprob - after[1]!.logprob;
+      }
+      // Chance is half the pairs; with ≥ 6 pairs, all but one right has p < 0.11 by chance, all right p < 0.016.
+      expect(preferred / heldOut.length).toBeGreaterThanOrEqual(0.8);
+      expect(marginAfter / heldOut.length).toBeGreaterThan(marginBefore / heldOut.length + 1);
+      console.info(
+        `held-out: implicit reward prefers chosen on ${preferred}/${heldOut.length}; mean log-prob margin ${(marginBefore / heldOut.length).toFixed(3)} → ${(marginAfter / heldOut.length).toFixed(3)}`,
+      );
+    } finally {
+      await Promise.all([policy.dispose(), reference.dispose()]);
+    }
+  });
+
+  it("converted faithfully: the merged checkpoint in transformers and its GGUF in node-llama-cpp agree", async () => {
+    const candidate = (await findModelVersion(database.db, round.candidateVersionId!))!;
+    const engine = await InferenceEngine.load({
+      modelPath: candidate.ggufPath,
+      modelName: "fidelity",
+      threads: 1,
+      gpu: false,
+      kvCache: "f32",
+      parallel: 1,
+    });
+    try {
+      const messages: ChatMessage[] = [{ role: "user", content: "What should I do about a mild fever?" }];
+      const text = "Rest, drink plenty of fluids and take paracetamol if needed. Please consult a clinician.";
+      const promptIds = engine.promptTokensOf(messages);
+      const [ours] = await engine.scoreAnswers(messages, [text]);
+      const { stdout } = await runEngineScript("logprobs.py", [], {
+        input: JSON.stringify({
+          model_dir: candidate.hfDir,
+          items: [{ prompt_ids: promptIds, continuation_ids: ours!.tokens }],
+        }),
+      });
+      const reference = (JSON.parse(stdout) as { items: { token_logprobs: number[]; sum: number }[] })
+        .items[0]!;
+      expect(reference.token_logprobs).toHaveLength(ours!.tokens.length);
+      const worst = Math.max(
+        ...reference.token_logprobs.map((value, i) => Math.abs(value - ours!.tokenLogprobs[i]!)),
+      );
+      expect(worst).toBeLessThan(1e-3);
+      expect(Math.abs(reference.sum - ours!.logprob)).toBeLessThan(5e-3);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it("keeps the round in the database as it ran", async () => {
+    const [row] = await database.db.select().from(rounds).where(eq(rounds.id, round.id));
+    expect(row).toMatchObject({
+      modelName: "tiny",
+      number: 1,
+      baseVersionId: champion.id,
+      createdBy: "round.test",
+    });
+  });
+});

@@ -1,0 +1,207 @@
+// `medgate round run` as a user runs it: killed with SIGKILL in the middle of training, run again, and the
+// round completes with every row once; an engine crash fails the round with its stderr and keeps the champion.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { count, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey } from "../../db/apiKeys.ts";
+import { findChampion } from "../../db/modelVersions.ts";
+import { promptHashOf } from "../../db/promptHash.ts";
+import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
+import { completions, feedback, modelVersions, roundMetrics, rounds } from "../../db/schema.ts";
+import { engineDir } from "../../trainer/pythonEngine.ts";
+import { testModels } from "../support/fixtures.ts";
+import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
+import { tinyRoundConfig } from "../support/tinyRound.ts";
+
+const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
+const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
+  .trim()
+  .split("\n")
+  .map((line) => JSON.parse(line) as { q: string; a: string });
+
+let database: TestDatabase;
+let workDir: string;
+let configPath: string;
+let clinicianKeyId: string;
+
+function medgate(
+  args: string[],
+): ChildProcess & { output: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (data) => (stdout += data));
+  child.stderr!.on("data", (data) => (stderr += data));
+  const output = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stdout, stderr })),
+  );
+  return Object.assign(child, { output });
+}
+
+/** Logged answers to `items` with a clinician's correction of each: the answer plus advice to consult. */
+async function logCorrectedTraffic(items: { q: string; a: string }[], at: Date): Promise<void> {
+  for (const [i, item] of items.entries()) {
+    const id = `chatcmpl-seed${at.getTime()}x${i}`;
+    const messages = [{ role: "user", content: item.q }];
+    await database.db.insert(completions).values({
+      id,
+      createdAt: new Date(at.getTime() + i),
+      request: { model: "tiny" },
+      messages,
+      choices: [{ index: 0, text: item.a, finishReason: "stop" }],
+      stored: true,
+      status: "stop",
+      promptHash: promptHashOf(messages),
+      promptTokens: 20,
+      completionTokens: 30,
+      latencyMs: 100,
+      modelName: "tiny",
+      traceId: id,
+    });
+    await database.db.insert(feedback).values({
+      completionId: id,
+      kind: "correction",
+      correction: `${item.a} Please consult a clinician.`,
+      apiKeyId: clinicianKeyId,
+    });
+  }
+}
+
+const databaseArgs = () => [
+  "--database-url",
+  database.url!,
+  "--work-dir",
+  workDir,
+  "--round-config",
+  configPath,
+];
+
+beforeAll(async () => {
+  database = await createTestDatabase("postgres");
+  workDir = await mkdtemp(join(tmpdir(), "medgate-rounds-"));
+  configPath = join(workDir, "round.json");
+  // Enough training steps that the kill lands while the engine is training.
+  await writeFile(configPath, JSON.stringify(tinyRoundConfig({ dpo: { epochs: 12 } })));
+  clinicianKeyId = (await createApiKey(database.db, { name: "Dr. Lind", role: "clinician" })).key.id;
+  await logCorrectedTraffic(corpus.slice(0, 24), new Date(Date.now() - 60_000));
+  const { ggufPath, hfDir } = testModels();
+  const registered = medgate([
+    "models",
+    "register",
+    "--name",
+    "tiny",
+    "--gguf",
+    ggufPath,
+    "--hf-dir",
+    hfDir,
+    "--champion",
+    "--database-url",
+    database.url!,
+  ]);
+  const { code, stderr } = await registered.output;
+  expect(code, stderr).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  await database?.dispose();
+});
+
+function engineProcesses(): string[] {
+  try {
+    return execFileSync("pgrep", ["-f", workDir], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+describe("round run killed and resumed", () => {
+  it("resumes at the step it was killed in and completes with no duplicated rows", async () => {
+    const first = medgate(["round", "run", "--model", "tiny", ...databaseArgs()]);
+    // Wait until the engine has reported a few training steps, then kill the trainer outright.
+    const deadline = Date.now() + 240_000;
+    for (;;) {
+      const [row] = await database.db.select().from(rounds);
+      const [{ steps }] = (await database.db.select({ steps: count() }).from(roundMetrics)) as [
+        { steps: number },
+      ];
+      if (row?.state === "training" && steps >= 2) break;
+      if (row && ["failed", "evaluating"].includes(row.state))
+        throw new Error(`round reached ${row.state} before the kill`);
+      if (Date.now() > deadline) throw new Error("training never started");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    first.kill("SIGKILL");
+    await first.output;
+    // The engine does not outlive the trainer.
+    for (let i = 0; i < 50 && engineProcesses().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(engineProcesses()).toEqual([]);
+    const [killedAt] = await database.db.select().from(rounds);
+    expect(killedAt!.state).toBe("training");
+
+    const second = medgate(["round", "run", "--model", "tiny", ...databaseArgs()]);
+    const { code, stdout, stderr } = await second.output;
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain("resuming round tiny#1 at training");
+    const roundId = stdout.trim();
+    expect(roundId).toBe(killedAt!.id);
+
+    const all = await database.db.select().from(rounds);
+    expect(all).toHaveLength(1);
+    expect(all[0]!.state).toBe("evaluating");
+    const prompts = await roundPromptsOf(database.db, roundId);
+    expect(prompts).toHaveLength(24);
+    const candidates = await roundCandidatesOf(database.db, roundId);
+    // Per prompt: 2 samples, the logged answer and its correction.
+    expect(candidates).toHaveLength(24 * 4);
+    expect(await roundPairsOf(database.db, roundId)).toHaveLength(24);
+    const metrics = await roundMetricsOf(database.db, roundId);
+    expect(new Set(metrics.map((row) => row.step)).size).toBe(metrics.length);
+    expect(metrics.at(-1)!.step).toBe(metrics.length);
+    const versions = await database.db.select().from(modelVersions).where(eq(modelVersions.roundId, roundId));
+    expect(versions).toHaveLength(1);
+
+    const shown = await medgate(["rounds", "show", "tiny#1", "--database-url", database.url!]).output;
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain(`round tiny#1 (${roundId}): evaluating`);
+    expect(shown.stdout).toContain(`metrics (${metrics.length} steps)`);
+    expect(shown.stdout).toContain("pairs (24)");
+    const listed = await medgate(["rounds", "list", "--database-url", database.url!]).output;
+    expect(listed.stdout).toContain(roundId);
+  }, 600_000);
+
+  it("fails the training step with the engine's stderr when the engine crashes, and keeps the champion", async () => {
+    await logCorrectedTraffic(corpus.slice(24, 32), new Date());
+    const broken = join(workDir, "broken.json");
+    await writeFile(
+      broken,
+      JSON.stringify(
+        tinyRoundConfig({ dpo: { lora: { r: 4, alpha: 8, dropout: 0, targetModules: ["no_such_proj"] } } }),
+      ),
+    );
+    const run = medgate([
+      "round",
+      "run",
+      "--model",
+      "tiny",
+      "--database-url",
+      database.url!,
+      "--work-dir",
+      workDir,
+      "--round-config",
+      broken,
+    ]);
+    const { code, stderr } = await run.output;
+    expect(code).toBe(1);
+    const [failed] = await database.db.select().from(rounds).where(eq(rounds.number, 2));
+    expect(failed).toMatchObject({ state: "failed" });
+    expect(failed!.error).toMatch(/^training: /u);
+    expect(failed!.errorDetail).toContain("no_such_proj");
+    expect(stderr).toContain("failed");
+    const champion = await findChampion(database.db, "tiny");
+    expect(champion!.version).toBe(1);
+  }, 300_000);
+});

@@ -1,0 +1,457 @@
+"""DPO training engine of medgate: TRL's DPOTrainer (optionally with a peft LoRA adapter), then merge.
+
+Usage: python dpo.py CONFIG.json
+       accelerate launch --config_file ACCELERATE.yaml dpo.py CONFIG.json
+
+CONFIG.json (a JSON object):
+    model_dir                    HF checkpoint to start from; also the DPO reference model (required)
+    train_file                   JSON lines, one pair a line (required):
+                                 {"conversation": [{"role", "content"}, ...], "chosen": str, "rejected": str,
+                                  "split": "train" | "heldout", ...}; only split == "train" (or no split) is used,
+                                 and the conversation's last message must be the user's
+    output_dir                   merged checkpoint -> output_dir/merged, trainer scratch -> output_dir/run (required)
+    beta                         0.1
+    learning_rate                5e-6
+    epochs                       1 (may be fractional)
+    max_steps                    none (a positive value overrides epochs)
+    batch_size                   4 (per device)
+    gradient_accumulation_steps  1
+    max_length                   1024 (prompt + completion tokens; null: no truncation)
+    seed                         0
+    loss_type                    "sigmoid" (or a list of TRL loss types)
+    threads                      none (int: torch.set_num_threads)
+    lora                         {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": [q_proj, k_proj, v_proj,
+                                 o_proj, gate_proj, up_proj, down_proj]} when absent or true (each key optional;
+                                 the targets are filtered to modules the model has); null or false: full fine-tuning
+    warmup_ratio                 0.1
+    lr_scheduler_type            "linear"
+    logging_steps                1
+    use_cpu                      true when CUDA is unavailable
+    bf16                         true when CUDA is used and supports bf16, else false
+    gradient_checkpointing       true (TRL's default)
+    full_determinism             false (true: deterministic CUDA kernels, slower)
+    save_dtype                   "float32" | "bfloat16" | "float16" | "auto" (the dtype in model_dir's config)
+
+stdout is a JSON-lines protocol (see engine_common.emit); everything else goes to stderr. Events,
+written by the main process only:
+    {"event": "started", "pairs": N, "pairs_heldout": H, "pairs_used": U, "steps_planned": S, "lora": bool, ...}
+    {"event": "metrics", "step": int, "epoch": float, "metrics": {"loss", "rewards/chosen", ...}}
+    {"event": "summary", "step": int, "epoch": float, "metrics": {"train_runtime", "train_loss", ...}}
+    {"event": "artifact", "kind": "checkpoint", "path": "<absolute output_dir/merged>"}
+    {"event": "done", "train_loss": float, "steps": int, "seconds": float}
+A bad config, an unreadable or empty train set, or a training failure exits non-zero with the
+reason on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine_common import emit, get_field, isolate_stdout, load_config, log, watch_parent
+
+DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Copied from model_dir into the merged checkpoint when present. Not tokenizer.save_pretrained():
+# that drops tokenizer.model and add_bos_token, and the converter would then build another
+# vocabulary (llama-hf path, BOS added). See smoke_dpo.py.
+TOKENIZER_FILES = (
+    "tokenizer.model",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+)
+SAVE_DTYPES = ("float32", "bfloat16", "float16", "auto")
+ROLES = ("system", "user", "assistant")
+
+
+def _log(msg: str) -> None:
+    log("dpo", msg)
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGET_MODULES))
+
+
+@dataclass
+class Settings:
+    model_dir: Path
+    train_file: Path
+    output_dir: Path
+    beta: float = 0.1
+    learning_rate: float = 5e-6
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    max_length: int | None = 1024
+    seed: int = 0
+    loss_type: list[str] = field(default_factory=lambda: ["sigmoid"])
+    threads: int | None = None
+    lora: LoraSettings | None = field(default_factory=LoraSettings)
+    warmup_ratio: float = 0.1
+    lr_scheduler_type: str = "linear"
+    logging_steps: int = 1
+    use_cpu: bool | None = None
+    bf16: bool | None = None
+    gradient_checkpointing: bool = True
+    full_determinism: bool = False
+    save_dtype: str = "float32"
+
+
+def _positive(name: str, value: float | int | None, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise SystemExit(f"config: field '{name}' must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def parse_settings(cfg: dict[str, Any]) -> Settings:
+    s = Settings(
+        model_dir=Path(get_field(cfg, "model_dir", "str")).resolve(),
+        train_file=Path(get_field(cfg, "train_file", "str")).resolve(),
+        output_dir=Path(get_field(cfg, "output_dir", "str")).resolve(),
+    )
+    s.beta = get_field(cfg, "beta", "float", s.beta)
+    s.learning_rate = get_field(cfg, "learning_rate", "float", s.learning_rate)
+    s.epochs = get_field(cfg, "epochs", "float", s.epochs)
+    s.max_steps = get_field(cfg, "max_steps", "int", s.max_steps)
+    s.batch_size = get_field(cfg, "batch_size", "int", s.batch_size)
+    s.gradient_accumulation_steps = get_field(cfg, "gradient_accumulation_steps", "int", s.gradient_accumulation_steps)
+    if "max_length" in cfg and cfg["max_length"] is None:
+        s.max_length = None
+    else:
+        s.max_length = get_field(cfg, "max_length", "int", s.max_length)
+    s.seed = get_field(cfg, "seed", "int", s.seed)
+    loss_type = cfg.get("loss_type")
+    if loss_type is not None:
+        if isinstance(loss_type, str):
+            loss_type = [loss_type]
+        if not (isinstance(loss_type, list) and loss_type and all(isinstance(x, str) for x in loss_type)):
+            raise SystemExit("config: field 'loss_type' must be a string or a non-empty list of strings")
+        s.loss_type = loss_type
+    s.threads = get_field(cfg, "threads", "int", None)
+    s.warmup_ratio = get_field(cfg, "warmup_ratio", "float", s.warmup_ratio)
+    s.lr_scheduler_type = get_field(cfg, "lr_scheduler_type", "str", s.lr_scheduler_type)
+    s.logging_steps = get_field(cfg, "logging_steps", "int", s.logging_steps)
+    s.use_cpu = get_field(cfg, "use_cpu", "bool", None)
+    s.bf16 = get_field(cfg, "bf16", "bool", None)
+    s.gradient_checkpointing = get_field(cfg, "gradient_checkpointing", "bool", s.gradient_checkpointing)
+    s.full_determinism = get_field(cfg, "full_determinism", "bool", s.full_determinism)
+    s.save_dtype = get_field(cfg, "save_dtype", "str", s.save_dtype)
+    if s.save_dtype not in SAVE_DTYPES:
+        raise SystemExit(f"config: field 'save_dtype' must be one of {', '.join(SAVE_DTYPES)}, got {s.save_dtype!r}")
+
+    # lora: absent or true -> defaults; null or false -> full fine-tuning; object -> overrides.
+    lora = cfg.get("lora", True)
+    if lora is None or lora is False:
+        s.lora = None
+    elif lora is True:
+        s.lora = LoraSettings()
+    elif isinstance(lora, dict):
+        unknown = set(lora) - {"r", "alpha", "dropout", "target_modules"}
+        if unknown:
+            raise SystemExit(f"config: unknown field(s) in 'lora': {', '.join(sorted(unknown))}")
+        d = LoraSettings()
+        targets = lora.get("target_modules")
+        if targets is not None and not (
+            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)
+        ):
+            raise SystemExit("config: field 'lora.target_modules' must be a non-empty list of module names")
+        s.lora = LoraSettings(
+            r=get_field(lora, "r", "int", d.r),
+            alpha=get_field(lora, "alpha", "int", d.alpha),
+            dropout=get_field(lora, "dropout", "float", d.dropout),
+            target_modules=list(targets) if targets is not None else d.target_modules,
+        )
+        _positive("lora.r", s.lora.r)
+        _positive("lora.alpha", s.lora.alpha)
+        if not 0.0 <= s.lora.dropout < 1.0:
+            raise SystemExit(f"config: field 'lora.dropout' must be in [0, 1), got {s.lora.dropout}")
+    else:
+        raise SystemExit(f"config: field 'lora' must be an object, true, false or null, got {json.dumps(lora)}")
+
+    _positive("beta", s.beta)
+    _positive("learning_rate", s.learning_rate)
+    _positive("batch_size", s.batch_size)
+    _positive("gradient_accumulation_steps", s.gradient_accumulation_steps)
+    _positive("max_length", s.max_length)
+    _positive("threads", s.threads)
+    _positive("logging_steps", s.logging_steps)
+    _positive("warmup_ratio", s.warmup_ratio, allow_zero=True)
+    if s.warmup_ratio >= 1:
+        raise SystemExit(f"config: field 'warmup_ratio' must be < 1, got {s.warmup_ratio}")
+    if s.max_steps <= 0:
+        s.max_steps = -1
+        _positive("epochs", s.epochs)
+    if not s.model_dir.is_dir() or not (s.model_dir / "config.json").is_file():
+        raise SystemExit(f"config: model_dir {s.model_dir} is not a HF checkpoint directory (no config.json)")
+    if not s.train_file.is_file():
+        raise SystemExit(f"config: train_file {s.train_file} does not exist")
+    return s
+
+
+def _check_message(m: Any, where: str) -> dict[str, str]:
+    if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+        raise SystemExit(f"{where}: every conversation message must be {{\"role\": str, \"content\": str}}")
+    if m["role"] not in ROLES:
+        raise SystemExit(f"{where}: unknown role {m['role']!r} (expected one of {', '.join(ROLES)})")
+    return {"role": m["role"], "content": m["content"]}
+
+
+def read_pairs(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Training rows in TRL's conversational preference format, and the number of heldout lines."""
+    rows: list[dict[str, Any]] = []
+    heldout = 0
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SystemExit(f"train_file: cannot read {path}: {e}") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{where}: not valid JSON: {e}") from None
+        if not isinstance(item, dict):
+            raise SystemExit(f"{where}: each line must be a JSON object")
+        split = item.get("split", "train")
+        if split != "train":
+            if split == "heldout":
+                heldout += 1
+                continue
+            raise SystemExit(f"{where}: unknown split {split!r} (expected 'train' or 'heldout')")
+        conversation = item.get("conversation")
+        if not isinstance(conversation, list) or not conversation:
+            raise SystemExit(f"{where}: 'conversation' must be a non-empty list of messages")
+        prompt = [_check_message(m, where) for m in conversation]
+        if prompt[-1]["role"] != "user":
+            raise SystemExit(f"{where}: the conversation's last message must be the user's, got {prompt[-1]['role']!r}")
+        for key in ("chosen", "rejected"):
+            if not isinstance(item.get(key), str) or not item[key]:
+                raise SystemExit(f"{where}: '{key}' must be a non-empty string")
+        rows.append({
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": item["chosen"]}],
+            "rejected": [{"role": "assistant", "content": item["rejected"]}],
+        })
+    return rows, heldout
+
+
+def present_target_modules(model, wanted: list[str]) -> list[str]:
+    """The wanted LoRA targets that name at least one Linear layer of the model."""
+    import torch
+
+    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    return [t for t in wanted if t in names]
+
+
+def steps_planned(s: Settings, pairs: int, world_size: int) -> int:
+    """What Trainer.set_initial_training_values will compute (per-process batches, accumulation)."""
+    batches = math.ceil(math.ceil(pairs / s.batch_size) / max(world_size, 1))
+    per_epoch = max(math.ceil(batches / s.gradient_accumulation_steps), 1)
+    return s.max_steps if s.max_steps > 0 else math.ceil(s.epochs * per_epoch)
+
+
+def original_dtype(model_dir: Path):
+    import torch
+
+    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    name = cfg.get("dtype") or cfg.get("torch_dtype") or "float32"
+    dtype = getattr(torch, str(name), None)
+    return dtype if isinstance(dtype, torch.dtype) else torch.float32
+
+
+def save_merged(model, s: Settings) -> Path:
+    """save_pretrained into merged.tmp plus the base's tokenizer files, then rename to merged."""
+    import torch
+
+    final = s.output_dir / "merged"
+    tmp = s.output_dir / "merged.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    dtype = original_dtype(s.model_dir) if s.save_dtype == "auto" else getattr(torch, s.save_dtype)
+    model = model.to(dtype)
+    model.config.use_cache = True  # gradient checkpointing turns it off on the config
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    for name in TOKENIZER_FILES:
+        if (s.model_dir / name).is_file():
+            shutil.copyfile(s.model_dir / name, tmp / name)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def make_callback(on_event):
+    from transformers import TrainerCallback
+
+    class ProtocolCallback(TrainerCallback):
+        """Forwards every Trainer log as a metrics event; the final train summary as a summary event."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            metrics = {
+                k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+            kind = "summary" if "train_runtime" in logs else "metrics"
+            on_event({"event": kind, "step": state.global_step, "epoch": state.epoch, "metrics": metrics})
+
+    return ProtocolCallback()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        raise SystemExit("usage: python dpo.py CONFIG.json")
+    isolate_stdout()
+    watch_parent()
+    started = time.monotonic()
+
+    cfg = load_config(argv[0], required=("model_dir", "train_file", "output_dir"))
+    s = parse_settings(cfg)
+    rows, heldout = read_pairs(s.train_file)
+    if not rows:
+        raise SystemExit(f"train_file: {s.train_file} holds no training pairs (split == 'train'); {heldout} heldout")
+
+    # Everything is local: never let a missing file turn into a download attempt.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+    import torch
+    import transformers
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    cuda = torch.cuda.is_available()
+    use_cpu = (not cuda) if s.use_cpu is None else s.use_cpu
+    bf16 = (not use_cpu and cuda and torch.cuda.is_bf16_supported()) if s.bf16 is None else s.bf16
+    transformers.set_seed(s.seed, deterministic=s.full_determinism)
+
+    s.output_dir.mkdir(parents=True, exist_ok=True)
+    args = DPOConfig(
+        output_dir=str(s.output_dir / "run"),
+        num_train_epochs=s.epochs,
+        max_steps=s.max_steps,
+        per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.gradient_accumulation_steps,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type=s.lr_scheduler_type,
+        # transformers 5 dropped warmup_ratio: a float below 1 in warmup_steps is the ratio.
+        warmup_steps=s.warmup_ratio,
+        beta=s.beta,
+        loss_type=s.loss_type,
+        max_length=s.max_length,
+        logging_steps=s.logging_steps,
+        logging_strategy="steps",
+        save_strategy="no",
+        eval_strategy="no",
+        report_to=[],
+        use_cpu=use_cpu,
+        bf16=bf16,
+        fp16=False,
+        activation_checkpointing=s.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        seed=s.seed,
+        data_seed=s.seed,
+        full_determinism=s.full_determinism,
+        dataloader_num_workers=0,
+    )
+    is_main = args.process_index == 0
+
+    def on_event(event: dict[str, Any]) -> None:
+        if is_main:
+            emit(event)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(s.model_dir))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not getattr(tokenizer, "chat_template", None):
+        raise SystemExit(f"model_dir: {s.model_dir} has no chat template; the conversational format needs one")
+    # Train in float32; bf16 (when on) is mixed precision via autocast, the weights stay float32.
+    model = AutoModelForCausalLM.from_pretrained(str(s.model_dir), dtype=torch.float32)
+
+    peft_config = None
+    if s.lora is not None:
+        from peft import LoraConfig
+
+        targets = present_target_modules(model, s.lora.target_modules)
+        if not targets:
+            raise SystemExit(f"config: none of lora.target_modules {s.lora.target_modules} exists in the model")
+        missing = [t for t in s.lora.target_modules if t not in targets]
+        if missing:
+            _log(f"LoRA targets not in the model, skipped: {', '.join(missing)}")
+        peft_config = LoraConfig(
+            r=s.lora.r,
+            lora_alpha=s.lora.alpha,
+            lora_dropout=s.lora.dropout,
+            target_modules=targets,
+            task_type="CAUSAL_LM",
+        )
+
+    dataset = Dataset.from_list(rows)
+    trainer = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[make_callback(on_event)],
+    )
+    used = len(trainer.train_dataset)
+    if used == 0:
+        raise SystemExit(f"every training pair's prompt fills max_length={s.max_length}; nothing left to train on")
+    if used < len(rows):
+        _log(f"{len(rows) - used} pair(s) dropped: their prompt alone reaches max_length={s.max_length}")
+    planned = steps_planned(s, used, args.world_size)
+    on_event({
+        "event": "started",
+        "pairs": len(rows),
+        "pairs_heldout": heldout,
+        "pairs_used": used,
+        "steps_planned": planned,
+        "lora": s.lora is not None,
+        "device": str(args.device),
+        "bf16": bf16,
+        "world_size": args.world_size,
+    })
+    if is_main:
+        _log(f"{used} pairs, {planned} steps, lora={s.lora is not None}, device={args.device}, bf16={bf16}")
+
+    result = trainer.train()
+    trainer.accelerator.wait_for_everyone()
+
+    if is_main:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if s.lora is not None:
+            model = model.merge_and_unload()
+        merged = save_merged(model, s)
+        emit({"event": "artifact", "kind": "checkpoint", "path": str(merged)})
+        emit({
+            "event": "done",
+            "train_loss": result.training_loss,
+            "steps": trainer.state.global_step,
+            "seconds": round(time.monotonic() - started, 1),
+        })
+    trainer.accelerator.wait_for_everyone()
+
+
+if __name__ == "__main__":
+    main()
