@@ -14,10 +14,10 @@ import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { engineDir, runEngineScript } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, type RoundProgress } from "../../trainer/RoundRunner.ts";
+import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { testModels } from "../support/fixtures.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
-import { tinyRoundConfig } from "../support/tinyRound.ts";
 
 const SUFFIX = " Please consult a clinician.";
 const questions: string[] = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")

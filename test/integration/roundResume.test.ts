@@ -13,9 +13,9 @@ import { promptHashOf } from "../../db/promptHash.ts";
 import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import { completions, feedback, modelVersions, roundMetrics, rounds } from "../../db/schema.ts";
 import { engineDir } from "../../trainer/pythonEngine.ts";
+import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { testModels } from "../support/fixtures.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
-import { tinyRoundConfig } from "../support/tinyRound.ts";
 
 const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
 const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
@@ -203,5 +203,35 @@ describe("round run killed and resumed", () => {
     expect(stderr).toContain("failed");
     const champion = await findChampion(database.db, "tiny");
     expect(champion!.version).toBe(1);
+  }, 300_000);
+
+  it("runs rounds as a service once enough new prompts arrive, and stops on SIGTERM", async () => {
+    await logCorrectedTraffic(corpus.slice(32, 40), new Date());
+    const trainer = medgate([
+      "trainer",
+      "--model",
+      "tiny",
+      "--min-new-prompts",
+      "8",
+      "--poll",
+      "1s",
+      ...databaseArgs(),
+    ]);
+    const deadline = Date.now() + 240_000;
+    for (;;) {
+      const [third] = await database.db.select().from(rounds).where(eq(rounds.number, 3));
+      if (third?.state === "evaluating") break;
+      if (third?.state === "failed") throw new Error(`round 3 failed: ${third.error}`);
+      if (Date.now() > deadline) throw new Error("the trainer never finished a round");
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // Nothing new since round 3: the next polls start nothing.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    trainer.kill("SIGTERM");
+    const { code, stderr } = await trainer.output;
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain("round tiny#3 started with 8 new prompt(s)");
+    expect(stderr).toContain("trainer stopped");
+    expect(await database.db.select().from(rounds)).toHaveLength(3);
   }, 300_000);
 });

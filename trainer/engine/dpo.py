@@ -30,7 +30,7 @@ CONFIG.json (a JSON object):
     bf16                         true when CUDA is used and supports bf16, else false
     gradient_checkpointing       true (TRL's default)
     full_determinism             false (true: deterministic CUDA kernels, slower)
-    save_dtype                   "float32" | "bfloat16" | "float16" | "auto" (the dtype in model_dir's config)
+    save_dtype                   "auto" (the dtype in model_dir's config) | "float32" | "bfloat16" | "float16"
 
 stdout is a JSON-lines protocol (see engine_common.emit); everything else goes to stderr. Events,
 written by the main process only:
@@ -110,7 +110,7 @@ class Settings:
     bf16: bool | None = None
     gradient_checkpointing: bool = True
     full_determinism: bool = False
-    save_dtype: str = "float32"
+    save_dtype: str = "auto"
 
 
 def _positive(name: str, value: float | int | None, allow_zero: bool = False) -> None:
@@ -385,8 +385,9 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer.pad_token = tokenizer.eos_token
     if not getattr(tokenizer, "chat_template", None):
         raise SystemExit(f"model_dir: {s.model_dir} has no chat template; the conversational format needs one")
-    # Train in float32; bf16 (when on) is mixed precision via autocast, the weights stay float32.
-    model = AutoModelForCausalLM.from_pretrained(str(s.model_dir), dtype=torch.float32)
+    # With bf16 on (CUDA), the base weights load in bf16: an 8B model in float32 would need twice the
+    # memory; peft keeps LoRA adapters in float32. Otherwise everything is float32.
+    model = AutoModelForCausalLM.from_pretrained(str(s.model_dir), dtype=torch.bfloat16 if s.bf16 else torch.float32)
 
     peft_config = None
     if s.lora is not None:

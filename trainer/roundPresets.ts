@@ -1,7 +1,11 @@
-// A round configuration sized for the tiny fixture model: few candidates, short answers, a learning rate
-// that moves a 64-wide model in a few steps, and an f32 GGUF so scores can be compared exactly.
-import type { RoundConfigInput } from "../../trainer/roundConfig.ts";
+// Round configurations for models far from the 7–8B the defaults suit.
+import type { RoundConfigInput } from "./roundConfig.ts";
 
+/**
+ * For the tiny fixture model (`medgate fixtures`): few candidates, short answers, a learning rate that moves
+ * a 64-wide model in a few steps without breaking its output (5e-3 does), one thread, and an f32 GGUF so
+ * scores can be compared exactly with transformers.
+ */
 export function tinyRoundConfig(overrides: RoundConfigInput = {}): RoundConfigInput {
   return {
     candidates: 2,
