@@ -102,9 +102,15 @@ for (const size of sizes) {
   });
   const total = (performance.now() - began) / 1000;
   await database.close();
-  if (finished.state !== "evaluating") throw new Error(`round at ${size} prompts ended ${finished.state}: ${finished.error}`);
+  if (finished.state !== "evaluating")
+    throw new Error(`round at ${size} prompts ended ${finished.state}: ${finished.error}`);
   const judged = finished.stats.judged as { pairs: number };
-  results.push({ prompts: size, pairs: judged.pairs, seconds: finished.stats.seconds as Record<string, number>, total });
+  results.push({
+    prompts: size,
+    pairs: judged.pairs,
+    seconds: finished.stats.seconds as Record<string, number>,
+    total,
+  });
 }
 await rm(scratch, { recursive: true, force: true });
 
@@ -121,7 +127,12 @@ for (const row of results) {
 if (results.length >= 2) {
   const [small, large] = [results[0]!, results.at(-1)!];
   const growth = steps
-    .map((step) => `${step} ${((large.seconds[step] ?? 0) / Math.max(0.01, small.seconds[step] ?? 0)).toFixed(2)}×`)
+    .map(
+      (step) =>
+        `${step} ${((large.seconds[step] ?? 0) / Math.max(0.01, small.seconds[step] ?? 0)).toFixed(2)}×`,
+    )
     .join(", ");
-  console.log(`\n${large.prompts} vs ${small.prompts} prompts (${(large.prompts / small.prompts).toFixed(1)}× traffic): ${growth}; total ${(large.total / small.total).toFixed(2)}×`);
+  console.log(
+    `\n${large.prompts} vs ${small.prompts} prompts (${(large.prompts / small.prompts).toFixed(1)}× traffic): ${growth}; total ${(large.total / small.total).toFixed(2)}×`,
+  );
 }
