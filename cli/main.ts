@@ -19,6 +19,8 @@ Commands:
   keys       API keys (keys create | list | revoke)
   logs       Response-log retention (logs prune --older-than 90d)
   models     The model registry (models register | list)
+  promote    Make a version the champion without the gate (promote ID --force --reason "…")
+  rollback   Return a model to its previous champion (rollback NAME --reason "…")
   round      Run one alignment round (round run --model NAME)
   rounds     Inspect rounds (rounds list | show ROUND)
   trainer    Run rounds as a service when enough new prompts arrive
@@ -290,6 +292,23 @@ async function main(argv: string[]): Promise<number> {
       const { help: _help, name, gguf, "hf-dir": hfDir, champion, ...flags } = values;
       const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
       await modelsCommand(positionals[0], { name, gguf, hfDir, champion }, config);
+      return 0;
+    }
+    case "promote":
+    case "rollback": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { ...databaseFlags, force: { type: "boolean" }, reason: { type: "string" } },
+        allowPositionals: true,
+      });
+      const { championCommand, modelsUsage } = await import("./modelsCommand.ts");
+      if (values.help) {
+        console.log(`${modelsUsage}\n\n${databaseHelp}`);
+        return 0;
+      }
+      const { help: _help, force, reason, ...flags } = values;
+      const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
+      await championCommand(command, { target: positionals[0], force, reason }, config);
       return 0;
     }
     case "round": {

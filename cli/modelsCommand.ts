@@ -1,6 +1,8 @@
 // `medgate models register|list`: the model registry from the command line.
 import { existsSync, statSync } from "node:fs";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
+import { ChampionChangeError, makeChampion, rollbackChampion } from "../db/championChanges.ts";
 import { findChampion, listModelVersions, registerModelVersion } from "../db/modelVersions.ts";
 import { sha256OfFile } from "../inference/fileDigest.ts";
 import { ConfigError, type DatabaseConfig } from "./config.ts";
@@ -12,7 +14,12 @@ export const modelsUsage = `Usage:
       checkpoint the GGUF was made from: rounds train from it. --champion makes it the served
       version when NAME has no champion yet.
   medgate models list [--name NAME]
-      Versions with status, parent, round and GGUF sha256.`;
+      Versions with status, parent, round and GGUF sha256.
+  medgate promote VERSION_ID --force --reason "…"
+      Makes a version the champion without the benchmark gate (audited with the reason).
+  medgate rollback NAME --reason "…"
+      Returns NAME to the champion it had before the current one (audited).
+Gateways following NAME switch within seconds (PostgreSQL LISTEN/NOTIFY, or their polling).`;
 
 export async function modelsCommand(
   action: string | undefined,
@@ -38,14 +45,21 @@ export async function modelsCommand(
             `"${name}" already has a champion; a new one comes from a round's gate or \`medgate promote\`.`,
           );
         }
-        return registerModelVersion(db, {
+        const version = await registerModelVersion(db, {
           name,
           ggufPath,
           ggufSha256,
           hfDir,
-          status: args.champion ? "champion" : "candidate",
-          config: { registeredBy: "cli" },
+          status: "candidate",
+          config: { registeredBy: `cli@${hostname()}` },
         });
+        if (!args.champion) return version;
+        await makeChampion(db, version.id, {
+          kind: "register",
+          actor: `cli@${hostname()}`,
+          reason: "registered as the first champion",
+        });
+        return { ...version, status: "champion" as const };
       });
       console.error(`Registered ${row.name} v${row.version} (${row.status}), sha256 ${row.ggufSha256}.`);
       console.log(row.id);
@@ -74,5 +88,42 @@ export async function modelsCommand(
     }
     default:
       throw new ConfigError(modelsUsage);
+  }
+}
+
+/** `medgate promote VERSION --force --reason` and `medgate rollback NAME --reason`. */
+export async function championCommand(
+  action: "promote" | "rollback",
+  args: { target?: string; force?: boolean; reason?: string },
+  config: DatabaseConfig,
+): Promise<void> {
+  const { target, reason } = args;
+  if (!target) throw new ConfigError(modelsUsage);
+  if (!reason) throw new ConfigError(`${action} needs --reason "…": it goes into the audit log.`);
+  if (
+    action === "promote" &&
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu.test(target)
+  ) {
+    throw new ConfigError(`"${target}" is not a model version id (see \`medgate models list\`).`);
+  }
+  const actor = `${process.env.USER ?? "unknown"}@${hostname()} (cli)`;
+  try {
+    if (action === "promote") {
+      if (!args.force) {
+        throw new ConfigError(
+          "A candidate becomes champion by passing the gate; promote without it needs --force.",
+        );
+      }
+      const change = await withDatabase(config, (db) =>
+        makeChampion(db, target, { kind: "force-promote", actor, reason }),
+      );
+      console.error(`Promoted ${target} to champion of "${change.modelName}" (audit #${change.id}).`);
+    } else {
+      const change = await withDatabase(config, (db) => rollbackChampion(db, target, { actor, reason }));
+      console.error(`Rolled "${target}" back to ${change.toVersionId} (audit #${change.id}).`);
+    }
+  } catch (error) {
+    if (error instanceof ChampionChangeError) throw new ConfigError(error.message);
+    throw error;
   }
 }

@@ -1,7 +1,13 @@
 // `medgate serve`: listen at once (GET /ready says 503), load the model, print the URL when it can answer.
+
+import { hostname } from "node:os";
 import { createApiKey, listApiKeys } from "../db/apiKeys.ts";
+import { makeChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
+import { findChampion, listModelVersions, registerModelVersion } from "../db/modelVersions.ts";
+import type { ModelVersionRow } from "../db/schema.ts";
 import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
+import { ChampionWatcher } from "../gateway/ChampionWatcher.ts";
 import { CompletionLog } from "../gateway/CompletionLog.ts";
 import { databaseLogReader } from "../gateway/completionRecord.ts";
 import { createApp } from "../gateway/createApp.ts";
@@ -9,6 +15,7 @@ import { databaseKeyLookup } from "../gateway/databaseKeyLookup.ts";
 import { databaseFeedbackStore } from "../gateway/feedbackStore.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
 import { ServedModels } from "../gateway/ServedModels.ts";
+import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import type { ServeConfig } from "./config.ts";
@@ -40,8 +47,10 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     port: config.port,
     drainTimeoutMs: config.drainTimeout,
   });
+  let watcher: ChampionWatcher | undefined;
   const shutdown = async (signal: string) => {
     console.error(`medgate: ${signal} received, draining ${server.inFlight} in-flight request(s)…`);
+    await watcher?.close();
     await server.close();
     await closeLog(completionLog);
     await database.close();
@@ -59,18 +68,28 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
       showCliProgress: process.stderr.isTTY,
       huggingFaceToken: config.hfToken,
     });
-    const engine = await InferenceEngine.load({
-      modelPath: source.path,
-      modelName: config.modelName ?? source.name,
-      parallel: config.parallel,
-      threads: config.threads,
-      contextSize: config.context,
-      maxQueue: config.queue,
-      gpu: config.gpu === "cpu" ? false : config.gpu,
-      chatTemplateFallback: source.catalogEntry?.chatTemplate,
-      defaultSystemPrompt: config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt,
+    const modelName = config.modelName ?? source.name;
+    const champion = await championToServe(database, modelName, source.path);
+    const load = (modelPath: string) =>
+      InferenceEngine.load({
+        modelPath,
+        modelName,
+        parallel: config.parallel,
+        threads: config.threads,
+        contextSize: config.context,
+        maxQueue: config.queue,
+        gpu: config.gpu === "cpu" ? false : config.gpu,
+        chatTemplateFallback: source.catalogEntry?.chatTemplate,
+        defaultSystemPrompt: config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt,
+      });
+    const engine = await load(champion?.ggufPath ?? source.path);
+    models.serve(modelName, engine, champion?.id ?? null);
+    watcher = await ChampionWatcher.start({
+      database,
+      models,
+      names: [modelName],
+      loadEngine: (version) => load(version.ggufPath),
     });
-    models.serve(engine.info.modelName, engine);
     const { info } = engine;
     console.error(
       `medgate: model "${info.modelName}" ready (${info.parallel} sequences × ${info.contextSize} tokens, ${info.threads} thread(s), template ${info.chatTemplate})`,
@@ -78,6 +97,7 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     console.error(`medgate: API ${server.url}/v1 · clinician review page ${server.url}/review`);
     console.log(`${server.url}/v1`);
   } catch (error) {
+    await watcher?.close();
     await server.close();
     await closeLog(completionLog);
     await database.close();
@@ -109,4 +129,42 @@ async function ensureQuickstartKey(database: DatabaseHandle): Promise<void> {
   }
   const { secret } = await createApiKey(database.db, { name: "local quickstart", role: "admin" });
   console.error(`medgate: created a local admin API key (shown only now): ${secret}`);
+}
+
+/**
+ * The registry decides what a name serves: its champion (whose file must match its sha256). A name the
+ * registry has never seen is registered with the file given to serve as its first champion, audited.
+ */
+async function championToServe(
+  database: DatabaseHandle,
+  modelName: string,
+  givenPath: string,
+): Promise<ModelVersionRow | undefined> {
+  const champion = await findChampion(database.db, modelName);
+  if (champion) {
+    await verifyModelFile(champion.ggufPath, champion.ggufSha256);
+    console.error(
+      `medgate: serving the champion of "${modelName}": v${champion.version} (${champion.ggufPath}).`,
+    );
+    return champion;
+  }
+  if ((await listModelVersions(database.db, modelName)).length > 0) {
+    console.error(
+      `medgate: "${modelName}" has versions but no champion; serving ${givenPath} unregistered until one is promoted.`,
+    );
+    return undefined;
+  }
+  const version = await registerModelVersion(database.db, {
+    name: modelName,
+    ggufPath: givenPath,
+    ggufSha256: await sha256OfFile(givenPath),
+    status: "candidate",
+    config: { registeredBy: "serve" },
+  });
+  await makeChampion(database.db, version.id, {
+    kind: "register",
+    actor: `serve@${hostname()}`,
+    reason: "first model served under this name",
+  });
+  return { ...version, status: "champion" };
 }

@@ -26,8 +26,15 @@ export type DatabaseHandle = {
    * process's locks are freed by PostgreSQL), which `lost` reports.
    */
   tryAdvisoryLock(key: string): Promise<AdvisoryLock | null>;
+  /**
+   * LISTENs on `channel` (PostgreSQL: on a connection of its own) and calls `onMessage` with each payload.
+   * `lost` aborts when that connection dies; listen again to resume.
+   */
+  listen(channel: string, onMessage: (payload: string) => void): Promise<Listener>;
   close(): Promise<void>;
 };
+
+export type Listener = { lost: AbortSignal; close(): Promise<void> };
 
 export type AdvisoryLock = {
   /** Aborted when the lock's connection is lost: the holder must stop writing as the lock's owner. */
@@ -68,6 +75,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       kind: "postgres",
       migrate: () => migratePg(db, { migrationsFolder }),
       tryAdvisoryLock: (key) => postgresAdvisoryLock(options.url!, key),
+      listen: (channel, onMessage) => postgresListen(options.url!, channel, onMessage),
       close: () => pool.end(),
     };
   }
@@ -98,6 +106,10 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
           heldInProcess.delete(key);
         },
       };
+    },
+    listen: async (channel, onMessage) => {
+      const unlisten = await client.listen(channel, onMessage);
+      return { lost: new AbortController().signal, close: () => unlisten() };
     },
     close: async () => {
       await client.close();
@@ -134,6 +146,33 @@ async function postgresAdvisoryLock(url: string, key: string): Promise<AdvisoryL
       if (lost.signal.aborted) return;
       await client.query("select pg_advisory_unlock(hashtextextended($1, 0))", [key]).catch(() => {});
       await client.end().catch(() => {});
+    },
+  };
+}
+
+async function postgresListen(
+  url: string,
+  channel: string,
+  onMessage: (payload: string) => void,
+): Promise<Listener> {
+  const client = new pg.Client({ connectionString: url });
+  const lost = new AbortController();
+  client.on("error", (error) => lost.abort(error));
+  client.on("end", () => lost.abort(new Error(`The connection listening on ${channel} closed.`)));
+  client.on("notification", (message) => {
+    if (message.channel === channel) onMessage(message.payload ?? "");
+  });
+  await client.connect();
+  try {
+    await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw error;
+  }
+  return {
+    lost: lost.signal,
+    close: async () => {
+      if (!lost.signal.aborted) await client.end().catch(() => {});
     },
   };
 }

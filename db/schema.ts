@@ -255,6 +255,76 @@ export const roundMetrics = pgTable(
   (table) => [uniqueIndex("round_metrics_round_step_idx").on(table.roundId, table.step)],
 );
 
+export const championChangeKind = pgEnum("champion_change_kind", [
+  "register",
+  "promote",
+  "force-promote",
+  "rollback",
+  "reject",
+]);
+
+/**
+ * The audit log of the registry: every change of a name's champion (and every rejected candidate), with who or
+ * what did it, why, and the gate report it rests on. Append-only.
+ */
+export const championChanges = pgTable(
+  "champion_changes",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    modelName: text("model_name").notNull(),
+    kind: championChangeKind("kind").notNull(),
+    /** The champion before; null for the first one. */
+    fromVersionId: uuid("from_version_id"),
+    /** The champion after (for `reject`: the rejected candidate). */
+    toVersionId: uuid("to_version_id").notNull(),
+    /** `trainer@host`, `cli@host`, an admin key's name... */
+    actor: text("actor").notNull(),
+    reason: text("reason").notNull(),
+    roundId: uuid("round_id"),
+    gateReport: jsonb("gate_report").$type<Record<string, unknown>>(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("champion_changes_model_idx").on(table.modelName, table.createdAt)],
+);
+
+/** One scoring of a model version on a benchmark suite. */
+export const evalRuns = pgTable(
+  "eval_runs",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    modelVersionId: uuid("model_version_id").notNull(),
+    suite: text("suite").notNull(),
+    suiteVersion: integer("suite_version").notNull(),
+    /** Prompting: shots, chat template or plain, and the scorer's settings. */
+    settings: jsonb("settings").$type<Record<string, unknown>>().notNull(),
+    status: text("status").notNull(),
+    /** Accuracy per benchmark and pooled, once finished. */
+    summary: jsonb("summary").$type<Record<string, unknown>>(),
+    error: text("error"),
+    startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (table) => [index("eval_runs_version_idx").on(table.modelVersionId)],
+);
+
+/** Per-question results of an eval run. */
+export const evalResults = pgTable(
+  "eval_results",
+  {
+    runId: uuid("run_id").notNull(),
+    benchmark: text("benchmark").notNull(),
+    questionId: text("question_id").notNull(),
+    answer: integer("answer").notNull(),
+    /** Choice with the highest log-likelihood (acc) and with the highest per-character one (acc_norm). */
+    predicted: integer("predicted").notNull(),
+    predictedNorm: integer("predicted_norm").notNull(),
+    logprobs: jsonb("logprobs").$type<number[]>().notNull(),
+  },
+  (table) => [
+    uniqueIndex("eval_results_run_question_idx").on(table.runId, table.benchmark, table.questionId),
+  ],
+);
+
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type ModelVersionRow = typeof modelVersions.$inferSelect;
 export type CompletionRow = typeof completions.$inferSelect;
@@ -265,3 +335,5 @@ export type RoundState = RoundRow["state"];
 export type RoundPromptRow = typeof roundPrompts.$inferSelect;
 export type RoundCandidateRow = typeof roundCandidates.$inferSelect;
 export type RoundPairRow = typeof roundPairs.$inferSelect;
+export type ChampionChangeRow = typeof championChanges.$inferSelect;
+export type EvalRunRow = typeof evalRuns.$inferSelect;

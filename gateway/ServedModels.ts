@@ -7,15 +7,20 @@ export type ServedModel = {
   engine: InferenceEngine;
   /** When this model started being served. */
   servedSince: Date;
+  /** The model-registry version this engine runs, when the name is registered. */
+  versionId: string | null;
 };
 
 export class ServedModels {
   readonly #models = new Map<string, ServedModel>();
 
-  /** Serves `engine` under `name`, returning the model it replaced, if any. */
-  serve(name: string, engine: InferenceEngine): ServedModel | undefined {
+  /**
+   * Serves `engine` under `name`, returning the model it replaced, if any: requests that already hold the
+   * old engine finish on it, every later request gets the new one.
+   */
+  serve(name: string, engine: InferenceEngine, versionId: string | null = null): ServedModel | undefined {
     const previous = this.#models.get(name);
-    this.#models.set(name, { name, engine, servedSince: new Date() });
+    this.#models.set(name, { name, engine, servedSince: new Date(), versionId });
     return previous;
   }
 

@@ -69,6 +69,7 @@ export async function createChatCompletion(
         request,
         messages: engineRequest.messages,
         modelName: served.name,
+        modelVersionId: served.versionId,
         caller: context.caller,
         traceId: context.requestId,
         latencyMs: performance.now() - context.receivedAt,

@@ -39,6 +39,8 @@ export function completionRecord(input: {
   request: ChatCompletionRequest;
   messages: ChatMessage[];
   modelName: string;
+  /** The registry version that answered, when the served model is registered. */
+  modelVersionId?: string | null;
   caller: Caller;
   traceId: string;
   /** Milliseconds from the request's arrival to the end of the answer. */
@@ -77,6 +79,7 @@ export function completionRecord(input: {
     latencyMs: input.latencyMs,
     timeToFirstTokenMs: firstToken.length > 0 ? input.startupMs + Math.min(...firstToken) : null,
     modelName: input.modelName,
+    modelVersionId: input.modelVersionId ?? null,
     apiKeyId: input.caller.keyId,
     traceId: input.traceId,
     user: request.user ?? null,

@@ -262,6 +262,21 @@ export class InferenceEngine {
     return this.#promptTokens(this.#historyOf(messages));
   }
 
+  /**
+   * For a hot swap, once no new request is routed here: lets every running and queued request finish, then
+   * disposes. A request that picked this engine a moment before the swap still gets its sequence: the
+   * engine is disposed only after it has stayed idle for `graceMs`.
+   */
+  async retire(graceMs = 1000): Promise<void> {
+    for (;;) {
+      await this.#pool.whenIdle();
+      await new Promise((resolve) => setTimeout(resolve, graceMs));
+      const { inUse, queued } = this.#pool.stats;
+      if (inUse === 0 && queued === 0) break;
+    }
+    await this.dispose();
+  }
+
   /** Refuses new work, waits for lent sequences to finish, then frees the context and the model. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;

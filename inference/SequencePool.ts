@@ -93,6 +93,15 @@ export class SequencePool {
       return;
     }
     this.#free.push(sequence);
+    if (this.#free.length === this.#size) for (const idle of this.#idleWaiters.splice(0)) idle();
+  }
+
+  readonly #idleWaiters: (() => void)[] = [];
+
+  /** Resolves once no sequence is lent and nobody waits (at once if that is so now). */
+  whenIdle(): Promise<void> {
+    if (this.#free.length === this.#size && this.#waiters.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /** Refuses new work and fails everyone still waiting. Lent sequences come back through `release`. */

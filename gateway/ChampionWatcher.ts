@@ -1,0 +1,130 @@
+// Hot swap: follows each served name's champion in the registry (LISTEN/NOTIFY, polling as a fallback) and
+// moves new requests to a new champion's engine while in-flight ones finish on the old engine.
+
+import { championChannel } from "../db/championChanges.ts";
+import type { DatabaseHandle, Listener } from "../db/createDatabase.ts";
+import { findChampion } from "../db/modelVersions.ts";
+import type { ModelVersionRow } from "../db/schema.ts";
+import { verifyModelFile } from "../inference/fileDigest.ts";
+import type { InferenceEngine } from "../inference/InferenceEngine.ts";
+import type { ServedModels } from "./ServedModels.ts";
+
+export type ChampionWatcherOptions = {
+  database: DatabaseHandle;
+  models: ServedModels;
+  /** Served names to follow. */
+  names: string[];
+  /** Loads a version's GGUF with the gateway's engine settings (its sha256 is checked before). */
+  loadEngine: (version: ModelVersionRow) => Promise<InferenceEngine>;
+  /** How often to look at the registry whatever the notifications say. Default: 10 s */
+  pollMs?: number;
+  log?: (message: string) => void;
+};
+
+export class ChampionWatcher {
+  readonly #options: ChampionWatcherOptions;
+  readonly #chains = new Map<string, Promise<void>>();
+  readonly #retiring = new Set<Promise<void>>();
+  /** Versions that failed to load, not retried until the champion changes again. */
+  readonly #failed = new Set<string>();
+  #listener: Listener | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Swaps done since start. */
+  swaps = 0;
+
+  private constructor(options: ChampionWatcherOptions) {
+    this.#options = options;
+  }
+
+  /** Listens for champion changes and checks every name once now. */
+  static async start(options: ChampionWatcherOptions): Promise<ChampionWatcher> {
+    const watcher = new ChampionWatcher(options);
+    await watcher.#listen();
+    watcher.#timer = setInterval(() => {
+      if (!watcher.#listener || watcher.#listener.lost.aborted) void watcher.#listen();
+      for (const name of options.names) void watcher.check(name);
+    }, options.pollMs ?? 10_000);
+    watcher.#timer.unref();
+    await Promise.all(options.names.map((name) => watcher.check(name)));
+    return watcher;
+  }
+
+  /** Compares the served version of `name` with the registry's champion and swaps if they differ. */
+  check(name: string): Promise<void> {
+    const previous = this.#chains.get(name) ?? Promise.resolve();
+    const next = previous.then(() => this.#check(name));
+    this.#chains.set(name, next);
+    return next;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#listener?.close();
+    await Promise.all([...this.#chains.values()]);
+    await Promise.all([...this.#retiring]);
+  }
+
+  async #listen(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      this.#listener = await this.#options.database.listen(championChannel, (name) => {
+        if (this.#options.names.includes(name)) void this.check(name);
+      });
+    } catch (error) {
+      this.#log(`cannot LISTEN for champion changes (${messageOf(error)}); polling only.`);
+    }
+  }
+
+  async #check(name: string): Promise<void> {
+    if (this.#closed) return;
+    const { database, models, loadEngine } = this.#options;
+    let champion: ModelVersionRow | undefined;
+    try {
+      champion = await findChampion(database.db, name);
+    } catch (error) {
+      this.#log(
+        `cannot read the champion of "${name}" (${messageOf(error)}); still serving the current model.`,
+      );
+      return;
+    }
+    const served = models.get(name);
+    if (!champion || served?.versionId === champion.id || this.#failed.has(champion.id)) return;
+    let engine: InferenceEngine;
+    try {
+      await verifyModelFile(champion.ggufPath, champion.ggufSha256);
+      engine = await loadEngine(champion);
+    } catch (error) {
+      this.#failed.add(champion.id);
+      this.#log(
+        `cannot load the new champion ${name} v${champion.version} (${messageOf(error)}); still serving the current model.`,
+      );
+      return;
+    }
+    if (this.#closed) {
+      await engine.dispose();
+      return;
+    }
+    const replaced = models.serve(name, engine, champion.id);
+    this.swaps++;
+    this.#log(`now serving ${name} v${champion.version} (${champion.ggufPath}).`);
+    if (replaced) {
+      const retiring = replaced.engine
+        .retire()
+        .catch((error: unknown) =>
+          this.#log(`retiring the previous engine of "${name}" failed: ${messageOf(error)}`),
+        )
+        .finally(() => this.#retiring.delete(retiring));
+      this.#retiring.add(retiring);
+    }
+  }
+
+  #log(message: string): void {
+    (this.#options.log ?? ((text: string) => console.error(`medgate: ${text}`)))(message);
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
