@@ -1,18 +1,13 @@
 // The clinician review pages under /review: sign in with a key, rate the queue of recent answers, compare pairs.
-import { randomBytes } from "node:crypto";
-import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
 import type { CompletionRow } from "../../db/schema.ts";
-import type { Caller } from "../ApiKeyAuth.ts";
-import type { GatewayEnv } from "../appTypes.ts";
-import { BadRequestError, PayloadTooLargeError, UnauthorizedError } from "../errors.ts";
+import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
 import { feedbackRequest } from "../protocol.ts";
 import { recordFeedback } from "../recordFeedback.ts";
+import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
 
-const sessionCookie = "medgate_review";
 /** Answers shown in the queue at once. */
 const queueLength = 20;
 /** Most recent log rows searched for queue items and comparable pairs. */
@@ -20,24 +15,13 @@ const scanRows = 500;
 const formLimitBytes = 1024 * 1024;
 
 const css = `
-*{box-sizing:border-box}
-body{margin:0;font:15px/1.5 system-ui,sans-serif;color:#1d2330;background:#f4f6f9}
-header{display:flex;gap:1.5rem;align-items:center;padding:.75rem 1.5rem;background:#1f4e79;color:#fff}
-header a{color:#fff}header form{margin-left:auto}
-main{max-width:72rem;margin:1.5rem auto;padding:0 1.5rem}
-h1{font-size:1.3rem;margin:0 0 1rem}
-article{background:#fff;border:1px solid #d8dde6;border-radius:8px;padding:1rem 1.25rem;margin-bottom:1.25rem}
-.meta{color:#5a6478;font-size:.8rem}
 .role{font-weight:600;text-transform:capitalize;color:#1f4e79}
 .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.2rem 0 .6rem}
 .answer{background:#eef5ee;border-left:4px solid #3c8d40;padding:.5rem .75rem;border-radius:4px}
 .actions{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-start;margin-top:.75rem}
 .actions form{display:flex;gap:.4rem;align-items:flex-start}
 textarea{width:13rem;min-height:2.6rem;font:inherit}
-button,select{font:inherit;padding:.3rem .7rem;border:1px solid #9aa6b8;border-radius:5px;background:#fff;cursor:pointer}
-button:hover{background:#e8eef7}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
-.error{color:#a4161a;font-weight:600}
 kbd{margin-left:.35rem;border:1px solid #9aa6b8;border-radius:3px;padding:0 .25rem;font-size:.75rem;background:#f4f6f9}
 `;
 
@@ -48,96 +32,31 @@ if(e.ctrlKey||e.metaKey||e.altKey||t==="TEXTAREA"||t==="INPUT"||t==="SELECT")ret
 var b=document.querySelector('button[data-key="'+e.key+'"]');
 if(b){e.preventDefault();b.click();}});`;
 
-type ReviewEnv = { Variables: GatewayEnv["Variables"] & { reviewer: Caller } };
+const site = { name: "medgate review", base: "/review" };
+const session = keySession({
+  site,
+  cookie: "medgate_review",
+  roles: ["clinician", "admin"],
+  keyLabel: "Your clinician API key",
+  refusal: "Reviews need a clinician key",
+});
 
-/** Renders a whole page; every piece of text reaches the HTML through escaped JSX text nodes. */
-function page(
-  c: Context<ReviewEnv>,
-  title: string,
-  body: Child,
-  options: { status?: 401 | 403; reviewer?: Caller } = {},
-) {
-  // A fresh nonce per response: only this page's own style and script may run.
-  const nonce = randomBytes(16).toString("base64");
-  c.header(
-    "Content-Security-Policy",
-    `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
-  );
-  c.header("Cache-Control", "no-store");
-  const { reviewer } = options;
-  return c.html(
-    <>
-      {raw("<!doctype html>")}
-      <html lang="en">
-        <head>
-          <meta charset="utf-8" />
-          <title>{`${title} · medgate review`}</title>
-          <style nonce={nonce} dangerouslySetInnerHTML={{ __html: css }} />
-        </head>
-        <body>
-          <header>
-            <strong>medgate review</strong>
-            {reviewer && (
-              <>
-                <a href="/review">Queue</a>
-                <a href="/review/compare">Compare</a>
-                <form method="post" action="/review/logout">
-                  <span>{reviewer.name} </span>
-                  <button type="submit">Sign out</button>
-                </form>
-              </>
-            )}
-          </header>
-          <main>
-            <h1>{title}</h1>
-            {body}
-          </main>
-          <script nonce={nonce} dangerouslySetInnerHTML={{ __html: shortcutScript }} />
-        </body>
-      </html>
-    </>,
-    options.status ?? 200,
-  );
+function page(c: Context<SessionEnv>, title: string, body: Child) {
+  return renderPage(c, site, title, body, {
+    signedIn: c.get("signedIn"),
+    nav: (
+      <>
+        <a href="/review">Queue</a>
+        <a href="/review/compare">Compare</a>
+      </>
+    ),
+    css,
+    script: shortcutScript,
+  });
 }
-
-function loginForm(c: Context<ReviewEnv>, error?: { message: string; status: 401 | 403 }) {
-  return page(
-    c,
-    "Sign in",
-    <form method="post" action="/review/login">
-      {error && <p class="error">{error.message}</p>}
-      <p>
-        <label for="key">Your clinician API key</label>
-      </p>
-      <p>
-        <input id="key" name="key" type="password" autocomplete="off" required size={60} />
-      </p>
-      <button type="submit">Sign in</button>
-    </form>,
-    error ? { status: error.status } : {},
-  );
-}
-
-/** Resolves the session cookie to a clinician or admin; anything else goes to the sign-in form. */
-const requireReviewer: MiddlewareHandler<ReviewEnv> = async (c, next) => {
-  if (c.req.path === "/review/login") return next();
-  const secret = getCookie(c, sessionCookie);
-  if (!secret) return c.redirect("/review/login");
-  let reviewer: Caller;
-  try {
-    reviewer = await c.get("deps").auth.authenticate(`Bearer ${secret}`);
-  } catch (error) {
-    if (!(error instanceof UnauthorizedError)) throw error;
-    deleteCookie(c, sessionCookie, { path: "/review" });
-    return c.redirect("/review/login");
-  }
-  if (reviewer.role !== "clinician" && reviewer.role !== "admin") return c.redirect("/review/login");
-  c.set("reviewer", reviewer);
-  return next();
-};
 
 /** The most recent stored answers, newest first. */
-async function recentAnswers(c: Context<ReviewEnv>): Promise<CompletionRow[]> {
+async function recentAnswers(c: Context<SessionEnv>): Promise<CompletionRow[]> {
   const { logReader } = c.get("deps");
   const rows: CompletionRow[] = [];
   let after: string | undefined;
@@ -239,7 +158,7 @@ function feedbackFromForm(form: Record<string, string | File | (string | File)[]
   return parsed.data;
 }
 
-export const reviewPages = new Hono<ReviewEnv>()
+export const reviewPages = new Hono<SessionEnv>()
   .use(
     "/review/*",
     bodyLimit({
@@ -250,41 +169,12 @@ export const reviewPages = new Hono<ReviewEnv>()
     }),
   )
   // "/review/*" matches "/review" itself too.
-  .use("/review/*", requireReviewer)
-  .get("/review/login", (c) => loginForm(c))
-  .post("/review/login", async (c) => {
-    const key = (await c.req.parseBody()).key;
-    const secret = typeof key === "string" ? key.trim() : "";
-    let caller: Caller;
-    try {
-      caller = await c.get("deps").auth.authenticate(`Bearer ${secret}`);
-    } catch (error) {
-      if (!(error instanceof UnauthorizedError)) throw error;
-      return loginForm(c, { message: "That key is not valid.", status: 401 });
-    }
-    if (caller.role !== "clinician" && caller.role !== "admin") {
-      return loginForm(c, {
-        message: `Reviews need a clinician key; this is a ${caller.role} key.`,
-        status: 403,
-      });
-    }
-    // The cookie holds the key itself: the server keeps only its hash, so there is no session table to
-    // leak, and httpOnly + SameSite=Strict keep it from scripts and from cross-site form posts (CSRF).
-    setCookie(c, sessionCookie, secret, {
-      httpOnly: true,
-      sameSite: "Strict",
-      path: "/review",
-      secure: new URL(c.req.url).protocol === "https:",
-      maxAge: 12 * 60 * 60,
-    });
-    return c.redirect("/review", 303);
-  })
-  .post("/review/logout", (c) => {
-    deleteCookie(c, sessionCookie, { path: "/review" });
-    return c.redirect("/review/login", 303);
-  })
+  .use("/review/*", session.requireSignedIn)
+  .get("/review/login", (c) => session.loginForm(c))
+  .post("/review/login", session.signIn)
+  .post("/review/logout", session.signOut)
   .get("/review", async (c) => {
-    const reviewer = c.get("reviewer");
+    const reviewer = c.get("signedIn");
     const rows = await recentAnswers(c);
     const reviewed = await c.get("deps").feedbackStore.completionIdsReviewedBy(
       reviewer.keyId,
@@ -299,11 +189,10 @@ export const reviewPages = new Hono<ReviewEnv>()
       ) : (
         queue.map((row, index) => <QueueItem row={row} first={index === 0} />)
       ),
-      { reviewer },
     );
   })
   .get("/review/compare", async (c) => {
-    const reviewer = c.get("reviewer");
+    const reviewer = c.get("signedIn");
     const rows = await recentAnswers(c);
     const compared = await c.get("deps").feedbackStore.preferencePairsBy(
       reviewer.keyId,
@@ -326,7 +215,7 @@ export const reviewPages = new Hono<ReviewEnv>()
         break;
       }
     }
-    if (!pair) return page(c, "Compare answers", <p>No pair of answers left to compare.</p>, { reviewer });
+    if (!pair) return page(c, "Compare answers", <p>No pair of answers left to compare.</p>);
     const [a, b] = pair;
     const choice = (value: "a" | "b" | "tie", label: string) => (
       <button type="submit" name="preference" value={value} data-key={value === "tie" ? "t" : value}>
@@ -354,11 +243,10 @@ export const reviewPages = new Hono<ReviewEnv>()
           {choice("tie", "Tie")}
         </form>
       </article>,
-      { reviewer },
     );
   })
   .post("/review/feedback", async (c) => {
-    const reviewer = c.get("reviewer");
+    const reviewer = c.get("signedIn");
     const body = feedbackFromForm(await c.req.parseBody());
     await recordFeedback(c.get("deps"), body, reviewer.keyId);
     return c.redirect(body.type === "preference" ? "/review/compare" : "/review", 303);
