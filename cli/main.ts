@@ -21,6 +21,7 @@ Commands:
   models     The model registry (models register | list)
   promote    Make a version the champion without the gate (promote ID --force --reason "…")
   rollback   Return a model to its previous champion (rollback NAME --reason "…")
+  eval       Score a model version on the medical benchmarks (eval run --model VERSION)
   round      Run one alignment round (round run --model NAME)
   rounds     Inspect rounds (rounds list | show ROUND)
   trainer    Run rounds as a service when enough new prompts arrive
@@ -292,6 +293,36 @@ async function main(argv: string[]): Promise<number> {
       const { help: _help, name, gguf, "hf-dir": hfDir, champion, ...flags } = values;
       const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
       await modelsCommand(positionals[0], { name, gguf, hfDir, champion }, config);
+      return 0;
+    }
+    case "eval": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: {
+          ...databaseFlags,
+          model: { type: "string" },
+          suite: { type: "string" },
+          limit: { type: "string" },
+          shots: { type: "string" },
+          chat: { type: "boolean" },
+          continuation: { type: "string" },
+          threads: { type: "string" },
+          parallel: { type: "string" },
+        },
+        allowPositionals: true,
+      });
+      const { evalCommand, evalUsage } = await import("./evalCommand.ts");
+      if (values.help) {
+        console.log(evalUsage);
+        return 0;
+      }
+      const { help: _help, "database-url": databaseUrl, "data-dir": dataDir, ...args } = values;
+      const config = parseOptions(
+        databaseConfigSchema,
+        camelCase({ "database-url": databaseUrl, "data-dir": dataDir }),
+        process.env,
+      );
+      await evalCommand(positionals[0], args, config);
       return 0;
     }
     case "promote":

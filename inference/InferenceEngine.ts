@@ -202,6 +202,11 @@ export class InferenceEngine {
       signal?: AbortSignal;
       /** For text prompts: prepend BOS when the model's tokenizer asks for one. Default: true */
       addBos?: boolean;
+      /**
+       * A prompt too long for the context keeps its last tokens (room left for the longest continuation),
+       * as lm-evaluation-harness truncates, instead of failing. Default: false
+       */
+      truncateLeft?: boolean;
     } = {},
   ): Promise<ContinuationScore[]> {
     this.#assertLive();
@@ -222,6 +227,8 @@ export class InferenceEngine {
             ),
           };
     const longest = Math.max(0, ...input.continuations.map((tokens) => tokens.length));
+    if (options.truncateLeft && longest < this.info.contextSize)
+      input.promptTokens = input.promptTokens.slice(-(this.info.contextSize - longest));
     if (input.promptTokens.length + longest > this.info.contextSize) {
       throw new ContextLengthExceededError(this.info.contextSize, input.promptTokens.length, longest);
     }
@@ -257,9 +264,17 @@ export class InferenceEngine {
     return this.scoreContinuations(promptTokens, continuations, options);
   }
 
-  /** Tokens of the rendered prompt of a conversation, ready for `scoreContinuations`. */
-  promptTokensOf(messages: ChatMessage[]): Token[] {
-    return this.#promptTokens(this.#historyOf(messages));
+  /**
+   * Tokens of the rendered prompt of a conversation, ready for `scoreContinuations`. node-llama-cpp's chat
+   * wrappers begin with BOS; `bos: "tokenizer"` keeps it only where the model's tokenizer adds one, as the
+   * chat template rendered and tokenized by transformers (and lm-evaluation-harness) has it.
+   */
+  promptTokensOf(messages: ChatMessage[], options: { bos?: "chat-wrapper" | "tokenizer" } = {}): Token[] {
+    const tokens = this.#promptTokens(this.#historyOf(messages));
+    const { bos, shouldPrependBosToken } = this.model.tokens;
+    if (options.bos === "tokenizer" && !shouldPrependBosToken && bos !== null && tokens[0] === bos)
+      return tokens.slice(1);
+    return tokens;
   }
 
   /**

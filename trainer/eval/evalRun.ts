@@ -1,0 +1,173 @@
+// An eval run: one model version scored on a benchmark suite, every question's result stored.
+import { fileURLToPath } from "node:url";
+import { and, asc, eq } from "drizzle-orm";
+import type { Database } from "../../db/createDatabase.ts";
+import { type EvalRunRow, evalResults, evalRuns, type ModelVersionRow } from "../../db/schema.ts";
+import { verifyModelFile } from "../../inference/fileDigest.ts";
+import { InferenceEngine, type InferenceEngineOptions } from "../../inference/InferenceEngine.ts";
+import { loadSuite } from "./benchmarks.ts";
+import {
+  accuracies,
+  defaultPromptSettings,
+  type ItemResult,
+  type PromptSettings,
+  type ScoredItem,
+  scoreItems,
+  splitShots,
+} from "./mcqScoring.ts";
+
+/** The `medical` suite: MedMCQA dev and the MMLU medical subjects. */
+export const defaultSuitePath = fileURLToPath(new URL("./suites/medical.json", import.meta.url));
+
+export type EvalSettings = PromptSettings & {
+  /** Most questions per benchmark (the first ones after the few-shot examples). Default: all */
+  limit?: number;
+};
+
+export type EvalProgress = { done: number; total: number };
+
+/** The suite's items after the few-shot split and the per-benchmark limit, with the examples. */
+export async function suiteItems(
+  suitePath: string,
+  settings: EvalSettings,
+): Promise<{
+  suite: { name: string; version: number };
+  scored: ScoredItem[];
+  examples: Map<string, ScoredItem[]>;
+}> {
+  const { suite, items } = await loadSuite(suitePath);
+  const all = [...items.values()].flat() as ScoredItem[];
+  const { examples, scored } = splitShots(all, settings.shots);
+  const limited: ScoredItem[] = [];
+  const counts = new Map<string, number>();
+  for (const item of scored) {
+    const n = counts.get(item.benchmark) ?? 0;
+    if (settings.limit !== undefined && n >= settings.limit) continue;
+    counts.set(item.benchmark, n + 1);
+    limited.push(item);
+  }
+  return { suite: { name: suite.name, version: suite.version }, scored: limited, examples };
+}
+
+/**
+ * Scores `version` on the suite and stores the run and its per-question results. The GGUF's sha256 is
+ * checked against the registry first.
+ */
+export async function runEvaluation(
+  db: Database,
+  options: {
+    version: ModelVersionRow;
+    suitePath: string;
+    settings?: Partial<EvalSettings>;
+    engine?: Omit<InferenceEngineOptions, "modelPath" | "modelName">;
+    onProgress?: (progress: EvalProgress) => void;
+    signal?: AbortSignal;
+  },
+): Promise<EvalRunRow> {
+  const settings: EvalSettings = { ...defaultPromptSettings, ...options.settings };
+  const { suite, scored, examples } = await suiteItems(options.suitePath, settings);
+  const [run] = await db
+    .insert(evalRuns)
+    .values({
+      modelVersionId: options.version.id,
+      suite: suite.name,
+      suiteVersion: suite.version,
+      settings: { ...settings },
+      status: "running",
+    })
+    .returning();
+  try {
+    await verifyModelFile(options.version.ggufPath, options.version.ggufSha256);
+    const engine = await InferenceEngine.load({
+      kvCache: "f32",
+      maxQueue: 100_000,
+      ...options.engine,
+      modelPath: options.version.ggufPath,
+      modelName: `${options.version.name}@v${options.version.version}`,
+    });
+    let done = 0;
+    let pending: ItemResult[] = [];
+    const flush = async () => {
+      const rows = pending;
+      pending = [];
+      if (rows.length === 0) return;
+      await db.insert(evalResults).values(
+        rows.map((row) => ({
+          runId: run!.id,
+          benchmark: row.benchmark,
+          questionId: row.questionId,
+          answer: row.answer,
+          predicted: row.predicted,
+          predictedNorm: row.predictedNorm,
+          logprobs: row.logprobs,
+        })),
+      );
+    };
+    let results: ItemResult[];
+    try {
+      options.onProgress?.({ done, total: scored.length });
+      results = await scoreItems(engine, scored, examples, settings, {
+        signal: options.signal,
+        onResult: async (result) => {
+          pending.push(result);
+          options.onProgress?.({ done: ++done, total: scored.length });
+          if (pending.length >= 200) await flush();
+        },
+      });
+      await flush();
+    } finally {
+      await engine.dispose();
+    }
+    const summary = accuracies(results);
+    const [finished] = await db
+      .update(evalRuns)
+      .set({ status: "finished", summary, finishedAt: new Date() })
+      .where(eq(evalRuns.id, run!.id))
+      .returning();
+    return finished!;
+  } catch (error) {
+    await db
+      .update(evalRuns)
+      .set({
+        status: "failed",
+        error: error instanceof Error ? error.message : String(error),
+        finishedAt: new Date(),
+      })
+      .where(eq(evalRuns.id, run!.id));
+    throw error;
+  }
+}
+
+/** The newest finished run of a version on a suite with the same settings, to reuse instead of re-scoring. */
+export async function findFinishedRun(
+  db: Database,
+  versionId: string,
+  suite: string,
+  settings: EvalSettings,
+): Promise<EvalRunRow | undefined> {
+  const rows = await db
+    .select()
+    .from(evalRuns)
+    .where(
+      and(eq(evalRuns.modelVersionId, versionId), eq(evalRuns.suite, suite), eq(evalRuns.status, "finished")),
+    )
+    .orderBy(asc(evalRuns.startedAt));
+  const wanted = JSON.stringify(sortKeys({ ...settings }));
+  return rows.reverse().find((row) => JSON.stringify(sortKeys(row.settings)) === wanted);
+}
+
+export async function evalResultsOf(db: Database, runId: string): Promise<ItemResult[]> {
+  const rows = await db.select().from(evalResults).where(eq(evalResults.runId, runId));
+  return rows.map((row) => ({
+    benchmark: row.benchmark,
+    questionId: row.questionId,
+    answer: row.answer,
+    predicted: row.predicted,
+    predictedNorm: row.predictedNorm,
+    logprobs: row.logprobs,
+  }));
+}
+
+function sortKeys(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
+}
