@@ -7,6 +7,7 @@ import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { findChampion, listModelVersions, registerModelVersion } from "../db/modelVersions.ts";
 import type { ModelVersionRow } from "../db/schema.ts";
 import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
+import { databaseAdminReader } from "../gateway/adminReader.ts";
 import { ChampionWatcher } from "../gateway/ChampionWatcher.ts";
 import { CompletionLog } from "../gateway/CompletionLog.ts";
 import { databaseLogReader } from "../gateway/completionRecord.ts";
@@ -40,6 +41,7 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     completionLog,
     logReader,
     feedbackStore,
+    adminReader: databaseAdminReader(database.db),
     bodyLimitBytes: config.bodyLimit,
   });
   const server = await GatewayServer.listen(app, models, {
@@ -94,7 +96,9 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     console.error(
       `medgate: model "${info.modelName}" ready (${info.parallel} sequences × ${info.contextSize} tokens, ${info.threads} thread(s), template ${info.chatTemplate})`,
     );
-    console.error(`medgate: API ${server.url}/v1 · clinician review page ${server.url}/review`);
+    console.error(
+      `medgate: API ${server.url}/v1 · clinician review page ${server.url}/review · admin dashboard ${server.url}/admin`,
+    );
     console.log(`${server.url}/v1`);
   } catch (error) {
     await watcher?.close();

@@ -1,5 +1,7 @@
 // The services a gateway app is built from, and the typed context variables routes reach them through.
+
 import type { ApiKeyAuth, Caller } from "./ApiKeyAuth.ts";
+import type { AdminReader } from "./adminReader.ts";
 import type { CompletionLogReader, CompletionRecorder } from "./completionRecord.ts";
 import type { FeedbackStore } from "./feedbackStore.ts";
 import type { RecentCompletionIds } from "./RecentCompletionIds.ts";
@@ -15,6 +17,8 @@ export type GatewayDeps = {
   logReader: CompletionLogReader;
   /** Clinician feedback storage. */
   feedbackStore: FeedbackStore;
+  /** The registry, rounds and audit log for the /admin dashboard. Default: an empty one */
+  adminReader?: AdminReader;
   /** Largest accepted request body in bytes. Default: 4 MiB */
   bodyLimitBytes?: number;
 };

@@ -2,11 +2,13 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
+import { emptyAdminReader } from "./adminReader.ts";
 import type { GatewayDeps, GatewayEnv } from "./appTypes.ts";
 import type { CompletionRecorder } from "./completionRecord.ts";
 import { ApiError, errorBody, NotFoundError, PayloadTooLargeError, toApiError } from "./errors.ts";
 import { overheadMs } from "./overhead.ts";
 import { RecentCompletionIds } from "./RecentCompletionIds.ts";
+import { adminPages } from "./routes/adminPages.tsx";
 import { chatCompletionsRoute } from "./routes/chatCompletions.ts";
 import { completionLogRoutes } from "./routes/completionLog.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
@@ -30,6 +32,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
     completionLog,
     recentCompletionIds,
     bodyLimitBytes: deps.bodyLimitBytes ?? defaultBodyLimitBytes,
+    adminReader: deps.adminReader ?? emptyAdminReader,
   };
   const app = new Hono<GatewayEnv>();
 
@@ -62,6 +65,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route("/v1", completionLogRoutes);
   app.route("/v1", feedbackRoutes);
   app.route("/", reviewPages);
+  app.route("/", adminPages);
 
   app.notFound((c) => {
     const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`, null, "unknown_url");

@@ -6,6 +6,7 @@ import OpenAI from "openai";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { createDatabase } from "../../db/createDatabase.ts";
 import { ApiKeyAuth } from "../../gateway/ApiKeyAuth.ts";
+import { databaseAdminReader } from "../../gateway/adminReader.ts";
 import { CompletionLog } from "../../gateway/CompletionLog.ts";
 import { databaseLogReader } from "../../gateway/completionRecord.ts";
 import { createApp } from "../../gateway/createApp.ts";
@@ -55,6 +56,7 @@ export async function startGateway(
       completionLog,
       logReader: databaseLogReader(database.db),
       feedbackStore: databaseFeedbackStore(database.db),
+      adminReader: databaseAdminReader(database.db),
       bodyLimitBytes: appOptions.bodyLimitBytes,
     }),
     models,

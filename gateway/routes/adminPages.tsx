@@ -1,0 +1,253 @@
+// The admin dashboard at /admin: model versions and lineage, rounds with DPO curves, gate reports as charts,
+// and the audit log of champion changes. Admin keys only.
+import { Hono } from "hono";
+import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../../db/schema.ts";
+import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
+import { chartCss, ForestPlot, LineChart } from "./svgCharts.tsx";
+
+const site = { name: "medgate admin", base: "/admin" };
+const session = keySession({
+  site,
+  cookie: "medgate_admin",
+  roles: ["admin"],
+  keyLabel: "Your admin API key",
+  refusal: "The dashboard needs an admin key",
+});
+
+type GateReport = {
+  passed: boolean;
+  reasons: string[];
+  benchmarks: {
+    name: string;
+    n: number;
+    candidateAccuracy: number;
+    championAccuracy: number;
+    difference: number;
+    lower: number;
+    upper: number;
+    mcnemar: { b: number; c: number; pValue: number };
+    passed: boolean;
+  }[];
+  pooled: { n: number; difference: number; lower: number; upper: number; passed: boolean };
+  heldoutPreferenceAccuracy: number | null;
+  safety: { total: number; regressions: string[]; passed: boolean };
+  candidate?: { version: number };
+  champion?: { version: number };
+  policy?: { benchmarkTolerance: number };
+};
+
+const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
+const pts = (value: number) => `${value >= 0 ? "+" : ""}${(value * 100).toFixed(1)}`;
+
+function Versions({ versions }: { versions: ModelVersionRow[] }) {
+  const byId = new Map(versions.map((version) => [version.id, version]));
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>name</th>
+          <th>version</th>
+          <th>status</th>
+          <th>lineage</th>
+          <th>GGUF sha256</th>
+          <th>created</th>
+        </tr>
+      </thead>
+      <tbody>
+        {versions.map((version) => {
+          const lineage: string[] = [];
+          for (
+            let at = byId.get(version.parentId ?? "");
+            at && lineage.length < 10;
+            at = byId.get(at.parentId ?? "")
+          ) {
+            lineage.push(`v${at.version}`);
+          }
+          return (
+            <tr data-version-id={version.id}>
+              <td>{version.name}</td>
+              <td>{`v${version.version}`}</td>
+              <td class={`status-${version.status}`}>{version.status}</td>
+              <td>{lineage.length > 0 ? `← ${lineage.join(" ← ")}` : "—"}</td>
+              <td>
+                <code>{version.ggufSha256.slice(0, 16)}</code>
+              </td>
+              <td>{version.createdAt.toISOString().slice(0, 19).replace("T", " ")}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+function Gate({ report }: { report: GateReport }) {
+  return (
+    <div data-gate={report.passed ? "passed" : "failed"}>
+      <p>
+        <strong>{report.passed ? "Gate passed" : "Gate failed"}</strong>
+        {report.candidate &&
+          report.champion &&
+          ` · candidate v${report.candidate.version} vs champion v${report.champion.version}`}
+        {` · held-out preference accuracy ${report.heldoutPreferenceAccuracy === null ? "—" : percent(report.heldoutPreferenceAccuracy)}`}
+        {` · safety ${report.safety.total - report.safety.regressions.length}/${report.safety.total} without regression`}
+      </p>
+      {report.reasons.length > 0 && (
+        <ul>
+          {report.reasons.map((reason) => (
+            <li class="error">{reason}</li>
+          ))}
+        </ul>
+      )}
+      <div class="charts">
+        <ForestPlot
+          title="Candidate − champion accuracy, 95% paired-bootstrap interval (points)"
+          rows={[...report.benchmarks, { name: "pooled", ...report.pooled }]}
+          tolerance={report.policy?.benchmarkTolerance ?? 0.02}
+        />
+      </div>
+      <table>
+        <thead>
+          <tr>
+            <th>benchmark</th>
+            <th>n</th>
+            <th>champion</th>
+            <th>candidate</th>
+            <th>difference [95% CI] (points)</th>
+            <th>McNemar b/c, p</th>
+          </tr>
+        </thead>
+        <tbody>
+          {report.benchmarks.map((row) => (
+            <tr>
+              <td>{row.name}</td>
+              <td>{row.n}</td>
+              <td>{percent(row.championAccuracy)}</td>
+              <td>{percent(row.candidateAccuracy)}</td>
+              <td
+                class={row.passed ? "" : "error"}
+              >{`${pts(row.difference)} [${pts(row.lower)}, ${pts(row.upper)}]`}</td>
+              <td>{`${row.mcnemar.b}/${row.mcnemar.c}, p=${row.mcnemar.pValue.toPrecision(3)}`}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Round({
+  round,
+  metrics,
+}: {
+  round: RoundRow;
+  metrics: { step: number; values: Record<string, number> }[];
+}) {
+  const curve = (key: string) => ({
+    name: key,
+    points: metrics
+      .filter((row) => row.values[key] !== undefined)
+      .map((row) => [row.step, row.values[key]!] as [number, number]),
+  });
+  const stats = round.stats as {
+    judged?: { pairs: number; judge: string };
+    warnings?: string[];
+    gate?: GateReport;
+  };
+  return (
+    <article data-round-id={round.id}>
+      <h2>
+        {`${round.modelName} round ${round.number} · `}
+        <span class={`state-${round.state}`}>{round.state}</span>
+      </h2>
+      <p class="meta">
+        {`${round.createdAt.toISOString().slice(0, 19).replace("T", " ")} · ${stats.judged ? `${stats.judged.pairs} pairs by ${stats.judged.judge}` : "no pairs yet"}`}
+      </p>
+      {round.error && <p class="error">{round.error}</p>}
+      {(stats.warnings ?? []).map((warning) => (
+        <p class="error">{warning}</p>
+      ))}
+      {metrics.length > 0 && (
+        <div class="charts">
+          <LineChart title="DPO loss" series={[curve("loss")]} />
+          <LineChart
+            title="Implicit rewards"
+            series={[curve("rewards/chosen"), curve("rewards/rejected"), curve("rewards/margins")]}
+          />
+          <LineChart title="Reward accuracy" series={[curve("rewards/accuracies")]} />
+        </div>
+      )}
+      {stats.gate && <Gate report={stats.gate} />}
+    </article>
+  );
+}
+
+function Audit({ changes, versions }: { changes: ChampionChangeRow[]; versions: ModelVersionRow[] }) {
+  const label = (id: string | null) => {
+    const version = versions.find((row) => row.id === id);
+    return version ? `${version.name} v${version.version}` : (id ?? "—");
+  };
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>when</th>
+          <th>change</th>
+          <th>from</th>
+          <th>to</th>
+          <th>who</th>
+          <th>why</th>
+        </tr>
+      </thead>
+      <tbody>
+        {changes.map((change) => (
+          <tr>
+            <td>{change.createdAt.toISOString().slice(0, 19).replace("T", " ")}</td>
+            <td>{change.kind}</td>
+            <td>{label(change.fromVersionId)}</td>
+            <td>{label(change.toVersionId)}</td>
+            <td>{change.actor}</td>
+            <td>{change.reason}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export const adminPages = new Hono<SessionEnv>()
+  .use("/admin/*", session.requireSignedIn)
+  .get("/admin/login", (c) => session.loginForm(c))
+  .post("/admin/login", session.signIn)
+  .post("/admin/logout", session.signOut)
+  .get("/admin", async (c) => {
+    const reader = c.get("deps").adminReader;
+    const [versions, rounds, changes] = await Promise.all([
+      reader.versions(),
+      reader.rounds(20),
+      reader.changes(100),
+    ]);
+    const metrics = await Promise.all(rounds.map((round) => reader.metrics(round.id)));
+    return renderPage(
+      c,
+      site,
+      "Models, rounds and promotions",
+      <>
+        <h2>Model versions</h2>
+        {versions.length === 0 ? <p>No registered versions.</p> : <Versions versions={versions} />}
+        <h2>Rounds</h2>
+        {rounds.length === 0 ? (
+          <p>No rounds yet.</p>
+        ) : (
+          rounds.map((round, i) => <Round round={round} metrics={metrics[i]!} />)
+        )}
+        <h2>Audit log</h2>
+        {changes.length === 0 ? (
+          <p>No champion changes yet.</p>
+        ) : (
+          <Audit changes={changes} versions={versions} />
+        )}
+      </>,
+      { signedIn: c.get("signedIn"), nav: <a href="/review">Review</a>, css: chartCss },
+    );
+  });

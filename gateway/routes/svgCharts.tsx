@@ -1,0 +1,176 @@
+// Server-rendered SVG charts for the dashboard: training curves and gate forest plots. No script needed.
+
+const palette = ["#1f4e79", "#c0392b", "#2e8b57", "#8e44ad", "#d68910"];
+
+function tick(value: number): string {
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 0.01 || abs >= 1000)) return value.toExponential(1);
+  return Number(value.toFixed(abs < 1 ? 3 : 2)).toString();
+}
+
+export type Series = { name: string; points: [number, number][] };
+
+/** Lines over a shared x axis (training steps), each series scaled to the common y range. */
+export function LineChart({
+  title,
+  series,
+  width = 560,
+  height = 220,
+}: {
+  title: string;
+  series: Series[];
+  width?: number;
+  height?: number;
+}) {
+  const all = series.flatMap((line) => line.points);
+  if (all.length === 0) return <p class="meta">{title}: no data.</p>;
+  const pad = { left: 56, right: 12, top: 24, bottom: 28 };
+  const xs = all.map(([x]) => x);
+  const ys = all.map(([, y]) => y);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
+  const sx = (x: number) => pad.left + ((x - x0) / Math.max(1e-9, x1 - x0)) * (width - pad.left - pad.right);
+  const sy = (y: number) => pad.top + (1 - (y - y0) / (y1 - y0)) * (height - pad.top - pad.bottom);
+  return (
+    <svg
+      class="chart"
+      role="img"
+      aria-label={title}
+      viewBox={`0 0 ${width} ${height}`}
+      width={width}
+      height={height}
+      xmlns="http://www.w3.org/2000/svg"
+    >
+      <text x={pad.left} y={14} class="chart-title">
+        {title}
+      </text>
+      <line
+        x1={pad.left}
+        y1={height - pad.bottom}
+        x2={width - pad.right}
+        y2={height - pad.bottom}
+        class="axis"
+      />
+      <line x1={pad.left} y1={pad.top} x2={pad.left} y2={height - pad.bottom} class="axis" />
+      <text x={pad.left - 4} y={sy(y1) + 4} text-anchor="end" class="tick">
+        {tick(y1)}
+      </text>
+      <text x={pad.left - 4} y={sy(y0) + 4} text-anchor="end" class="tick">
+        {tick(y0)}
+      </text>
+      <text x={pad.left} y={height - 8} class="tick">
+        {`step ${x0}`}
+      </text>
+      <text x={width - pad.right} y={height - 8} text-anchor="end" class="tick">
+        {`step ${x1}`}
+      </text>
+      {series.map((line, i) => (
+        <>
+          <polyline
+            fill="none"
+            stroke={palette[i % palette.length]}
+            stroke-width="2"
+            points={line.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")}
+          />
+          <text
+            x={width - pad.right - 4}
+            y={pad.top + 14 * (i + 1)}
+            text-anchor="end"
+            fill={palette[i % palette.length]}
+            class="tick"
+          >
+            {line.name}
+          </text>
+        </>
+      ))}
+    </svg>
+  );
+}
+
+export type IntervalRow = { name: string; difference: number; lower: number; upper: number; passed: boolean };
+
+/**
+ * A forest plot of candidate − champion accuracy with its confidence interval per benchmark (in points),
+ * the zero line and the tolerance line below which a benchmark fails.
+ */
+export function ForestPlot({
+  title,
+  rows,
+  tolerance,
+}: {
+  title: string;
+  rows: IntervalRow[];
+  tolerance: number;
+}) {
+  const width = 560;
+  const rowHeight = 22;
+  const pad = { left: 170, right: 16, top: 26, bottom: 28 };
+  const height = pad.top + pad.bottom + rows.length * rowHeight;
+  const extent = Math.max(
+    0.05,
+    tolerance * 1.5,
+    ...rows.flatMap((row) => [Math.abs(row.lower), Math.abs(row.upper)]),
+  );
+  const sx = (value: number) => pad.left + ((value + extent) / (2 * extent)) * (width - pad.left - pad.right);
+  const points = (value: number) => `${(value * 100).toFixed(1)}`;
+  return (
+    <svg
+      class="chart"
+      role="img"
+      aria-label={title}
+      viewBox={`0 0 ${width} ${height}`}
+      width={width}
+      height={height}
+      xmlns="http://www.w3.org/2000/svg"
+    >
+      <text x={8} y={14} class="chart-title">
+        {title}
+      </text>
+      <line x1={sx(0)} y1={pad.top - 4} x2={sx(0)} y2={height - pad.bottom} class="axis" />
+      <line
+        x1={sx(-tolerance)}
+        y1={pad.top - 4}
+        x2={sx(-tolerance)}
+        y2={height - pad.bottom}
+        class="tolerance"
+      />
+      <text x={sx(-tolerance)} y={height - 8} text-anchor="middle" class="tick">
+        {`−${points(tolerance)} pts`}
+      </text>
+      <text x={sx(0)} y={height - 8} text-anchor="middle" class="tick">
+        0
+      </text>
+      {rows.map((row, i) => {
+        const y = pad.top + i * rowHeight + rowHeight / 2;
+        const color = row.passed ? "#2e8b57" : "#c0392b";
+        return (
+          <>
+            <text x={pad.left - 8} y={y + 4} text-anchor="end" class="tick">
+              {row.name}
+            </text>
+            <line x1={sx(row.lower)} y1={y} x2={sx(row.upper)} y2={y} stroke={color} stroke-width="2" />
+            <circle cx={sx(row.difference)} cy={y} r="4" fill={color}>
+              <title>{`${row.name}: ${points(row.difference)} pts [${points(row.lower)}, ${points(row.upper)}]`}</title>
+            </circle>
+          </>
+        );
+      })}
+    </svg>
+  );
+}
+
+export const chartCss = `
+.chart{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:.5rem .5rem .5rem 0}
+.chart .axis{stroke:#5a6478;stroke-width:1}
+.chart .tolerance{stroke:#c0392b;stroke-width:1;stroke-dasharray:4 3}
+.chart .tick{font-size:11px;fill:#5a6478}
+.chart .chart-title{font-size:12px;font-weight:600;fill:#1d2330}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:.85rem}
+th,td{border-bottom:1px solid #e3e7ee;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#eef2f7}
+.status-champion{color:#2e8b57;font-weight:600}.status-rejected,.state-failed,.state-rejected{color:#c0392b}
+.state-promoted{color:#2e8b57;font-weight:600}
+.charts{display:flex;flex-wrap:wrap}
+code{font-size:.8rem}
+`;
