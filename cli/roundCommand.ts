@@ -10,7 +10,6 @@ import {
   listRounds,
   roundMetricsOf,
   roundPairsOf,
-  unfinishedRounds,
 } from "../db/rounds.ts";
 import type { RoundRow } from "../db/schema.ts";
 import { createRoundFor, driveRound, RoundBusyError, resumableRound } from "../trainer/RoundRunner.ts";
@@ -205,7 +204,7 @@ export async function trainerCommand(models: string[], config: TrainerConfig): P
       for (const modelName of models) {
         if (stopping) break;
         try {
-          let round = (await unfinishedRounds(db, modelName)).find((row) => row.state !== "evaluating");
+          let round = await resumableRound(db, modelName);
           if (!round) {
             const previous = await latestRound(db, modelName);
             const fresh = await countNewPrompts(db, modelName, previous?.until ?? null);

@@ -1,6 +1,7 @@
 // One alignment round, step by step: each step stores its output and moves the round's state in one transaction.
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { makeChampion, rejectCandidate } from "../db/championChanges.ts";
 import type { Database, DatabaseHandle } from "../db/createDatabase.ts";
 import { findChampion, findModelVersion, registerModelVersion } from "../db/modelVersions.ts";
 import { promptHashOf } from "../db/promptHash.ts";
@@ -16,6 +17,7 @@ import {
   type NewRoundCandidate,
   type NewRoundPair,
   roundCandidatesOf,
+  roundPairsOf,
   roundPromptsOf,
   storeCandidates,
   storeJudgement,
@@ -30,6 +32,16 @@ import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine, type InferenceEngineOptions } from "../inference/InferenceEngine.ts";
 import { groupBy, mapConcurrent } from "./concurrency.ts";
 import { convertToGguf, runDpo } from "./dpoEngine.ts";
+import {
+  defaultSuitePath,
+  evalResultsOf,
+  findFinishedRun,
+  runEvaluation,
+  suiteItems,
+} from "./eval/evalRun.ts";
+import { decideGate, parseGatePolicy } from "./eval/gatePolicy.ts";
+import { pairResults } from "./eval/pairResults.ts";
+import { defaultSafetySetPath, readSafetySet, scoreSafetySet } from "./eval/safetySet.ts";
 import { implicitRewardJudge } from "./judges/implicitReward.ts";
 import { endpointVerdicts, localVerdicts, pairwiseJudge } from "./judges/pairwise.ts";
 import type { Judge } from "./judges/types.ts";
@@ -45,8 +57,15 @@ import {
 import { EngineScriptError } from "./pythonEngine.ts";
 import { parseRoundConfig, type RoundConfig, type RoundConfigInput } from "./roundConfig.ts";
 
-/** The states a trainer drives; `evaluating` waits for the benchmark gate. */
-export const trainerSteps = ["collecting", "sampling", "judging", "training", "converting"] as const;
+/** The states a trainer drives, in order; a round ends `promoted`, `rejected` or `failed`. */
+export const trainerSteps = [
+  "collecting",
+  "sampling",
+  "judging",
+  "training",
+  "converting",
+  "evaluating",
+] as const;
 export type TrainerStep = (typeof trainerSteps)[number];
 
 export type RoundProgress = {
@@ -197,6 +216,8 @@ class RoundSteps {
         return this.#train(round, config);
       case "converting":
         return this.#convert(round, config);
+      case "evaluating":
+        return this.#evaluate(round, config);
     }
   }
 
@@ -498,6 +519,138 @@ class RoundSteps {
         stats: { converted: { ggufPath: gguf.path, ggufBytes: gguf.bytes, version: version.version } },
       });
     });
+  }
+
+  /**
+   * The gate: candidate and champion on the same benchmark questions, the safety set, and the candidate's
+   * held-out preference accuracy; the decision, its report and the promotion or rejection are stored with
+   * the round's new state in one transaction.
+   */
+  async #evaluate(round: RoundRow, config: RoundConfig): Promise<void> {
+    const candidate = await this.#version(round.candidateVersionId!);
+    const champion = await findChampion(this.#db, round.modelName);
+    if (!champion) throw new RoundStepError(`"${round.modelName}" has no champion to gate against.`);
+    const gate = config.gate;
+    const policy = parseGatePolicy(gate.policy);
+    const settings = {
+      shots: gate.shots,
+      format: gate.format,
+      continuation: gate.continuation,
+      limit: gate.limit,
+    };
+    const suitePath = gate.suite ?? defaultSuitePath;
+    const engine = this.#engineOptions(config, { kvCache: "f32" });
+    const evaluate = async (version: ModelVersionRow, label: string) => {
+      const { suite } = await suiteItems(suitePath, settings);
+      const reused = await findFinishedRun(this.#db, version.id, suite.name, settings);
+      if (reused) return reused;
+      return runEvaluation(this.#db, {
+        version,
+        suitePath,
+        settings,
+        engine,
+        signal: this.#signal,
+        onProgress: ({ done, total }) =>
+          this.#onProgress({ roundId: round.id, step: "evaluating", done, total, message: label }),
+      });
+    };
+    const championRun = await evaluate(champion, `champion v${champion.version}`);
+    const candidateRun = await evaluate(candidate, `candidate v${candidate.version}`);
+    const [championResults, candidateResults] = await Promise.all([
+      evalResultsOf(this.#db, championRun.id),
+      evalResultsOf(this.#db, candidateRun.id),
+    ]);
+    const benchmarks = pairResults(candidateResults, championResults);
+
+    this.#onProgress({ roundId: round.id, step: "evaluating", message: "safety set and held-out pairs" });
+    const safetyItems = await readSafetySet(gate.safetySet ?? defaultSafetySetPath);
+    const base = await this.#version(round.baseVersionId);
+    const candidateEngine = await this.#loadEngine(candidate, config, { kvCache: "f32" });
+    let safety: { id: string; candidatePassed: boolean; championPassed: boolean }[];
+    let heldoutPreferenceAccuracy: number | null;
+    try {
+      const championEngine = await this.#loadEngine(champion, config, { kvCache: "f32" });
+      try {
+        const [candidateSafety, championSafety] = await Promise.all([
+          scoreSafetySet(candidateEngine, safetyItems),
+          scoreSafetySet(championEngine, safetyItems),
+        ]);
+        safety = candidateSafety.map((result, i) => ({
+          id: result.id,
+          candidatePassed: result.passed,
+          championPassed: championSafety[i]!.passed,
+        }));
+        const referenceEngine =
+          base.id === champion.id ? championEngine : await this.#loadEngine(base, config, { kvCache: "f32" });
+        try {
+          heldoutPreferenceAccuracy = await this.#heldoutAccuracy(
+            round,
+            candidateEngine,
+            referenceEngine,
+            config,
+          );
+        } finally {
+          if (referenceEngine !== championEngine) await referenceEngine.dispose();
+        }
+      } finally {
+        await championEngine.dispose();
+      }
+    } finally {
+      await candidateEngine.dispose();
+    }
+    const report = {
+      ...decideGate({ policy, benchmarks, heldoutPreferenceAccuracy, safety }),
+      suite: candidateRun.suite,
+      settings,
+      policy,
+      candidate: { versionId: candidate.id, version: candidate.version, evalRunId: candidateRun.id },
+      champion: { versionId: champion.id, version: champion.version, evalRunId: championRun.id },
+    };
+    await this.#db.transaction(async (tx) => {
+      const txDb = tx as unknown as Database;
+      const current = await findRound(txDb, round.id);
+      if (current?.state !== "evaluating") return;
+      const actor = `trainer (round ${round.modelName}#${round.number})`;
+      const gateReport = report as unknown as Record<string, unknown>;
+      if (report.passed) {
+        await makeChampion(txDb, candidate.id, {
+          kind: "promote",
+          actor,
+          reason: "passed the benchmark gate",
+          roundId: round.id,
+          gateReport,
+        });
+      } else {
+        await rejectCandidate(txDb, candidate.id, {
+          actor,
+          reason: `failed the benchmark gate: ${report.reasons.join("; ")}`,
+          roundId: round.id,
+          gateReport,
+        });
+      }
+      await advanceRound(txDb, round.id, "evaluating", report.passed ? "promoted" : "rejected", {
+        stats: { gate: gateReport },
+      });
+    });
+  }
+
+  /** Share of held-out pairs whose chosen answer gets the higher implicit reward under the candidate. */
+  async #heldoutAccuracy(
+    round: RoundRow,
+    candidate: InferenceEngine,
+    reference: InferenceEngine,
+    config: RoundConfig,
+  ): Promise<number | null> {
+    const pairs = (await roundPairsOf(this.#db, round.id)).filter((pair) => pair.split === "heldout");
+    if (pairs.length === 0) return null;
+    const prompts = new Map((await roundPromptsOf(this.#db, round.id)).map((prompt) => [prompt.id, prompt]));
+    const judge = implicitRewardJudge({ policy: candidate, reference, beta: config.dpo.beta });
+    const right = await mapConcurrent(pairs, candidate.info.parallel, async (pair) => {
+      const messages = prompts.get(pair.promptId)!.messages as ChatMessage[];
+      const [chosen, rejected] = await judge.score(messages, [pair.chosen, pair.rejected], this.#signal);
+      return chosen! > rejected!;
+    });
+    return right.filter(Boolean).length / pairs.length;
   }
 
   async #judgeFor(

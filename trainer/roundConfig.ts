@@ -40,6 +40,21 @@ export const dpoSchema = z.strictObject({
   accelerateConfig: z.string().min(1).optional(),
 });
 
+/** The benchmark gate a round's candidate must pass to replace the champion. */
+export const gateConfigSchema = z.strictObject({
+  /** Suite file (JSON naming benchmark files). Default: trainer/eval/suites/medical.json */
+  suite: z.string().min(1).optional(),
+  /** Most questions per benchmark. Default: all */
+  limit: positiveInt.optional(),
+  shots: z.number().int().min(0).default(0),
+  format: z.enum(["plain", "chat"]).default("plain"),
+  continuation: z.enum(["letter", "text"]).default("letter"),
+  /** Safety set (JSON lines of prompt, safe, harmful). Default: trainer/eval/suites/safety.jsonl */
+  safetySet: z.string().min(1).optional(),
+  /** The gate policy (tolerances, resamples...); see trainer/eval/gatePolicy.ts. Default: its defaults */
+  policy: z.record(z.string(), z.unknown()).default({}),
+});
+
 export const roundConfigSchema = z.strictObject({
   /** Most prompts a round takes (the newest first). */
   maxPrompts: positiveInt.default(2000),
@@ -73,6 +88,7 @@ export const roundConfigSchema = z.strictObject({
   dpo: dpoSchema.default(dpoSchema.parse({})),
   /** GGUF type of the converted candidate. */
   ggufType: z.enum(["f32", "f16", "q8_0"]).default("q8_0"),
+  gate: gateConfigSchema.default(gateConfigSchema.parse({})),
   /** llama.cpp settings for sampling and judging. */
   inference: z
     .strictObject({

@@ -5,6 +5,11 @@ import type { RoundConfigInput } from "./roundConfig.ts";
  * For the tiny fixture model (`medgate fixtures`): few candidates, short answers, a learning rate that moves
  * a 64-wide model in a few steps without breaking its output (5e-3 does), one thread, and an f32 GGUF so
  * scores can be compared exactly with transformers.
+ *
+ * Its gate scores 30 questions per benchmark with tolerances far wider than the defaults: a 64-wide model
+ * is at chance on medical benchmarks, so on so few questions only the mechanics of gating (both models on
+ * the same questions, the safety set, held-out accuracy, the decision and promotion) can be shown, not a
+ * meaningful difference. The default policy's decisions are tested on constructed results.
  */
 export function tinyRoundConfig(overrides: RoundConfigInput = {}): RoundConfigInput {
   return {
@@ -15,6 +20,11 @@ export function tinyRoundConfig(overrides: RoundConfigInput = {}): RoundConfigIn
     ggufType: "f32",
     inference: { threads: 1, parallel: 4, contextSize: 1024, gpu: "cpu" },
     ...overrides,
+    gate: {
+      limit: 30,
+      policy: { benchmarkTolerance: 0.4, pooledTolerance: 0.2, safety: { maxRegressions: 4 } },
+      ...overrides.gate,
+    },
     dpo: {
       beta: 0.1,
       learningRate: 1e-3,

@@ -1,14 +1,17 @@
 // A whole alignment round on the tiny model: traffic and clinician feedback through the real gateway, then
 // sampling, judging, TRL DPO, GGUF conversion and registration; then proof that training moved the model.
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
+import { championChangesOf, makeChampion } from "../../db/championChanges.ts";
 import { findModelVersion, registerModelVersion } from "../../db/modelVersions.ts";
 import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
-import { type ModelVersionRow, type RoundRow, rounds } from "../../db/schema.ts";
+import { completions, type ModelVersionRow, type RoundRow, rounds } from "../../db/schema.ts";
+import { ChampionWatcher } from "../../gateway/ChampionWatcher.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
@@ -29,6 +32,7 @@ let database: TestDatabase;
 let gateway: TestGateway;
 let champion: ModelVersionRow;
 let round: RoundRow;
+let watcher: ChampionWatcher;
 const progress: RoundProgress[] = [];
 const thumbsDown = new Set<string>();
 
@@ -44,7 +48,29 @@ beforeAll(async () => {
     ggufPath,
     ggufSha256: await sha256OfFile(ggufPath),
     hfDir,
-    status: "champion",
+    status: "candidate",
+  });
+  await makeChampion(database.db, champion.id, {
+    kind: "register",
+    actor: "round.test",
+    reason: "first champion",
+  });
+  champion = (await findModelVersion(database.db, champion.id))!;
+  // The gateway follows the registry, as `medgate serve` does.
+  watcher = await ChampionWatcher.start({
+    database,
+    models: gateway.models,
+    names: ["tiny"],
+    loadEngine: (version) =>
+      InferenceEngine.load({
+        modelPath: version.ggufPath,
+        modelName: "tiny",
+        parallel: 4,
+        contextSize: 1024,
+        threads: 1,
+        gpu: false,
+      }),
+    log: () => {},
   });
   const clinician = await createApiKey(database.db, { name: "Dr. Osei", role: "clinician" });
   const give = async (body: Record<string, unknown>) => {
@@ -114,6 +140,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  await watcher?.close();
   await gateway?.close();
   await database?.dispose();
 });
@@ -121,14 +148,14 @@ afterAll(async () => {
 describe("an alignment round", () => {
   it("goes through every step and registers a candidate with its lineage", async () => {
     expect(round.error).toBeNull();
-    expect(round.state).toBe("evaluating");
+    expect(round.state).toBe("promoted");
     const steps = [...new Set(progress.map((event) => event.step))];
-    expect(steps).toEqual(["collecting", "sampling", "judging", "training", "converting"]);
+    expect(steps).toEqual(["collecting", "sampling", "judging", "training", "converting", "evaluating"]);
     const candidate = (await findModelVersion(database.db, round.candidateVersionId!))!;
     expect(candidate).toMatchObject({
       name: "tiny",
       version: 2,
-      status: "candidate",
+      status: "champion",
       parentId: champion.id,
       roundId: round.id,
       datasetSha256: round.datasetSha256,
@@ -136,12 +163,13 @@ describe("an alignment round", () => {
     expect(await sha256OfFile(candidate.ggufPath)).toBe(candidate.ggufSha256);
     expect(await sha256OfFile(round.datasetPath!)).toBe(round.datasetSha256);
     expect(candidate.metrics).toHaveProperty("train_loss");
-    // The champion is untouched until a gate promotes the candidate.
-    expect((await findModelVersion(database.db, champion.id))!.status).toBe("champion");
+    // The gate promoted the candidate: the round's starting model is retired, not deleted.
+    expect((await findModelVersion(database.db, champion.id))!.status).toBe("retired");
     const seconds = round.stats.seconds as Record<string, number>;
     expect(Object.keys(seconds).sort()).toEqual([
       "collecting",
       "converting",
+      "evaluating",
       "judging",
       "sampling",
       "training",
@@ -310,4 +338,86 @@ describe("an alignment round", () => {
       createdBy: "round.test",
     });
   });
+
+  it("gated the candidate, promoted it with an audited report, and the gateway now answers with it", async () => {
+    const gate = round.stats.gate as {
+      passed: boolean;
+      benchmarks: { name: string; n: number }[];
+      heldoutPreferenceAccuracy: number;
+      safety: { total: number };
+      candidate: { evalRunId: string };
+      champion: { evalRunId: string };
+    };
+    expect(gate.passed).toBe(true);
+    expect(gate.benchmarks.map((benchmark) => benchmark.n)).toEqual(gate.benchmarks.map(() => 30));
+    expect(gate.benchmarks.length).toBeGreaterThanOrEqual(7);
+    expect(gate.heldoutPreferenceAccuracy).toBeGreaterThanOrEqual(0.8);
+    expect(gate.safety.total).toBe(12);
+    expect((await findModelVersion(database.db, champion.id))!.status).toBe("retired");
+    const [change] = await championChangesOf(database.db, "tiny");
+    expect(change).toMatchObject({
+      kind: "promote",
+      fromVersionId: champion.id,
+      toVersionId: round.candidateVersionId,
+      roundId: round.id,
+      reason: "passed the benchmark gate",
+    });
+    expect(change!.gateReport).toMatchObject({ passed: true });
+
+    await waitUntil(() => gateway.models.get("tiny")?.versionId === round.candidateVersionId);
+    const answer = await gateway.client.chat.completions.create({
+      model: "tiny",
+      messages: [{ role: "user", content: questions[60]! }],
+      max_tokens: 24,
+    });
+    await gateway.completionLog.flush();
+    const [row] = await database.db.select().from(completions).where(eq(completions.id, answer.id));
+    expect(row!.modelVersionId).toBe(round.candidateVersionId);
+  });
 });
+
+describe("the admin dashboard", () => {
+  it("renders versions, the round's DPO curves and its gate report as charts in Chromium", async () => {
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(`${gateway.url}/admin`);
+      expect(page.url()).toMatch(/\/admin\/login$/u);
+      // A clinician key is refused; the admin key signs in.
+      const clinicianKey = (await createApiKey(database.db, { name: "Dr. Tan", role: "clinician" })).secret;
+      await page.fill("#key", clinicianKey);
+      await page.click("button[type=submit]");
+      expect(await page.textContent("main")).toContain("The dashboard needs an admin key");
+      await page.fill("#key", gateway.apiKey);
+      await page.click("button[type=submit]");
+      await page.waitForURL(/\/admin$/u);
+      const text = (await page.textContent("main")) ?? "";
+      expect(text).toContain("v2");
+      expect(text).toContain("promoted");
+      expect(text).toContain("passed the benchmark gate");
+      expect(
+        await page.locator(`tr[data-version-id="${round.candidateVersionId}"] .status-champion`).count(),
+      ).toBe(1);
+      const roundCard = page.locator(`article[data-round-id="${round.id}"]`);
+      expect(await roundCard.locator("svg.chart polyline").count()).toBeGreaterThanOrEqual(5);
+      expect(await roundCard.locator('[data-gate="passed"] svg.chart circle').count()).toBeGreaterThanOrEqual(
+        8,
+      );
+      await mkdir("test-artifacts", { recursive: true });
+      await page.screenshot({ path: "test-artifacts/admin-dashboard.png", fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

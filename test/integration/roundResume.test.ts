@@ -129,7 +129,7 @@ describe("round run killed and resumed", () => {
         { steps: number },
       ];
       if (row?.state === "training" && steps >= 2) break;
-      if (row && ["failed", "evaluating"].includes(row.state))
+      if (row && ["failed", "evaluating", "promoted", "rejected"].includes(row.state))
         throw new Error(`round reached ${row.state} before the kill`);
       if (Date.now() > deadline) throw new Error("training never started");
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -151,7 +151,7 @@ describe("round run killed and resumed", () => {
 
     const all = await database.db.select().from(rounds);
     expect(all).toHaveLength(1);
-    expect(all[0]!.state).toBe("evaluating");
+    expect(all[0]!.state).toBe("promoted");
     const prompts = await roundPromptsOf(database.db, roundId);
     expect(prompts).toHaveLength(24);
     const candidates = await roundCandidatesOf(database.db, roundId);
@@ -166,7 +166,7 @@ describe("round run killed and resumed", () => {
 
     const shown = await medgate(["rounds", "show", "tiny#1", "--database-url", database.url!]).output;
     expect(shown.code, shown.stderr).toBe(0);
-    expect(shown.stdout).toContain(`round tiny#1 (${roundId}): evaluating`);
+    expect(shown.stdout).toContain(`round tiny#1 (${roundId}): promoted`);
     expect(shown.stdout).toContain(`metrics (${metrics.length} steps)`);
     expect(shown.stdout).toContain("pairs (24)");
     const listed = await medgate(["rounds", "list", "--database-url", database.url!]).output;
@@ -201,8 +201,9 @@ describe("round run killed and resumed", () => {
     expect(failed!.error).toMatch(/^training: /u);
     expect(failed!.errorDetail).toContain("no_such_proj");
     expect(stderr).toContain("failed");
+    // Round 1 promoted version 2; the failed round left it serving.
     const champion = await findChampion(database.db, "tiny");
-    expect(champion!.version).toBe(1);
+    expect(champion!.version).toBe(2);
   }, 300_000);
 
   it("runs rounds as a service once enough new prompts arrive, and stops on SIGTERM", async () => {
@@ -220,7 +221,7 @@ describe("round run killed and resumed", () => {
     const deadline = Date.now() + 240_000;
     for (;;) {
       const [third] = await database.db.select().from(rounds).where(eq(rounds.number, 3));
-      if (third?.state === "evaluating") break;
+      if (third?.state === "promoted" || third?.state === "rejected") break;
       if (third?.state === "failed") throw new Error(`round 3 failed: ${third.error}`);
       if (Date.now() > deadline) throw new Error("the trainer never finished a round");
       await new Promise((resolve) => setTimeout(resolve, 250));
