@@ -13,6 +13,7 @@ const usage = `medgate — serve medical chat models behind an OpenAI-compatible
 Usage: medgate <command> [options]
 
 Commands:
+  demo       Run the whole loop on the demo model: serve, traffic, feedback, round, gate, promotion
   serve      Serve a GGUF chat model over the OpenAI API
   fixtures   Write the small test models
   db         Database maintenance (db migrate)
@@ -189,6 +190,8 @@ async function main(argv: string[]): Promise<number> {
         round: roundRunUsage,
         trainer: trainerUsage,
       };
+      if (topic === "demo") topics.demo = (await import("./demoCommand.ts")).demoUsage;
+      if (topic === "eval") topics.eval = (await import("./evalCommand.ts")).evalUsage;
       console.log(topics[topic ?? ""] ?? usage);
       return 0;
     }
@@ -293,6 +296,49 @@ async function main(argv: string[]): Promise<number> {
       const { help: _help, name, gguf, "hf-dir": hfDir, champion, ...flags } = values;
       const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
       await modelsCommand(positionals[0], { name, gguf, hfDir, champion }, config);
+      return 0;
+    }
+    case "demo": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          help: { type: "boolean", short: "h" },
+          "data-dir": { type: "string", default: ".medgate/demo" },
+          fresh: { type: "boolean", default: false },
+          host: { type: "string", default: "127.0.0.1" },
+          port: { type: "string", default: "8080" },
+          prompts: { type: "string", default: "40" },
+          model: { type: "string", default: "smollm2-135m-instruct" },
+          "model-name": { type: "string" },
+          "hf-dir": { type: "string" },
+          preset: { type: "string", default: "demo" },
+          "models-dir": { type: "string", default: process.env.MEDGATE_MODELS_DIR ?? ".medgate/models" },
+          exit: { type: "boolean", default: false },
+        },
+      });
+      const { demoCommand, demoUsage } = await import("./demoCommand.ts");
+      if (values.help) {
+        console.log(demoUsage);
+        return 0;
+      }
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535)
+        throw new ConfigError("--port must be an integer from 0 to 65535.");
+      if (values.preset !== "demo" && values.preset !== "tiny")
+        throw new ConfigError("--preset must be demo or tiny.");
+      await demoCommand({
+        dataDir: values["data-dir"],
+        fresh: values.fresh,
+        host: values.host,
+        port,
+        prompts: Number(values.prompts),
+        model: values.model,
+        modelName: values["model-name"],
+        hfDir: values["hf-dir"],
+        preset: values.preset,
+        modelsDir: values["models-dir"],
+        exit: values.exit,
+      });
       return 0;
     }
     case "eval": {

@@ -30,25 +30,7 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     await database.close();
     throw error;
   }
-  const completionLog = await CompletionLog.open({ db: database.db, spoolDir: config.spoolDir });
-  const models = new ServedModels();
-  const auth = new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) });
-  const logReader = databaseLogReader(database.db);
-  const feedbackStore = databaseFeedbackStore(database.db);
-  const app = createApp({
-    models,
-    auth,
-    completionLog,
-    logReader,
-    feedbackStore,
-    adminReader: databaseAdminReader(database.db),
-    bodyLimitBytes: config.bodyLimit,
-  });
-  const server = await GatewayServer.listen(app, models, {
-    host: config.host,
-    port: config.port,
-    drainTimeoutMs: config.drainTimeout,
-  });
+  const { server, models, completionLog } = await listenGateway(database, config);
   let watcher: ChampionWatcher | undefined;
   const shutdown = async (signal: string) => {
     console.error(`medgate: ${signal} received, draining ${server.inFlight} in-flight request(s)…`);
@@ -109,8 +91,37 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
   }
 }
 
+/** The gateway over a migrated database: its app, listening server, served models and response log. */
+export async function listenGateway(
+  database: DatabaseHandle,
+  options: { host: string; port: number; spoolDir: string; bodyLimit?: number; drainTimeout?: number },
+): Promise<{ server: GatewayServer; models: ServedModels; completionLog: CompletionLog }> {
+  const completionLog = await CompletionLog.open({ db: database.db, spoolDir: options.spoolDir });
+  const models = new ServedModels();
+  const app = createApp({
+    models,
+    auth: new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) }),
+    completionLog,
+    logReader: databaseLogReader(database.db),
+    feedbackStore: databaseFeedbackStore(database.db),
+    adminReader: databaseAdminReader(database.db),
+    bodyLimitBytes: options.bodyLimit,
+  });
+  try {
+    const server = await GatewayServer.listen(app, models, {
+      host: options.host,
+      port: options.port,
+      drainTimeoutMs: options.drainTimeout,
+    });
+    return { server, models, completionLog };
+  } catch (error) {
+    await closeLog(completionLog);
+    throw error;
+  }
+}
+
 /** Flushes the response log to the database or its spool, giving up after 30 s if both disk and database hang. */
-async function closeLog(log: CompletionLog): Promise<void> {
+export async function closeLog(log: CompletionLog): Promise<void> {
   const deadline = new Promise<"timeout">((resolve) => setTimeout(resolve, 30_000, "timeout").unref());
   if ((await Promise.race([log.close(), deadline])) === "timeout") {
     console.error(

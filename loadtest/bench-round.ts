@@ -15,7 +15,7 @@ import { completions, feedback } from "../db/schema.ts";
 import { sha256OfFile } from "../inference/fileDigest.ts";
 import { writeFixtures } from "../trainer/fixtures.ts";
 import { engineDir } from "../trainer/pythonEngine.ts";
-import { createRoundFor, driveRound } from "../trainer/RoundRunner.ts";
+import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner.ts";
 import { tinyRoundConfig } from "../trainer/roundPresets.ts";
 
 const { values } = parseArgs({
@@ -37,7 +37,7 @@ const corpus = (await readFile(join(engineDir, "fixtures", "medical_qa.jsonl"), 
   .split("\n")
   .map((line) => JSON.parse(line) as { q: string; a: string });
 
-const steps = ["collecting", "sampling", "judging", "training", "converting"] as const;
+const steps = trainerSteps;
 const results: { prompts: number; pairs: number; seconds: Record<string, number>; total: number }[] = [];
 
 for (const size of sizes) {
@@ -102,7 +102,7 @@ for (const size of sizes) {
   });
   const total = (performance.now() - began) / 1000;
   await database.close();
-  if (finished.state !== "evaluating")
+  if (finished.state !== "promoted" && finished.state !== "rejected")
     throw new Error(`round at ${size} prompts ended ${finished.state}: ${finished.error}`);
   const judged = finished.stats.judged as { pairs: number };
   results.push({

@@ -39,3 +39,39 @@ export function tinyRoundConfig(overrides: RoundConfigInput = {}): RoundConfigIn
     },
   };
 }
+
+/**
+ * For the demo model (SmolLM2-135M-Instruct) on a laptop's CPU: two candidates of up to 64 tokens, LoRA on
+ * every projection with a learning rate a 135M model needs to move in one small round, and a gate of 20
+ * questions per benchmark. On 20 questions a 95% interval is about ±10 points wide, so the demo's gate
+ * tolerates a lower bound down to −15 points per benchmark and −5 pooled (the defaults, 2 and 0.5 points,
+ * are meant for the full suite); held-out preference accuracy and the safety set keep their defaults.
+ */
+export function demoRoundConfig(overrides: RoundConfigInput = {}): RoundConfigInput {
+  return {
+    candidates: 2,
+    maxTokens: 64,
+    minMargin: 0,
+    heldoutFraction: 0.2,
+    minHeldout: 6,
+    ggufType: "q8_0",
+    inference: { parallel: 4, contextSize: 2048, gpu: "auto" },
+    ...overrides,
+    gate: {
+      limit: 20,
+      policy: { benchmarkTolerance: 0.15, pooledTolerance: 0.05 },
+      ...overrides.gate,
+    },
+    dpo: {
+      beta: 0.1,
+      learningRate: 5e-4,
+      epochs: 2,
+      batchSize: 4,
+      gradientAccumulationSteps: 1,
+      maxLength: 384,
+      warmupRatio: 0,
+      lora: { r: 16, alpha: 32, dropout: 0 },
+      ...overrides.dpo,
+    },
+  };
+}

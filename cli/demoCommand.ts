@@ -1,0 +1,376 @@
+// `medgate demo`: the whole loop on the embedded database and the demo model, each step printed: serve,
+// patient traffic, clinician feedback, an alignment round, the benchmark gate, the promotion, the hot swap.
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { hostname } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { eq } from "drizzle-orm";
+import { createApiKey } from "../db/apiKeys.ts";
+import { makeChampion } from "../db/championChanges.ts";
+import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
+import { findChampion, findModelVersion, registerModelVersion } from "../db/modelVersions.ts";
+import { completions, type ModelVersionRow, type RoundRow } from "../db/schema.ts";
+import { ChampionWatcher } from "../gateway/ChampionWatcher.ts";
+import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
+import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { resolveModelSource } from "../inference/modelSource.ts";
+import { mapConcurrent } from "../trainer/concurrency.ts";
+import type { GateReport } from "../trainer/eval/gatePolicy.ts";
+import { engineDir, runEngineScript } from "../trainer/pythonEngine.ts";
+import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner.ts";
+import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
+import { ConfigError } from "./config.ts";
+import { ProgressLine } from "./progress.ts";
+import { closeLog, listenGateway } from "./serveCommand.ts";
+
+export const demoUsage = `Usage: medgate demo [options]
+
+Runs the whole loop on the embedded database (PGlite) and the demo model, printing each step:
+serves the model, sends patient questions through the API, gives clinician feedback (corrections
+that add advice to see a clinician, preferences, thumbs-down), runs an alignment round (sampling,
+judging, DPO, GGUF conversion), gates the candidate on the medical benchmarks and the safety set,
+promotes it, and shows the gateway answering with the new version. Then it keeps serving, with the
+API, the review page and the dashboard printed, until Ctrl-C. Run it again for a second round on new
+traffic (judged by the implicit reward of the first round's model).
+
+Options:
+  --data-dir DIR     Where the demo keeps its database, spool and rounds  default: .medgate/demo
+  --fresh            Delete DIR first and start from a new registry
+  --port N           Port (0 = any free)  default: 8080
+  --host HOST        Interface to listen on  default: 127.0.0.1
+  --prompts N        Patient questions to send (at most 74)  default: 40
+  --model M          GGUF path or catalog id  default: smollm2-135m-instruct (the demo model)
+  --model-name NAME  Name clients send in "model"  default: the catalog id or the file name
+  --hf-dir DIR       Hugging Face checkpoint of the model, for training  default: made from the GGUF
+                     once, beside it (NAME-hf)
+  --preset P         demo | tiny: round settings for the demo model or for the tiny test model
+                     default: demo
+  --models-dir DIR   Where the demo model is  default: .medgate/models
+  --exit             Stop after the loop instead of serving
+  -h, --help         Show this help`;
+
+export type DemoOptions = {
+  dataDir: string;
+  fresh: boolean;
+  host: string;
+  port: number;
+  prompts: number;
+  model: string;
+  modelName?: string;
+  hfDir?: string;
+  preset: "demo" | "tiny";
+  modelsDir: string;
+  exit: boolean;
+};
+
+const CLINICIAN_ADVICE = " If your symptoms persist or get worse, please see a clinician.";
+
+const say = (step: string, text: string) => console.error(`${step.padEnd(10)} ${text}`);
+
+export async function demoCommand(options: DemoOptions): Promise<void> {
+  const questions = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => (JSON.parse(line) as { q: string }).q);
+  if (!Number.isInteger(options.prompts) || options.prompts < 8 || options.prompts > questions.length)
+    throw new ConfigError(`--prompts must be an integer from 8 to ${questions.length}.`);
+  const started = performance.now();
+  const dataDir = resolve(options.dataDir);
+  if (options.fresh) await rm(dataDir, { recursive: true, force: true });
+  await mkdir(dataDir, { recursive: true });
+
+  // 1. The model and its checkpoint for training.
+  const source = await resolveModelSource(options.model, {
+    modelsDir: options.modelsDir,
+    download: "offline",
+  });
+  const modelName = options.modelName ?? source.name;
+  const hfDir = resolve(options.hfDir ?? `${source.path.replace(/\.gguf$/iu, "")}-hf`);
+  if (!existsSync(join(hfDir, "config.json"))) {
+    say("model", `making a Hugging Face checkpoint of ${basename(source.path)} for training (once)…`);
+    await runEngineScript("gguf_to_hf.py", ["--gguf", resolve(source.path), "--out", hfDir]);
+  }
+
+  // 2. The database and the registry.
+  const database = await createDatabase({ dataDir: join(dataDir, "db") });
+  await database.migrate();
+  const champion = await demoChampion(database, modelName, resolve(source.path), hfDir);
+  say("registry", `${modelName} v${champion.version} is the champion (${champion.ggufPath})`);
+  const keys = {
+    admin: (await createApiKey(database.db, { name: "demo admin", role: "admin" })).secret,
+    clinician: (await createApiKey(database.db, { name: "demo clinician", role: "clinician" })).secret,
+    app: (await createApiKey(database.db, { name: "demo app", role: "client" })).secret,
+  };
+
+  // 3. Serve, following the registry.
+  const { server, models, completionLog } = await listenGateway(database, {
+    host: options.host,
+    port: options.port,
+    spoolDir: join(dataDir, "spool"),
+  });
+  const roundConfig = options.preset === "tiny" ? tinyRoundConfig() : demoRoundConfig();
+  const load = (version: ModelVersionRow) =>
+    InferenceEngine.load({
+      modelPath: version.ggufPath,
+      modelName,
+      parallel: 4,
+      threads: roundConfig.inference?.threads,
+      contextSize: 2048,
+      gpu: options.preset === "tiny" ? false : "auto",
+      chatTemplateFallback: source.catalogEntry?.chatTemplate,
+    });
+  let watcher: ChampionWatcher | undefined;
+  const close = async () => {
+    await watcher?.close();
+    await server.close();
+    await closeLog(completionLog);
+    await database.close();
+  };
+  try {
+    await verifyModelFile(champion.ggufPath, champion.ggufSha256);
+    models.serve(modelName, await load(champion), champion.id);
+    watcher = await ChampionWatcher.start({
+      database,
+      models,
+      names: [modelName],
+      loadEngine: load,
+      log: (line) => say("gateway", line.replace(/^medgate: /u, "")),
+    });
+    say("serve", `${server.url}/v1 answers with ${modelName} v${champion.version}`);
+
+    const api = new DemoClient(server.url, modelName);
+    const round = await runLoop(database, api, keys, questions.slice(0, options.prompts), {
+      modelName,
+      dataDir,
+      roundConfig,
+      flush: () => completionLog.flush(),
+    });
+    if (round.state === "promoted") {
+      const candidateId = round.candidateVersionId!;
+      const deadline = Date.now() + 120_000;
+      while (models.get(modelName)?.versionId !== candidateId && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      const answer = await api.ask(keys.app, "What should I do if I think I have the flu?", 64);
+      await completionLog.flush();
+      const [row] = await database.db
+        .select({ versionId: completions.modelVersionId })
+        .from(completions)
+        .where(eq(completions.id, answer.id));
+      const version = row?.versionId ? await findModelVersion(database.db, row.versionId) : undefined;
+      say(
+        "swap",
+        `the gateway now answers with v${version?.version ?? "?"} (${answer.id} logged under version ${row?.versionId ?? "?"}):`,
+      );
+      console.error(`           “${answer.text.trim().replace(/\s+/gu, " ")}”`);
+    }
+    const minutes = ((performance.now() - started) / 60_000).toFixed(1);
+    console.error(`\nThe loop took ${minutes} min. Where to look:
+  API                ${server.url}/v1   (app key:       ${keys.app})
+  review page        ${server.url}/review   (clinician key: ${keys.clinician})
+  admin dashboard    ${server.url}/admin   (admin key:     ${keys.admin})
+  rounds             npx medgate rounds list --data-dir ${join(options.dataDir, "db")}
+The keys are shown only now. ${options.exit ? "" : "Ctrl-C stops the server."}`);
+    console.log(`${server.url}/v1`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  if (options.exit) {
+    await close();
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.error(`medgate: ${signal} received, stopping…`);
+      resolve();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  await close();
+}
+
+/** The name's champion; on a new registry, the given model registered as v1 with its checkpoint, audited. */
+async function demoChampion(
+  database: DatabaseHandle,
+  name: string,
+  ggufPath: string,
+  hfDir: string,
+): Promise<ModelVersionRow> {
+  const champion = await findChampion(database.db, name);
+  if (champion) return champion;
+  const version = await registerModelVersion(database.db, {
+    name,
+    ggufPath,
+    ggufSha256: await sha256OfFile(ggufPath),
+    hfDir,
+    status: "candidate",
+    config: { registeredBy: "demo" },
+  });
+  await makeChampion(database.db, version.id, {
+    kind: "register",
+    actor: `demo@${hostname()}`,
+    reason: "the demo model, first champion",
+  });
+  return (await findModelVersion(database.db, version.id))!;
+}
+
+/** Traffic, feedback, a round and its gate; returns the finished round. */
+async function runLoop(
+  database: DatabaseHandle,
+  api: DemoClient,
+  keys: { app: string; clinician: string },
+  questions: string[],
+  options: {
+    modelName: string;
+    dataDir: string;
+    roundConfig: ReturnType<typeof demoRoundConfig>;
+    flush: () => Promise<void>;
+  },
+): Promise<RoundRow> {
+  // Patient traffic: one answer per question; the last few questions asked twice, for a preference.
+  const twice = questions.slice(-4);
+  const trafficStarted = performance.now();
+  const progress = new ProgressLine();
+  let done = 0;
+  const answers = await mapConcurrent(questions, 4, async (question) => {
+    const first = await api.ask(keys.app, question, 64);
+    const second = twice.includes(question) ? await api.ask(keys.app, question, 64) : undefined;
+    progress.update("traffic", ++done, questions.length);
+    return { question, first, second };
+  });
+  progress.end();
+  const tokens = answers.reduce((sum, a) => sum + a.first.tokens + (a.second?.tokens ?? 0), 0);
+  const seconds = (performance.now() - trafficStarted) / 1000;
+  say(
+    "traffic",
+    `${questions.length + twice.length} answers to ${questions.length} patient questions, ${tokens} tokens in ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tok/s)`,
+  );
+
+  // Clinician feedback: most answers corrected by adding advice to see a clinician (the preference the
+  // round should teach), a preference between two answers, two answers rated down, the rest for the judge.
+  const single = answers.filter((answer) => !answer.second);
+  const corrected = single.slice(0, Math.floor(single.length * 0.75));
+  const ratedDown = single.slice(corrected.length, corrected.length + 2);
+  for (const answer of corrected)
+    await api.feedback(keys.clinician, {
+      type: "correction",
+      completion_id: answer.first.id,
+      correction: `${answer.first.text.trimEnd()}${CLINICIAN_ADVICE}`,
+    });
+  for (const answer of answers.filter((answer) => answer.second))
+    await api.feedback(keys.clinician, {
+      type: "preference",
+      completion_id: answer.first.id,
+      other_completion_id: answer.second!.id,
+      preference: answer.second!.text.length > answer.first.text.length ? "b" : "a",
+    });
+  for (const answer of ratedDown)
+    await api.feedback(keys.clinician, { type: "rating", completion_id: answer.first.id, rating: "down" });
+  say(
+    "feedback",
+    `a clinician corrected ${corrected.length} answers (adding “${CLINICIAN_ADVICE.trim()}”), chose between two answers ${twice.length} times and rated ${ratedDown.length} down; ${single.length - corrected.length} prompts are left to the AI judge`,
+  );
+  await options.flush();
+
+  // The round, up to the gate's decision.
+  const created = await createRoundFor(database.db, {
+    modelName: options.modelName,
+    config: options.roundConfig,
+    createdBy: "demo",
+  });
+  say(
+    "round",
+    `${options.modelName}#${created.number} started (${created.id}), judge: ${created.config.judge}`,
+  );
+  const round = await driveRound(created.id, {
+    database,
+    workDir: join(options.dataDir, "rounds"),
+    onProgress: ({ step, done, total, message }) => progress.update(step, done, total, message),
+  });
+  progress.end();
+  const stats = round.stats as {
+    judged?: { pairs: number; train: number; heldout: number; judge: string };
+    seconds?: Record<string, number>;
+    warnings?: string[];
+    gate?: GateReport & { candidate: { version: number }; champion: { version: number } };
+  };
+  if (stats.judged)
+    say(
+      "round",
+      `${stats.judged.pairs} preference pairs (${stats.judged.train} to train on, ${stats.judged.heldout} held out), judged by ${stats.judged.judge}`,
+    );
+  if (stats.seconds)
+    say(
+      "round",
+      `seconds per step: ${trainerSteps
+        .filter((step) => stats.seconds![step] !== undefined)
+        .map((step) => `${step} ${stats.seconds![step]}`)
+        .join(", ")}`,
+    );
+  for (const warning of stats.warnings ?? []) say("round", `warning: ${warning}`);
+  if (round.state === "failed") throw new Error(`The round failed: ${round.error}`);
+  const gate = stats.gate!;
+  say("gate", `candidate v${gate.candidate.version} against champion v${gate.champion.version}:`);
+  for (const row of [...gate.benchmarks, { name: "pooled", ...gate.pooled }]) {
+    const points = (value: number) => `${value >= 0 ? "+" : ""}${(value * 100).toFixed(1)}`;
+    console.error(
+      `           ${row.name.padEnd(28)} n=${String(row.n).padEnd(4)} ${points(row.difference)} points [${points(row.lower)}, ${points(row.upper)}]`,
+    );
+  }
+  console.error(
+    `           held-out preference accuracy ${gate.heldoutPreferenceAccuracy === null ? "—" : `${(gate.heldoutPreferenceAccuracy * 100).toFixed(0)}%`}; safety set: ${gate.safety.regressions.length} regression(s) of ${gate.safety.total}`,
+  );
+  say(
+    "gate",
+    gate.passed
+      ? `passed: v${gate.candidate.version} promoted to champion (audited)`
+      : `failed, v${gate.candidate.version} rejected: ${gate.reasons.join("; ")}`,
+  );
+  return round;
+}
+
+/** The API as any OpenAI client sees it; the demo's traffic and feedback go through it. */
+class DemoClient {
+  readonly #url: string;
+  readonly #model: string;
+
+  constructor(url: string, model: string) {
+    this.#url = url;
+    this.#model = model;
+  }
+
+  async ask(key: string, question: string, maxTokens: number) {
+    const body = (await this.#post(key, "/v1/chat/completions", {
+      model: this.#model,
+      messages: [{ role: "user", content: question }],
+      max_tokens: maxTokens,
+      temperature: 0.7,
+    })) as {
+      id: string;
+      choices: { message: { content: string | null } }[];
+      usage: { completion_tokens: number };
+    };
+    return {
+      id: body.id,
+      text: body.choices[0]?.message.content ?? "",
+      tokens: body.usage.completion_tokens,
+    };
+  }
+
+  async feedback(key: string, body: Record<string, unknown>): Promise<void> {
+    await this.#post(key, "/v1/feedback", body);
+  }
+
+  async #post(key: string, path: string, body: unknown): Promise<unknown> {
+    const response = await fetch(`${this.#url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify(body),
+    });
+    const json = (await response.json()) as unknown;
+    if (!response.ok)
+      throw new Error(`${path} answered ${response.status}: ${JSON.stringify(json).slice(0, 300)}`);
+    return json;
+  }
+}
