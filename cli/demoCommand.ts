@@ -6,9 +6,9 @@ import { hostname } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { eq } from "drizzle-orm";
 import { createApiKey } from "../db/apiKeys.ts";
-import { makeChampion } from "../db/championChanges.ts";
+import { registerChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
-import { findChampion, findModelVersion, registerModelVersion } from "../db/modelVersions.ts";
+import { findChampion, findModelVersion } from "../db/modelVersions.ts";
 import { completions, type ModelVersionRow, type RoundRow } from "../db/schema.ts";
 import { ChampionWatcher } from "../gateway/ChampionWatcher.ts";
 import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
@@ -199,20 +199,11 @@ async function demoChampion(
 ): Promise<ModelVersionRow> {
   const champion = await findChampion(database.db, name);
   if (champion) return champion;
-  const version = await registerModelVersion(database.db, {
-    name,
-    ggufPath,
-    ggufSha256: await sha256OfFile(ggufPath),
-    hfDir,
-    status: "candidate",
-    config: { registeredBy: "demo" },
-  });
-  await makeChampion(database.db, version.id, {
-    kind: "register",
-    actor: `demo@${hostname()}`,
-    reason: "the demo model, first champion",
-  });
-  return (await findModelVersion(database.db, version.id))!;
+  return registerChampion(
+    database.db,
+    { name, ggufPath, ggufSha256: await sha256OfFile(ggufPath), hfDir, config: { registeredBy: "demo" } },
+    { actor: `demo@${hostname()}`, reason: "the demo model, first champion" },
+  );
 }
 
 /** Traffic, feedback, a round and its gate; returns the finished round. */

@@ -2,9 +2,9 @@
 
 import { hostname } from "node:os";
 import { createApiKey, listApiKeys } from "../db/apiKeys.ts";
-import { makeChampion } from "../db/championChanges.ts";
+import { registerChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
-import { findChampion, listModelVersions, registerModelVersion } from "../db/modelVersions.ts";
+import { findChampion, listModelVersions } from "../db/modelVersions.ts";
 import type { ModelVersionRow } from "../db/schema.ts";
 import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
 import { databaseAdminReader } from "../gateway/adminReader.ts";
@@ -169,17 +169,14 @@ async function championToServe(
     );
     return undefined;
   }
-  const version = await registerModelVersion(database.db, {
-    name: modelName,
-    ggufPath: givenPath,
-    ggufSha256: await sha256OfFile(givenPath),
-    status: "candidate",
-    config: { registeredBy: "serve" },
-  });
-  await makeChampion(database.db, version.id, {
-    kind: "register",
-    actor: `serve@${hostname()}`,
-    reason: "first model served under this name",
-  });
-  return { ...version, status: "champion" };
+  return registerChampion(
+    database.db,
+    {
+      name: modelName,
+      ggufPath: givenPath,
+      ggufSha256: await sha256OfFile(givenPath),
+      config: { registeredBy: "serve" },
+    },
+    { actor: `serve@${hostname()}`, reason: "first model served under this name" },
+  );
 }

@@ -1,6 +1,7 @@
 // Changing a served name's champion: one transaction switches the statuses, writes the audit row and notifies gateways.
 import { and, desc, eq, sql } from "drizzle-orm";
 import type { Database } from "./createDatabase.ts";
+import { findModelVersion, registerModelVersion } from "./modelVersions.ts";
 import { type ChampionChangeRow, championChanges, type ModelVersionRow, modelVersions } from "./schema.ts";
 
 /** The PostgreSQL NOTIFY channel gateways LISTEN on; the payload is the model name. */
@@ -17,6 +18,23 @@ export type ChampionChange = {
   roundId?: string | null;
   gateReport?: Record<string, unknown> | null;
 };
+
+/** Registers a model file as a new version of `name` and makes it the champion, audited as a registration. */
+export async function registerChampion(
+  db: Database,
+  version: {
+    name: string;
+    ggufPath: string;
+    ggufSha256: string;
+    hfDir?: string;
+    config?: Record<string, unknown>;
+  },
+  change: { actor: string; reason: string },
+): Promise<ModelVersionRow> {
+  const row = await registerModelVersion(db, { ...version, status: "candidate" });
+  await makeChampion(db, row.id, { kind: "register", ...change });
+  return (await findModelVersion(db, row.id))!;
+}
 
 /**
  * Makes `versionId` the champion of its name: the current champion (if any) is retired, the audit row

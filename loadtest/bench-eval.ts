@@ -29,10 +29,7 @@ console.error(`bench:eval: writing the tiny model into ${scratch}…`);
 const manifest = await writeFixtures(join(scratch, "models"));
 const ggufPath = join(scratch, "models", manifest.gguf);
 const hfDir = join(scratch, "models", manifest.hf_dir);
-const items = ((await readMedMCQA(values.file, { cop: "1-based" })) as ScoredItem[]).slice(
-  0,
-  Number(values.questions),
-);
+const items = (await readMedMCQA(values.file, { cop: "1-based" })).slice(0, Number(values.questions));
 const settings = defaultPromptSettings;
 const examples = new Map<string, ScoredItem[]>();
 

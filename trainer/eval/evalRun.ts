@@ -36,7 +36,7 @@ export async function suiteItems(
   examples: Map<string, ScoredItem[]>;
 }> {
   const { suite, items } = await loadSuite(suitePath);
-  const all = [...items.values()].flat() as ScoredItem[];
+  const all = [...items.values()].flat();
   const { examples, scored } = splitShots(all, settings.shots);
   const limited: ScoredItem[] = [];
   const counts = new Map<string, number>();

@@ -2,16 +2,10 @@
 // continuation after a shared prompt, argmax for `acc`, argmax per character for `acc_norm`.
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { mapConcurrent } from "../concurrency.ts";
+import type { McqItem } from "./benchmarks.ts";
 
 /** One multiple-choice question, as the benchmark readers produce it. */
-export type ScoredItem = {
-  id: string;
-  benchmark: string;
-  question: string;
-  choices: string[];
-  answer: number;
-  subject?: string;
-};
+export type ScoredItem = McqItem;
 
 export type PromptSettings = {
   /** Solved examples before the question, taken from the same benchmark. Default: 0 */
