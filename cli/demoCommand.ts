@@ -309,6 +309,10 @@ async function runLoop(
       `           ${row.name.padEnd(28)} n=${String(row.n).padEnd(4)} ${points(row.difference)} points [${points(row.lower)}, ${points(row.upper)}]`,
     );
   }
+  const took = (gate as { seconds?: Record<string, number> }).seconds ?? {};
+  console.error(
+    `           scored in ${took.champion ?? "?"} s (champion) and ${took.candidate ?? "?"} s (candidate); safety set ${took.safety ?? "?"} s, held-out pairs ${took.heldout ?? "?"} s`,
+  );
   console.error(
     `           held-out preference accuracy ${gate.heldoutPreferenceAccuracy === null ? "—" : `${(gate.heldoutPreferenceAccuracy * 100).toFixed(0)}%`}; safety set: ${gate.safety.regressions.length} regression(s) of ${gate.safety.total}`,
   );

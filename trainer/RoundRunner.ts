@@ -554,8 +554,19 @@ class RoundSteps {
           this.#onProgress({ roundId: round.id, step: "evaluating", done, total, message: label }),
       });
     };
-    const championRun = await evaluate(champion, `champion v${champion.version}`);
-    const candidateRun = await evaluate(candidate, `candidate v${candidate.version}`);
+    const seconds: Record<string, number> = {};
+    const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      try {
+        return await work();
+      } finally {
+        seconds[name] = Math.round((performance.now() - started) / 10) / 100;
+      }
+    };
+    const championRun = await timed("champion", () => evaluate(champion, `champion v${champion.version}`));
+    const candidateRun = await timed("candidate", () =>
+      evaluate(candidate, `candidate v${candidate.version}`),
+    );
     const [championResults, candidateResults] = await Promise.all([
       evalResultsOf(this.#db, championRun.id),
       evalResultsOf(this.#db, candidateRun.id),
@@ -571,10 +582,12 @@ class RoundSteps {
     try {
       const championEngine = await this.#loadEngine(champion, config, { kvCache: "f32" });
       try {
-        const [candidateSafety, championSafety] = await Promise.all([
-          scoreSafetySet(candidateEngine, safetyItems),
-          scoreSafetySet(championEngine, safetyItems),
-        ]);
+        const [candidateSafety, championSafety] = await timed("safety", () =>
+          Promise.all([
+            scoreSafetySet(candidateEngine, safetyItems),
+            scoreSafetySet(championEngine, safetyItems),
+          ]),
+        );
         safety = candidateSafety.map((result, i) => ({
           id: result.id,
           candidatePassed: result.passed,
@@ -583,11 +596,8 @@ class RoundSteps {
         const referenceEngine =
           base.id === champion.id ? championEngine : await this.#loadEngine(base, config, { kvCache: "f32" });
         try {
-          heldoutPreferenceAccuracy = await this.#heldoutAccuracy(
-            round,
-            candidateEngine,
-            referenceEngine,
-            config,
+          heldoutPreferenceAccuracy = await timed("heldout", () =>
+            this.#heldoutAccuracy(round, candidateEngine, referenceEngine, config),
           );
         } finally {
           if (referenceEngine !== championEngine) await referenceEngine.dispose();
@@ -605,6 +615,8 @@ class RoundSteps {
       policy,
       candidate: { versionId: candidate.id, version: candidate.version, evalRunId: candidateRun.id },
       champion: { versionId: champion.id, version: champion.version, evalRunId: championRun.id },
+      /** Seconds spent scoring each model on the suite (0 when a finished run was reused), the safety set, held-out pairs. */
+      seconds,
     };
     await this.#db.transaction(async (tx) => {
       const txDb = tx as unknown as Database;

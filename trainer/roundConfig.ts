@@ -1,5 +1,6 @@
 // A round's configuration: every knob of selection, sampling, judging, DPO and conversion, with its default.
 import { z } from "zod";
+import { gatePolicySchema } from "./eval/gatePolicy.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -52,7 +53,7 @@ export const gateConfigSchema = z.strictObject({
   /** Safety set (JSON lines of prompt, safe, harmful). Default: trainer/eval/suites/safety.jsonl */
   safetySet: z.string().min(1).optional(),
   /** The gate policy (tolerances, resamples...); see trainer/eval/gatePolicy.ts. Default: its defaults */
-  policy: z.record(z.string(), z.unknown()).default({}),
+  policy: gatePolicySchema.prefault({}),
 });
 
 export const roundConfigSchema = z.strictObject({

@@ -65,7 +65,7 @@ export function demoRoundConfig(overrides: RoundConfigInput = {}): RoundConfigIn
     dpo: {
       beta: 0.1,
       learningRate: 5e-4,
-      epochs: 2,
+      epochs: 1,
       batchSize: 4,
       gradientAccumulationSteps: 1,
       maxLength: 384,

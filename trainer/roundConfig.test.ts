@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { parseRoundConfig, RoundConfigError } from "./roundConfig.ts";
+import { demoRoundConfig, tinyRoundConfig } from "./roundPresets.ts";
+
+describe("parseRoundConfig", () => {
+  it("fills every default, the gate policy's included", () => {
+    const config = parseRoundConfig({});
+    expect(config.candidates).toBe(4);
+    expect(config.judge).toBe("auto");
+    expect(config.gate).toMatchObject({ shots: 0, format: "plain", continuation: "letter" });
+    expect(config.gate.policy).toMatchObject({
+      version: 1,
+      resamples: 2000,
+      benchmarkTolerance: 0.02,
+      pooledTolerance: 0.005,
+      minHeldoutPreferenceAccuracy: 0.6,
+      safety: { maxRegressions: 0 },
+    });
+  });
+
+  it("refuses a mistyped gate policy when the round is created, naming the field", () => {
+    expect(() => parseRoundConfig({ gate: { policy: { benchmarkTolerence: 0.1 } } })).toThrow(
+      /gate\.policy: Unrecognized key: "benchmarkTolerence"/u,
+    );
+    expect(() => parseRoundConfig({ gate: { policy: { resamples: 10 } } })).toThrow(RoundConfigError);
+    expect(() => parseRoundConfig({ dpo: { learningRate: -1 } })).toThrow(/dpo\.learningRate/u);
+  });
+
+  it("accepts the presets, keeping overrides of nested sections", () => {
+    const tiny = parseRoundConfig(tinyRoundConfig({ gate: { limit: 5 }, dpo: { epochs: 1 } }));
+    expect(tiny.gate.limit).toBe(5);
+    expect(tiny.gate.policy.benchmarkTolerance).toBe(0.4);
+    expect(tiny.dpo).toMatchObject({ epochs: 1, learningRate: 1e-3 });
+    const demo = parseRoundConfig(demoRoundConfig());
+    expect(demo.gate).toMatchObject({
+      limit: 20,
+      policy: { benchmarkTolerance: 0.15, pooledTolerance: 0.05 },
+    });
+  });
+});
