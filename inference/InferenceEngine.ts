@@ -45,6 +45,12 @@ export type InferenceEngineOptions = {
   contextSize?: number;
   /** llama.cpp threads. Default: see `defaultThreadCount` (1 for models under 64 MB, else the CPU's math cores) */
   threads?: number;
+  /**
+   * How many engines compute at the same time on this CPU, this one included: the thread count is divided
+   * by it, so that engines working together never run more threads than there are cores (llama.cpp's
+   * threads spin while they wait, and oversubscribed they slow each other down many times). Default: 1
+   */
+  cpuShare?: number;
   /** Requests that may wait for a free sequence before new ones are refused as overloaded. Default: 64 */
   maxQueue?: number;
   /**
@@ -108,7 +114,12 @@ export class InferenceEngine {
   static async load(options: InferenceEngineOptions): Promise<InferenceEngine> {
     const file = await stat(options.modelPath);
     const llama = await sharedLlama(options.gpu ?? "auto");
-    const threads = options.threads ?? defaultThreadCount(file.size, llama.cpuMathCores);
+    const threads = Math.max(
+      1,
+      Math.floor(
+        (options.threads ?? defaultThreadCount(file.size, llama.cpuMathCores)) / (options.cpuShare ?? 1),
+      ),
+    );
     const parallel = options.parallel ?? 4;
     const model = await llama.loadModel({ modelPath: options.modelPath });
     try {

@@ -576,11 +576,13 @@ class RoundSteps {
     this.#onProgress({ roundId: round.id, step: "evaluating", message: "safety set and held-out pairs" });
     const safetyItems = await readSafetySet(gate.safetySet ?? defaultSafetySetPath);
     const base = await this.#version(round.baseVersionId);
-    const candidateEngine = await this.#loadEngine(candidate, config, { kvCache: "f32" });
+    // Two engines compute at once (candidate with champion, then with the reference): they share the cores.
+    const shared = { kvCache: "f32", cpuShare: 2 } as const;
+    const candidateEngine = await this.#loadEngine(candidate, config, shared);
     let safety: { id: string; candidatePassed: boolean; championPassed: boolean }[];
     let heldoutPreferenceAccuracy: number | null;
     try {
-      const championEngine = await this.#loadEngine(champion, config, { kvCache: "f32" });
+      const championEngine = await this.#loadEngine(champion, config, shared);
       try {
         const [candidateSafety, championSafety] = await timed("safety", () =>
           Promise.all([
@@ -594,7 +596,7 @@ class RoundSteps {
           championPassed: championSafety[i]!.passed,
         }));
         const referenceEngine =
-          base.id === champion.id ? championEngine : await this.#loadEngine(base, config, { kvCache: "f32" });
+          base.id === champion.id ? championEngine : await this.#loadEngine(base, config, shared);
         try {
           heldoutPreferenceAccuracy = await timed("heldout", () =>
             this.#heldoutAccuracy(round, candidateEngine, referenceEngine, config),
@@ -674,11 +676,13 @@ class RoundSteps {
       if (!base.parentId)
         throw new RoundStepError("The implicit-reward judge needs a champion with a parent.");
       const parent = await this.#version(base.parentId);
-      const policy = await this.#loadEngine(base, config, { kvCache: "f32" });
-      const reference = await this.#loadEngine(parent, config, { kvCache: "f32" }).catch(async (error) => {
-        await policy.dispose();
-        throw error;
-      });
+      const policy = await this.#loadEngine(base, config, { kvCache: "f32", cpuShare: 2 });
+      const reference = await this.#loadEngine(parent, config, { kvCache: "f32", cpuShare: 2 }).catch(
+        async (error) => {
+          await policy.dispose();
+          throw error;
+        },
+      );
       return {
         judge: implicitRewardJudge({ policy, reference, beta: config.rewardBeta ?? config.dpo.beta }),
         dispose: async () => {
@@ -719,7 +723,7 @@ class RoundSteps {
   async #loadEngine(
     version: ModelVersionRow,
     config: RoundConfig,
-    options: { kvCache: "f16" | "f32" },
+    options: { kvCache: "f16" | "f32"; cpuShare?: number },
   ): Promise<InferenceEngine> {
     await verifyModelFile(version.ggufPath, version.ggufSha256);
     return InferenceEngine.load({
@@ -731,7 +735,7 @@ class RoundSteps {
 
   #engineOptions(
     config: RoundConfig,
-    options: { kvCache: "f16" | "f32" },
+    options: { kvCache: "f16" | "f32"; cpuShare?: number },
   ): Omit<InferenceEngineOptions, "modelPath" | "modelName"> {
     return {
       parallel: config.inference.parallel,
@@ -740,6 +744,7 @@ class RoundSteps {
       // The trainer queues its own work; it must never be refused as overloaded.
       maxQueue: 100_000,
       kvCache: options.kvCache,
+      cpuShare: options.cpuShare,
       gpu: config.inference.gpu === "cpu" ? false : config.inference.gpu,
     };
   }
