@@ -224,9 +224,11 @@ async function runLoop(
   const trafficStarted = performance.now();
   const progress = new ProgressLine();
   let done = 0;
+  // Seeded, so that a run on the same model and machine sends the same answers.
   const answers = await mapConcurrent(questions, 4, async (question) => {
-    const first = await api.ask(keys.app, question, 64);
-    const second = twice.includes(question) ? await api.ask(keys.app, question, 64) : undefined;
+    const seed = questions.indexOf(question);
+    const first = await api.ask(keys.app, question, 64, seed);
+    const second = twice.includes(question) ? await api.ask(keys.app, question, 64, 1000 + seed) : undefined;
     progress.update("traffic", ++done, questions.length);
     return { question, first, second };
   });
@@ -335,12 +337,13 @@ class DemoClient {
     this.#model = model;
   }
 
-  async ask(key: string, question: string, maxTokens: number) {
+  async ask(key: string, question: string, maxTokens: number, seed?: number) {
     const body = (await this.#post(key, "/v1/chat/completions", {
       model: this.#model,
       messages: [{ role: "user", content: question }],
       max_tokens: maxTokens,
       temperature: 0.7,
+      seed,
     })) as {
       id: string;
       choices: { message: { content: string | null } }[];

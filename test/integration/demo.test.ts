@@ -51,7 +51,7 @@ describe("medgate demo", () => {
       "--preset",
       "tiny",
       "--prompts",
-      "30",
+      "60",
       "--port",
       "0",
       "--data-dir",
@@ -85,8 +85,8 @@ describe("medgate demo", () => {
       expect(changes.map((change) => change.kind)).toEqual(["promote", "register"]);
       expect(changes[0]!.gateReport).toMatchObject({ passed: true });
       const logged = await db.select().from(completions);
-      // 30 questions, 4 of them asked twice, and one answer after the swap, logged under the new version.
-      expect(logged).toHaveLength(35);
+      // 60 questions, 4 of them asked twice, and one answer after the swap, logged under the new version.
+      expect(logged).toHaveLength(65);
       expect(logged.filter((row) => row.modelVersionId === champion.id)).toHaveLength(1);
       expect((await db.select().from(feedback)).length).toBeGreaterThanOrEqual(20);
     } finally {
