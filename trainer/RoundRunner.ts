@@ -168,10 +168,22 @@ export async function driveRound(roundId: string, options: RoundRunnerOptions): 
         await step.run(round);
       } catch (error) {
         if (controller.signal.aborted) throw controller.signal.reason ?? error;
-        await advanceRound(database.db, roundId, round.state, "failed", {
-          error: `${round.state}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
-          errorDetail: error instanceof EngineScriptError ? error.stderrTail : null,
-          stats: { failedStep: round.state },
+        const message = `${round.state}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`;
+        await database.db.transaction(async (tx) => {
+          const txDb = tx as unknown as Database;
+          // A candidate whose gate could not run is never promoted: it is rejected with the reason.
+          if (round.state === "evaluating" && round.candidateVersionId) {
+            await rejectCandidate(txDb, round.candidateVersionId, {
+              actor: `trainer (round ${round.modelName}#${round.number})`,
+              reason: `the gate could not run: ${message}`,
+              roundId: round.id,
+            });
+          }
+          await advanceRound(txDb, roundId, round.state, "failed", {
+            error: message,
+            errorDetail: error instanceof EngineScriptError ? error.stderrTail : null,
+            stats: { failedStep: round.state },
+          });
         });
         return (await findRound(database.db, roundId))!;
       }
@@ -509,7 +521,8 @@ class RoundSteps {
         hfDir: trained.checkpointDir!,
         ggufPath: gguf.path,
         ggufSha256: gguf.sha256,
-        status: "candidate",
+        // Registered as the round enters the gate; the gate makes it `champion` or `rejected`.
+        status: "evaluating",
         datasetSha256: round.datasetSha256,
         config: { dpo: config.dpo, ggufType: config.ggufType, judge: config.judge },
         metrics: finalMetrics,

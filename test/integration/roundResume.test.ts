@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { count, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
+import { championChangesOf } from "../../db/championChanges.ts";
 import { findChampion } from "../../db/modelVersions.ts";
 import { promptHashOf } from "../../db/promptHash.ts";
 import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
@@ -234,5 +235,30 @@ describe("round run killed and resumed", () => {
     expect(stderr).toContain("round tiny#3 started with 8 new prompt(s)");
     expect(stderr).toContain("trainer stopped");
     expect(await database.db.select().from(rounds)).toHaveLength(3);
+  }, 300_000);
+
+  it("rejects the candidate, audited, when its gate cannot run, and keeps the champion", async () => {
+    const before = (await findChampion(database.db, "tiny"))!;
+    await logCorrectedTraffic(corpus.slice(40, 48), new Date());
+    const config = join(workDir, "missing-suite.json");
+    await writeFile(
+      config,
+      JSON.stringify(tinyRoundConfig({ gate: { suite: join(workDir, "no-suite.json") } })),
+    );
+    const run = medgate(["round", "run", "--model", "tiny", ...databaseArgs(), "--round-config", config]);
+    const { code } = await run.output;
+    expect(code).toBe(1);
+    const [failed] = await database.db.select().from(rounds).where(eq(rounds.number, 4));
+    expect(failed).toMatchObject({ state: "failed" });
+    expect(failed!.error).toMatch(/^evaluating: .*no-suite\.json/u);
+    const [candidate] = await database.db
+      .select()
+      .from(modelVersions)
+      .where(eq(modelVersions.id, failed!.candidateVersionId!));
+    expect(candidate!.status).toBe("rejected");
+    const [audit] = await championChangesOf(database.db, "tiny", 1);
+    expect(audit).toMatchObject({ kind: "reject", toVersionId: candidate!.id, roundId: failed!.id });
+    expect(audit!.reason).toMatch(/^the gate could not run: evaluating: /u);
+    expect((await findChampion(database.db, "tiny"))!.id).toBe(before.id);
   }, 300_000);
 });
