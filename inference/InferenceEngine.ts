@@ -275,17 +275,9 @@ export class InferenceEngine {
     return this.scoreContinuations(promptTokens, continuations, options);
   }
 
-  /**
-   * Tokens of the rendered prompt of a conversation, ready for `scoreContinuations`. node-llama-cpp's chat
-   * wrappers begin with BOS; `bos: "tokenizer"` keeps it only where the model's tokenizer adds one, as the
-   * chat template rendered and tokenized by transformers (and lm-evaluation-harness) has it.
-   */
-  promptTokensOf(messages: ChatMessage[], options: { bos?: "chat-wrapper" | "tokenizer" } = {}): Token[] {
-    const tokens = this.#promptTokens(this.#historyOf(messages));
-    const { bos, shouldPrependBosToken } = this.model.tokens;
-    if (options.bos === "tokenizer" && !shouldPrependBosToken && bos !== null && tokens[0] === bos)
-      return tokens.slice(1);
-    return tokens;
+  /** Tokens of the rendered prompt of a conversation, ready for `scoreContinuations`. */
+  promptTokensOf(messages: ChatMessage[]): Token[] {
+    return this.#promptTokens(this.#historyOf(messages));
   }
 
   /**

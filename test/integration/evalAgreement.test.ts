@@ -75,6 +75,14 @@ function agreement(
 }
 
 describe("scoring agreement with transformers", () => {
+  it("renders a conversation without a BOS the tokenizer does not add, as transformers does", () => {
+    // The fixture's tokenizer adds no BOS; node-llama-cpp's ChatML wrapper would begin with one, and every
+    // chat-format score would then differ from transformers' by a constant (0.67 nats on this model).
+    expect(engine.model.tokens.shouldPrependBosToken).toBe(false);
+    const tokens = engine.promptTokensOf([{ role: "user", content: "Is a fever of 38 C dangerous?" }]);
+    expect(engine.model.detokenize(tokens.slice(0, 2), true)).toBe("<|im_start|>user");
+  });
+
   it.each([
     ["zero-shot, plain prompts, answer letters", { shots: 0, format: "plain", continuation: "letter" }, 40],
     ["one-shot, plain prompts, answer texts", { shots: 1, format: "plain", continuation: "text" }, 10],

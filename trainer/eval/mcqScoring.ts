@@ -142,7 +142,7 @@ async function logprobsOf(
     return each.map((values) => values[0]!);
   }
   if (settings.format === "chat") {
-    const promptTokens = engine.promptTokensOf([{ role: "user", content: prompt }], { bos: "tokenizer" });
+    const promptTokens = engine.promptTokensOf([{ role: "user", content: prompt }]);
     const scores = await engine.scoreContinuations(promptTokens, answers, {
       signal: options.signal,
       truncateLeft: true,
