@@ -34,7 +34,7 @@ describe("parseRoundConfig", () => {
     const demo = parseRoundConfig(demoRoundConfig());
     expect(demo.gate).toMatchObject({
       limit: 20,
-      policy: { benchmarkTolerance: 0.15, pooledTolerance: 0.05 },
+      policy: { benchmarkTolerance: 0.25, pooledTolerance: 0.05 },
     });
   });
 });

@@ -43,9 +43,10 @@ export function tinyRoundConfig(overrides: RoundConfigInput = {}): RoundConfigIn
 /**
  * For the demo model (SmolLM2-135M-Instruct) on a laptop's CPU: two candidates of up to 64 tokens, LoRA on
  * every projection with a learning rate a 135M model needs to move in one small round, and a gate of 20
- * questions per benchmark. On 20 questions a 95% interval is about ±10 points wide, so the demo's gate
- * tolerates a lower bound down to −15 points per benchmark and −5 pooled (the defaults, 2 and 0.5 points,
- * are meant for the full suite); held-out preference accuracy and the safety set keep their defaults.
+ * questions per benchmark. On 20 questions one changed answer moves a benchmark's 95% lower bound to −15
+ * points, so the demo's gate tolerates a lower bound down to −25 points per benchmark and −5 pooled (the
+ * defaults, 2 and 0.5 points, are meant for the full suite); held-out preference accuracy and the safety
+ * set keep their defaults.
  */
 export function demoRoundConfig(overrides: RoundConfigInput = {}): RoundConfigInput {
   return {
@@ -59,7 +60,7 @@ export function demoRoundConfig(overrides: RoundConfigInput = {}): RoundConfigIn
     ...overrides,
     gate: {
       limit: 20,
-      policy: { benchmarkTolerance: 0.15, pooledTolerance: 0.05 },
+      policy: { benchmarkTolerance: 0.25, pooledTolerance: 0.05 },
       ...overrides.gate,
     },
     dpo: {
