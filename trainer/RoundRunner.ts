@@ -39,7 +39,7 @@ import {
   runEvaluation,
   suiteItems,
 } from "./eval/evalRun.ts";
-import { decideGate, parseGatePolicy } from "./eval/gatePolicy.ts";
+import { decideGate } from "./eval/gatePolicy.ts";
 import { pairResults } from "./eval/pairResults.ts";
 import { defaultSafetySetPath, readSafetySet, scoreSafetySet } from "./eval/safetySet.ts";
 import { implicitRewardJudge } from "./judges/implicitReward.ts";
@@ -187,7 +187,7 @@ export async function driveRound(roundId: string, options: RoundRunnerOptions): 
         });
         return (await findRound(database.db, roundId))!;
       }
-      const seconds = Math.round((performance.now() - started) / 10) / 100;
+      const seconds = secondsSince(started);
       const current = await findRound(database.db, roundId);
       await advanceRound(database.db, roundId, current!.state, current!.state, {
         stats: {
@@ -199,6 +199,11 @@ export async function driveRound(roundId: string, options: RoundRunnerOptions): 
     for (const signal of signals) signal.removeEventListener("abort", onStop);
     await lock.release();
   }
+}
+
+/** Seconds since `started` (a `performance.now()`), to the hundredth. */
+function secondsSince(started: number): number {
+  return Math.round((performance.now() - started) / 10) / 100;
 }
 
 /** The work of each trainer step. */
@@ -544,7 +549,6 @@ class RoundSteps {
     const champion = await findChampion(this.#db, round.modelName);
     if (!champion) throw new RoundStepError(`"${round.modelName}" has no champion to gate against.`);
     const gate = config.gate;
-    const policy = parseGatePolicy(gate.policy);
     const settings = {
       shots: gate.shots,
       format: gate.format,
@@ -553,13 +557,14 @@ class RoundSteps {
     };
     const suitePath = gate.suite ?? defaultSuitePath;
     const engine = this.#engineOptions(config, { kvCache: "f32" });
+    const items = await suiteItems(suitePath, settings);
     const evaluate = async (version: ModelVersionRow, label: string) => {
-      const { suite } = await suiteItems(suitePath, settings);
-      const reused = await findFinishedRun(this.#db, version.id, suite.name, settings);
+      const reused = await findFinishedRun(this.#db, version.id, items.suite.name, settings);
       if (reused) return reused;
       return runEvaluation(this.#db, {
         version,
         suitePath,
+        items,
         settings,
         engine,
         signal: this.#signal,
@@ -573,7 +578,7 @@ class RoundSteps {
       try {
         return await work();
       } finally {
-        seconds[name] = Math.round((performance.now() - started) / 10) / 100;
+        seconds[name] = secondsSince(started);
       }
     };
     const championRun = await timed("champion", () => evaluate(champion, `champion v${champion.version}`));
@@ -624,10 +629,10 @@ class RoundSteps {
       await candidateEngine.dispose();
     }
     const report = {
-      ...decideGate({ policy, benchmarks, heldoutPreferenceAccuracy, safety }),
+      ...decideGate({ policy: gate.policy, benchmarks, heldoutPreferenceAccuracy, safety }),
       suite: candidateRun.suite,
       settings,
-      policy,
+      policy: gate.policy,
       candidate: { versionId: candidate.id, version: candidate.version, evalRunId: candidateRun.id },
       champion: { versionId: champion.id, version: champion.version, evalRunId: championRun.id },
       /** Seconds spent scoring each model on the suite (0 when a finished run was reused), the safety set, held-out pairs. */

@@ -26,15 +26,14 @@ export type EvalSettings = PromptSettings & {
 
 export type EvalProgress = { done: number; total: number };
 
-/** The suite's items after the few-shot split and the per-benchmark limit, with the examples. */
-export async function suiteItems(
-  suitePath: string,
-  settings: EvalSettings,
-): Promise<{
+export type SuiteItems = {
   suite: { name: string; version: number };
   scored: ScoredItem[];
   examples: Map<string, ScoredItem[]>;
-}> {
+};
+
+/** The suite's items after the few-shot split and the per-benchmark limit, with the examples. */
+export async function suiteItems(suitePath: string, settings: EvalSettings): Promise<SuiteItems> {
   const { suite, items } = await loadSuite(suitePath);
   const all = [...items.values()].flat();
   const { examples, scored } = splitShots(all, settings.shots);
@@ -58,6 +57,8 @@ export async function runEvaluation(
   options: {
     version: ModelVersionRow;
     suitePath: string;
+    /** The suite as `suiteItems` read it with these settings, when the caller has it already. */
+    items?: SuiteItems;
     settings?: Partial<EvalSettings>;
     engine?: Omit<InferenceEngineOptions, "modelPath" | "modelName">;
     onProgress?: (progress: EvalProgress) => void;
@@ -65,7 +66,7 @@ export async function runEvaluation(
   },
 ): Promise<EvalRunRow> {
   const settings: EvalSettings = { ...defaultPromptSettings, ...options.settings };
-  const { suite, scored, examples } = await suiteItems(options.suitePath, settings);
+  const { suite, scored, examples } = options.items ?? (await suiteItems(options.suitePath, settings));
   const [run] = await db
     .insert(evalRuns)
     .values({
@@ -91,17 +92,7 @@ export async function runEvaluation(
       const rows = pending;
       pending = [];
       if (rows.length === 0) return;
-      await db.insert(evalResults).values(
-        rows.map((row) => ({
-          runId: run!.id,
-          benchmark: row.benchmark,
-          questionId: row.questionId,
-          answer: row.answer,
-          predicted: row.predicted,
-          predictedNorm: row.predictedNorm,
-          logprobs: row.logprobs,
-        })),
-      );
+      await db.insert(evalResults).values(rows.map((row) => ({ runId: run!.id, ...row })));
     };
     let results: ItemResult[];
     try {
@@ -158,14 +149,7 @@ export async function findFinishedRun(
 
 export async function evalResultsOf(db: Database, runId: string): Promise<ItemResult[]> {
   const rows = await db.select().from(evalResults).where(eq(evalResults.runId, runId));
-  return rows.map((row) => ({
-    benchmark: row.benchmark,
-    questionId: row.questionId,
-    answer: row.answer,
-    predicted: row.predicted,
-    predictedNorm: row.predictedNorm,
-    logprobs: row.logprobs,
-  }));
+  return rows.map(({ runId: _, ...result }) => result);
 }
 
 function sortKeys(value: Record<string, unknown>): Record<string, unknown> {
