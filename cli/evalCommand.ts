@@ -1,8 +1,5 @@
 // `medgate eval run --model VERSION --suite medical`: scores a registered version on a benchmark suite.
-import { and, eq } from "drizzle-orm";
-import type { Database } from "../db/createDatabase.ts";
-import { findChampion, findModelVersion } from "../db/modelVersions.ts";
-import { type ModelVersionRow, modelVersions } from "../db/schema.ts";
+import { findModelVersionByRef } from "../db/modelVersions.ts";
 import { defaultSuitePath, runEvaluation } from "../trainer/eval/evalRun.ts";
 import { ConfigError, type DatabaseConfig } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
@@ -24,20 +21,6 @@ Options:
   --threads N         llama.cpp threads  default: 1 for models under 64 MB, else all cores
   --parallel N        Questions scored at once  default: 4
   --database-url URL  [DATABASE_URL]   --data-dir DIR  [MEDGATE_DATA_DIR]`;
-
-async function resolveVersion(db: Database, ref: string): Promise<ModelVersionRow | undefined> {
-  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu.test(ref))
-    return findModelVersion(db, ref);
-  const numbered = /^(.+)@v(\d+)$/u.exec(ref);
-  if (numbered) {
-    const [row] = await db
-      .select()
-      .from(modelVersions)
-      .where(and(eq(modelVersions.name, numbered[1]!), eq(modelVersions.version, Number(numbered[2]))));
-    return row;
-  }
-  return findChampion(db, ref);
-}
 
 function positive(name: string, text: string | undefined, min = 1): number | undefined {
   if (text === undefined) return undefined;
@@ -69,7 +52,7 @@ export async function evalCommand(
   const ref = args.model;
   const progress = new ProgressLine();
   const run = await withDatabase(config, async (db) => {
-    const version = await resolveVersion(db, ref);
+    const version = await findModelVersionByRef(db, ref);
     if (!version) throw new ConfigError(`No model version "${ref}" (see \`medgate models list\`).`);
     console.error(`medgate: scoring ${version.name} v${version.version} on ${suitePath}…`);
     return runEvaluation(db, {

@@ -47,6 +47,21 @@ export async function findModelVersion(db: Database, id: string): Promise<ModelV
   return row;
 }
 
+/** A version by its id, `NAME@vN`, or `NAME` (that name's champion). */
+export async function findModelVersionByRef(db: Database, ref: string): Promise<ModelVersionRow | undefined> {
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu.test(ref))
+    return findModelVersion(db, ref);
+  const numbered = /^(.+)@v(\d+)$/u.exec(ref);
+  if (numbered) {
+    const [row] = await db
+      .select()
+      .from(modelVersions)
+      .where(and(eq(modelVersions.name, numbered[1]!), eq(modelVersions.version, Number(numbered[2]))));
+    return row;
+  }
+  return findChampion(db, ref);
+}
+
 export async function findChampion(db: Database, name: string): Promise<ModelVersionRow | undefined> {
   const [row] = await db
     .select()
