@@ -1,4 +1,5 @@
 // Server-rendered SVG charts for the dashboard: training curves and gate forest plots. No script needed.
+import type { Child } from "hono/jsx";
 
 const palette = ["#1f4e79", "#c0392b", "#2e8b57", "#8e44ad", "#d68910"];
 
@@ -6,6 +7,38 @@ function tick(value: number): string {
   const abs = Math.abs(value);
   if (abs !== 0 && (abs < 0.01 || abs >= 1000)) return value.toExponential(1);
   return Number(value.toFixed(abs < 1 ? 3 : 2)).toString();
+}
+
+/** An accessible SVG of the given size with the chart's title at its top. */
+function Chart({
+  title,
+  titleX,
+  width,
+  height,
+  children,
+}: {
+  title: string;
+  titleX: number;
+  width: number;
+  height: number;
+  children: Child;
+}) {
+  return (
+    <svg
+      class="chart"
+      role="img"
+      aria-label={title}
+      viewBox={`0 0 ${width} ${height}`}
+      width={width}
+      height={height}
+      xmlns="http://www.w3.org/2000/svg"
+    >
+      <text x={titleX} y={14} class="chart-title">
+        {title}
+      </text>
+      {children}
+    </svg>
+  );
 }
 
 export type Series = { name: string; points: [number, number][] };
@@ -33,18 +66,7 @@ export function LineChart({
   const sx = (x: number) => pad.left + ((x - x0) / Math.max(1e-9, x1 - x0)) * (width - pad.left - pad.right);
   const sy = (y: number) => pad.top + (1 - (y - y0) / (y1 - y0)) * (height - pad.top - pad.bottom);
   return (
-    <svg
-      class="chart"
-      role="img"
-      aria-label={title}
-      viewBox={`0 0 ${width} ${height}`}
-      width={width}
-      height={height}
-      xmlns="http://www.w3.org/2000/svg"
-    >
-      <text x={pad.left} y={14} class="chart-title">
-        {title}
-      </text>
+    <Chart title={title} titleX={pad.left} width={width} height={height}>
       <line
         x1={pad.left}
         y1={height - pad.bottom}
@@ -84,7 +106,7 @@ export function LineChart({
           </text>
         </>
       ))}
-    </svg>
+    </Chart>
   );
 }
 
@@ -115,18 +137,7 @@ export function ForestPlot({
   const sx = (value: number) => pad.left + ((value + extent) / (2 * extent)) * (width - pad.left - pad.right);
   const points = (value: number) => `${(value * 100).toFixed(1)}`;
   return (
-    <svg
-      class="chart"
-      role="img"
-      aria-label={title}
-      viewBox={`0 0 ${width} ${height}`}
-      width={width}
-      height={height}
-      xmlns="http://www.w3.org/2000/svg"
-    >
-      <text x={8} y={14} class="chart-title">
-        {title}
-      </text>
+    <Chart title={title} titleX={8} width={width} height={height}>
       <line x1={sx(0)} y1={pad.top - 4} x2={sx(0)} y2={height - pad.bottom} class="axis" />
       <line
         x1={sx(-tolerance)}
@@ -156,7 +167,7 @@ export function ForestPlot({
           </>
         );
       })}
-    </svg>
+    </Chart>
   );
 }
 
