@@ -1,6 +1,7 @@
 // Queries of alignment rounds and their outputs: prompts, candidates, pairs and training metrics.
 import { and, asc, desc, eq, gte, inArray, lt, ne, notInArray, sql } from "drizzle-orm";
 import type { Database } from "./createDatabase.ts";
+import { toStorableJson } from "./losslessText.ts";
 import {
   completions,
   type FeedbackRow,
@@ -111,12 +112,17 @@ export async function advanceRound(
       ...fields,
       state: to,
       updatedAt: new Date(),
-      ...(stats ? { stats: sql`${rounds.stats} || ${JSON.stringify(stats)}::jsonb` } : {}),
+      ...(stats ? { stats: mergedStats(stats) } : {}),
       ...(finishedRoundStates.includes(to) ? { finishedAt: new Date() } : {}),
     })
     .where(and(eq(rounds.id, id), eq(rounds.state, from)))
     .returning({ id: rounds.id });
   return updated.length === 1;
+}
+
+/** The round's statistics with `stats` merged in, on the database side; raw SQL, so stored losslessly by hand. */
+function mergedStats(stats: Record<string, unknown>) {
+  return sql`${rounds.stats} || ${JSON.stringify(toStorableJson(stats))}::jsonb`;
 }
 
 /** Merges `stats` into a round's statistics without changing its state. */
@@ -127,7 +133,7 @@ export async function mergeRoundStats(
 ): Promise<void> {
   await db
     .update(rounds)
-    .set({ stats: sql`${rounds.stats} || ${JSON.stringify(stats)}::jsonb`, updatedAt: new Date() })
+    .set({ stats: mergedStats(stats), updatedAt: new Date() })
     .where(eq(rounds.id, id));
 }
 

@@ -1,11 +1,13 @@
 // The database schema, the source of truth for rows and migrations (drizzle-kit generates migrations/).
+// Every column that holds text from outside medgate (clients, clinicians, models, operators, benchmark
+// files) and every jsonb column is lossless (see losslessText.ts): any JavaScript string is stored and reads
+// back byte-identical, NUL and lone surrogates included. Ids, hashes, paths and enums stay plain text.
 import { sql } from "drizzle-orm";
 import {
   bigserial,
   boolean,
   index,
   integer,
-  jsonb,
   pgEnum,
   pgTable,
   real,
@@ -14,6 +16,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import { losslessJsonb, losslessText } from "./losslessText.ts";
 
 export const apiKeyRole = pgEnum("api_key_role", ["client", "clinician", "admin"]);
 
@@ -22,7 +25,7 @@ export const apiKeys = pgTable(
   "api_keys",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    name: text("name").notNull(),
+    name: losslessText("name").notNull(),
     role: apiKeyRole("role").notNull(),
     /** Hex sha256 of the whole secret. */
     keyHash: text("key_hash").notNull(),
@@ -48,7 +51,7 @@ export const modelVersions = pgTable(
   {
     id: uuid("id").primaryKey().defaultRandom(),
     /** The served model name clients use. */
-    name: text("name").notNull(),
+    name: losslessText("name").notNull(),
     version: integer("version").notNull(),
     parentId: uuid("parent_id"),
     roundId: uuid("round_id"),
@@ -58,8 +61,8 @@ export const modelVersions = pgTable(
     ggufSha256: text("gguf_sha256").notNull(),
     status: modelVersionStatus("status").notNull(),
     datasetSha256: text("dataset_sha256"),
-    config: jsonb("config").$type<Record<string, unknown>>(),
-    metrics: jsonb("metrics").$type<Record<string, unknown>>(),
+    config: losslessJsonb("config").$type<Record<string, unknown>>(),
+    metrics: losslessJsonb("metrics").$type<Record<string, unknown>>(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [
@@ -87,25 +90,25 @@ export const completions = pgTable(
     id: text("id").primaryKey(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
     /** The request's parameters other than the messages (sampling, limits, response format...). */
-    request: jsonb("request").$type<Record<string, unknown>>().notNull(),
-    messages: jsonb("messages").$type<{ role: string; content: string }[]>(),
-    choices: jsonb("choices").$type<CompletionChoice[]>(),
+    request: losslessJsonb("request").$type<Record<string, unknown>>().notNull(),
+    messages: losslessJsonb("messages").$type<{ role: string; content: string }[]>(),
+    choices: losslessJsonb("choices").$type<CompletionChoice[]>(),
     stored: boolean("stored").notNull(),
     /** How the response ended (the first choice's finish reason, `cancelled` or `error`). */
     status: completionStatus("status").notNull(),
-    error: text("error"),
+    error: losslessText("error"),
     /** Hash of the normalized conversation, for deduplicating prompts. */
     promptHash: text("prompt_hash").notNull(),
     promptTokens: integer("prompt_tokens").notNull(),
     completionTokens: integer("completion_tokens").notNull(),
     latencyMs: real("latency_ms").notNull(),
     timeToFirstTokenMs: real("time_to_first_token_ms"),
-    modelName: text("model_name").notNull(),
+    modelName: losslessText("model_name").notNull(),
     modelVersionId: uuid("model_version_id"),
     apiKeyId: uuid("api_key_id"),
     traceId: text("trace_id").notNull(),
-    user: text("user"),
-    metadata: jsonb("metadata").$type<Record<string, string>>(),
+    user: losslessText("user"),
+    metadata: losslessJsonb("metadata").$type<Record<string, string>>(),
   },
   (table) => [
     index("completions_created_at_idx").on(table.createdAt),
@@ -129,8 +132,8 @@ export const feedback = pgTable(
     /** Thumbs (-1 | 1) or a 1–5 score, as `ratingScale` says. */
     rating: integer("rating"),
     ratingScale: text("rating_scale"),
-    correction: text("correction"),
-    comment: text("comment"),
+    correction: losslessText("correction"),
+    comment: losslessText("comment"),
     /** For a preference: the other completion of the same prompt, and which was better. */
     otherCompletionId: text("other_completion_id"),
     preference: text("preference"),
@@ -161,7 +164,7 @@ export const rounds = pgTable(
   "rounds",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    modelName: text("model_name").notNull(),
+    modelName: losslessText("model_name").notNull(),
     /** 1, 2, … per model name. */
     number: integer("number").notNull(),
     state: roundState("state").notNull(),
@@ -169,18 +172,18 @@ export const rounds = pgTable(
     baseVersionId: uuid("base_version_id").notNull(),
     candidateVersionId: uuid("candidate_version_id"),
     /** The round's whole configuration (judge, K, DPO hyper-parameters...), fixed at creation. */
-    config: jsonb("config").$type<Record<string, unknown>>().notNull(),
+    config: losslessJsonb("config").$type<Record<string, unknown>>().notNull(),
     /** Completions created in [since, until) feed the round. */
     since: timestamp("since", { withTimezone: true }),
     until: timestamp("until", { withTimezone: true }).notNull(),
     datasetPath: text("dataset_path"),
     datasetSha256: text("dataset_sha256"),
     /** Counts, pair statistics, warnings and seconds per step. */
-    stats: jsonb("stats").$type<Record<string, unknown>>().notNull().default({}),
-    error: text("error"),
+    stats: losslessJsonb("stats").$type<Record<string, unknown>>().notNull().default({}),
+    error: losslessText("error"),
     /** The last part of the Python engine's stderr when a step failed there. */
-    errorDetail: text("error_detail"),
-    createdBy: text("created_by").notNull(),
+    errorDetail: losslessText("error_detail"),
+    createdBy: losslessText("created_by").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
@@ -195,8 +198,8 @@ export const roundPrompts = pgTable(
     id: bigserial("id", { mode: "number" }).primaryKey(),
     roundId: uuid("round_id").notNull(),
     promptHash: text("prompt_hash").notNull(),
-    messages: jsonb("messages").$type<{ role: string; content: string }[]>().notNull(),
-    completionIds: jsonb("completion_ids").$type<string[]>().notNull(),
+    messages: losslessJsonb("messages").$type<{ role: string; content: string }[]>().notNull(),
+    completionIds: losslessJsonb("completion_ids").$type<string[]>().notNull(),
   },
   (table) => [uniqueIndex("round_prompts_round_hash_idx").on(table.roundId, table.promptHash)],
 );
@@ -212,7 +215,7 @@ export const roundCandidates = pgTable(
     index: integer("index").notNull(),
     /** `sampled`, `logged` (an answer the gateway gave) or `correction` (a clinician's answer). */
     source: text("source").notNull(),
-    text: text("text").notNull(),
+    text: losslessText("text").notNull(),
     seed: integer("seed"),
     finishReason: text("finish_reason"),
     completionId: text("completion_id"),
@@ -231,8 +234,8 @@ export const roundPairs = pgTable(
     id: bigserial("id", { mode: "number" }).primaryKey(),
     roundId: uuid("round_id").notNull(),
     promptId: integer("prompt_id").notNull(),
-    chosen: text("chosen").notNull(),
-    rejected: text("rejected").notNull(),
+    chosen: losslessText("chosen").notNull(),
+    rejected: losslessText("rejected").notNull(),
     /** `judge:<name>`, `clinician-preference` or `clinician-correction`. */
     source: text("source").notNull(),
     /** Judge score of chosen minus rejected; null for clinician pairs. */
@@ -249,7 +252,7 @@ export const roundMetrics = pgTable(
     roundId: uuid("round_id").notNull(),
     step: integer("step").notNull(),
     epoch: real("epoch"),
-    values: jsonb("values").$type<Record<string, number>>().notNull(),
+    values: losslessJsonb("values").$type<Record<string, number>>().notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [uniqueIndex("round_metrics_round_step_idx").on(table.roundId, table.step)],
@@ -271,17 +274,17 @@ export const championChanges = pgTable(
   "champion_changes",
   {
     id: bigserial("id", { mode: "number" }).primaryKey(),
-    modelName: text("model_name").notNull(),
+    modelName: losslessText("model_name").notNull(),
     kind: championChangeKind("kind").notNull(),
     /** The champion before; null for the first one. */
     fromVersionId: uuid("from_version_id"),
     /** The champion after (for `reject`: the rejected candidate). */
     toVersionId: uuid("to_version_id").notNull(),
     /** `trainer@host`, `cli@host`, an admin key's name... */
-    actor: text("actor").notNull(),
-    reason: text("reason").notNull(),
+    actor: losslessText("actor").notNull(),
+    reason: losslessText("reason").notNull(),
     roundId: uuid("round_id"),
-    gateReport: jsonb("gate_report").$type<Record<string, unknown>>(),
+    gateReport: losslessJsonb("gate_report").$type<Record<string, unknown>>(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [index("champion_changes_model_idx").on(table.modelName, table.createdAt)],
@@ -293,14 +296,14 @@ export const evalRuns = pgTable(
   {
     id: uuid("id").primaryKey().defaultRandom(),
     modelVersionId: uuid("model_version_id").notNull(),
-    suite: text("suite").notNull(),
+    suite: losslessText("suite").notNull(),
     suiteVersion: integer("suite_version").notNull(),
     /** Prompting: shots, chat template or plain, and the scorer's settings. */
-    settings: jsonb("settings").$type<Record<string, unknown>>().notNull(),
+    settings: losslessJsonb("settings").$type<Record<string, unknown>>().notNull(),
     status: text("status").notNull(),
     /** Accuracy per benchmark and pooled, once finished. */
-    summary: jsonb("summary").$type<Record<string, unknown>>(),
-    error: text("error"),
+    summary: losslessJsonb("summary").$type<Record<string, unknown>>(),
+    error: losslessText("error"),
     startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
   },
@@ -312,13 +315,13 @@ export const evalResults = pgTable(
   "eval_results",
   {
     runId: uuid("run_id").notNull(),
-    benchmark: text("benchmark").notNull(),
-    questionId: text("question_id").notNull(),
+    benchmark: losslessText("benchmark").notNull(),
+    questionId: losslessText("question_id").notNull(),
     answer: integer("answer").notNull(),
     /** Choice with the highest log-likelihood (acc) and with the highest per-character one (acc_norm). */
     predicted: integer("predicted").notNull(),
     predictedNorm: integer("predicted_norm").notNull(),
-    logprobs: jsonb("logprobs").$type<number[]>().notNull(),
+    logprobs: losslessJsonb("logprobs").$type<number[]>().notNull(),
   },
   (table) => [
     uniqueIndex("eval_results_run_question_idx").on(table.runId, table.benchmark, table.questionId),

@@ -90,6 +90,44 @@ describe.each(["postgres", "pglite"] as const)("database on %s", (kind) => {
     expect(rows).toHaveLength(1);
   });
 
+  it("stores NUL, lone surrogates and U+FFFF in every text and jsonb column and reads them back byte-identical", async () => {
+    const odd = ["nul\u0000here", "lone \ud800 high", "lone \udc00 low", "\uffff0000", "pair 🤒 ok", "plain"];
+    const id = `chatcmpl-${kind}-odd`;
+    const row = {
+      id,
+      createdAt: new Date(),
+      request: { stop: odd, response_format: { type: "json_schema", json_schema: { schema: { [odd[0]!]: odd } } } },
+      messages: odd.map((content) => ({ role: "user", content })),
+      choices: [{ index: 0, text: odd.join("|"), finishReason: "stop" }],
+      stored: true,
+      status: "stop" as const,
+      error: odd[1]!,
+      promptHash: "odd",
+      promptTokens: 1,
+      completionTokens: 1,
+      latencyMs: 1,
+      modelName: "tiny",
+      traceId: "t",
+      user: odd[2]!,
+      metadata: { [odd[0]!]: odd[1]! },
+    };
+    await database.db.insert(completions).values(row);
+    const [stored] = await database.db.select().from(completions).where(eq(completions.id, id));
+    expect(stored).toMatchObject(row);
+    expect(JSON.stringify(stored!.messages)).toBe(JSON.stringify(row.messages));
+
+    const { key } = await createApiKey(database.db, { name: odd[0]!, role: "clinician" });
+    const [comment] = await database.db
+      .insert(feedback)
+      .values({ completionId: id, kind: "comment", comment: odd.join(""), apiKeyId: key.id })
+      .returning();
+    expect(comment!.comment).toBe(odd.join(""));
+    expect((await listApiKeys(database.db)).find((k) => k.id === key.id)?.name).toBe(odd[0]);
+    // Filters compare in the stored form too.
+    const byUser = await database.db.select().from(completions).where(eq(completions.user, odd[2]!));
+    expect(byUser.map((r) => r.id)).toEqual([id]);
+  });
+
   it.runIf(kind === "pglite")("refuses a second opener of the same embedded folder", async () => {
     expect(database.dataDir).toBeTruthy();
     await expect(createDatabase({ dataDir: database.dataDir })).rejects.toBeInstanceOf(DatabaseLockedError);
