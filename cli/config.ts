@@ -36,6 +36,12 @@ export const trainerConfigSchema = databaseConfigSchema.extend({
 });
 export type TrainerConfig = z.infer<typeof trainerConfigSchema>;
 
+/** Where response-log records wait while the database is unreachable; one process per folder. Default: .medgate/spool */
+const spoolDir = z.string().min(1).default(".medgate/spool");
+
+/** `medgate logs`: the database, and the gateway's spool folder (where refused rows are set aside). */
+export const logsConfigSchema = databaseConfigSchema.extend({ spoolDir });
+
 /** Milliseconds of a duration such as 30s, 15m, 12h or 7d. */
 export function durationMs(text: string): number {
   const match = /^(\d+)(s|m|h|d)$/u.exec(text);
@@ -71,8 +77,7 @@ export const serveConfigSchema = databaseConfigSchema.extend({
   bodyLimit: positiveInt.default(4 * 1024 * 1024),
   /** Longest wait for in-flight requests on SIGTERM, in ms. Default: 30000 */
   drainTimeout: z.coerce.number().int().min(0).default(30_000),
-  /** Where response-log records wait while the database is unreachable; one process per folder. Default: .medgate/spool */
-  spoolDir: z.string().min(1).default(".medgate/spool"),
+  spoolDir,
   /** Never download: a model missing locally is an error. Default: false */
   offline: z
     .union([

@@ -1,7 +1,21 @@
-// `medgate logs prune --older-than 90d`: retention for the response log.
+// `medgate logs prune --older-than 90d` (retention) and `medgate logs rejected [--replay]` (rows the
+// database refused, set aside by the response log: list them, and offer them again after a fix).
 import { pruneCompletions } from "../db/completions.ts";
+import { RejectedCompletions } from "../gateway/RejectedCompletions.ts";
 import { ConfigError, type DatabaseConfig, durationMs } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
+
+export const logsUsage = `Usage:
+  medgate logs prune --older-than 90d        delete response-log rows older than the age (d, h or m)
+  medgate logs rejected [--json]             list the rows the database refused, with the reason
+  medgate logs rejected --replay             offer them to the database again (after a fix)
+
+Rows the database refuses (a value out of range, a constraint) are never dropped: the response log sets
+them aside in <spool dir>/rejected with the reason, and a gateway offers them again each time it starts.
+--json prints each refused record whole (it holds the conversation: patient data), one per line.
+
+Options:
+  --spool-dir DIR     The gateway's spool folder  [MEDGATE_SPOOL_DIR]  default: .medgate/spool`;
 
 /** Parses "90d", "12h" or "30m" into milliseconds. */
 export function parseAge(text: string): number {
@@ -12,12 +26,55 @@ export function parseAge(text: string): number {
 
 export async function logsCommand(
   action: string | undefined,
-  olderThan: string | undefined,
-  config: DatabaseConfig,
+  options: { olderThan?: string; replay?: boolean; json?: boolean },
+  config: DatabaseConfig & { spoolDir: string },
 ) {
-  if (action !== "prune" || !olderThan) throw new ConfigError("Usage: medgate logs prune --older-than 90d");
-  const before = new Date(Date.now() - parseAge(olderThan));
-  const deleted = await withDatabase(config, (db) => pruneCompletions(db, before));
-  console.error(`medgate: deleted ${deleted} completion(s) created before ${before.toISOString()}.`);
-  console.log(deleted);
+  if (action === "prune" && options.olderThan) {
+    const before = new Date(Date.now() - parseAge(options.olderThan));
+    const deleted = await withDatabase(config, (db) => pruneCompletions(db, before));
+    console.error(`medgate: deleted ${deleted} completion(s) created before ${before.toISOString()}.`);
+    console.log(deleted);
+    return;
+  }
+  if (action !== "rejected") throw new ConfigError(logsUsage);
+  const rejected = new RejectedCompletions(config.spoolDir);
+  if (options.replay) {
+    const result = await withDatabase(config, (db) => rejected.replay(db));
+    console.error(
+      `medgate: ${result.stored} row(s) stored, ${result.alreadyStored} already in the log, ${result.stillRefused} still refused${result.stillRefused > 0 ? " (medgate logs rejected shows why)" : ""}.`,
+    );
+    console.log(JSON.stringify(result));
+    return;
+  }
+  const records = await rejected.list();
+  if (options.json) {
+    for (const record of records) console.log(JSON.stringify(record));
+    return;
+  }
+  if (records.length === 0) {
+    console.error(`medgate: no refused rows in ${rejected.dir}.`);
+    return;
+  }
+  const time = (value: unknown) => new Date(String(value)).toISOString().slice(0, 19).replace("T", " ");
+  const table = [
+    ["id", "created (UTC)", "model", "refused (UTC)", "SQLSTATE", "reason"],
+    ...records.map((record) => [
+      record.id,
+      time(record.row.createdAt),
+      record.row.modelName,
+      time(record.rejectedAt),
+      record.code ?? "-",
+      record.reason,
+    ]),
+  ];
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  console.error(`medgate: ${records.length} row(s) refused by the database, set aside in ${rejected.dir}:`);
+  for (const row of table)
+    console.log(
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join("  ")
+        .trimEnd(),
+    );
+  console.error("Fix the cause, then replay them: medgate logs rejected --replay");
 }

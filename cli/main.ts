@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import {
   ConfigError,
   databaseConfigSchema,
+  logsConfigSchema,
   parseOptions,
   parseServeConfig,
   trainerConfigSchema,
@@ -18,7 +19,7 @@ Commands:
   fixtures   Write the small test models
   db         Database maintenance (db migrate)
   keys       API keys (keys create | list | revoke)
-  logs       Response-log retention (logs prune --older-than 90d)
+  logs       The response log: retention and refused rows (logs prune --older-than 90d | logs rejected)
   models     The model registry (models register | list)
   promote    Make a version the champion without the gate (promote ID --force --reason "…")
   rollback   Return a model to its previous champion (rollback NAME --reason "…")
@@ -245,19 +246,23 @@ async function main(argv: string[]): Promise<number> {
     case "logs": {
       const { values, positionals } = parseArgs({
         args: rest,
-        options: { ...databaseFlags, "older-than": { type: "string" } },
+        options: {
+          ...databaseFlags,
+          "older-than": { type: "string" },
+          "spool-dir": { type: "string" },
+          replay: { type: "boolean" },
+          json: { type: "boolean" },
+        },
         allowPositionals: true,
       });
+      const { logsCommand, logsUsage } = await import("./logsCommand.ts");
       if (values.help) {
-        console.log(
-          `Usage: medgate logs prune --older-than 90d [database options]\n\nDeletes response-log rows older than the age (d, h or m).\n\n${databaseHelp}`,
-        );
+        console.log(`${logsUsage}\n\n${databaseHelp}`);
         return 0;
       }
-      const { help: _help, "older-than": olderThan, ...flags } = values;
-      const config = parseOptions(databaseConfigSchema, camelCase(flags), process.env);
-      const { logsCommand } = await import("./logsCommand.ts");
-      await logsCommand(positionals[0], olderThan, config);
+      const { help: _help, "older-than": olderThan, replay, json, ...flags } = values;
+      const config = parseOptions(logsConfigSchema, camelCase(flags), process.env);
+      await logsCommand(positionals[0], { olderThan, replay, json }, config);
       return 0;
     }
     case "keys": {

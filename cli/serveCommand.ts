@@ -97,6 +97,11 @@ export async function listenGateway(
   options: { host: string; port: number; spoolDir: string; bodyLimit?: number; drainTimeout?: number },
 ): Promise<{ server: GatewayServer; models: ServedModels; completionLog: CompletionLog }> {
   const completionLog = await CompletionLog.open({ db: database.db, spoolDir: options.spoolDir });
+  if (completionLog.stats.rejected > 0) {
+    console.error(
+      `medgate: ${completionLog.stats.rejected} response-log row(s) the database refused are set aside in ${options.spoolDir}/rejected; \`medgate logs rejected\` lists them.`,
+    );
+  }
   const models = new ServedModels();
   const app = createApp({
     models,

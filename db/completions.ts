@@ -1,7 +1,32 @@
 // Queries of the completions table (the response log): read one, page through, apply retention.
-import { and, asc, desc, eq, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, lt, sql } from "drizzle-orm";
 import type { Database } from "./createDatabase.ts";
-import { type CompletionRow, completions } from "./schema.ts";
+import { type CompletionRow, completions, type NewCompletionRow } from "./schema.ts";
+
+/** Inserts the rows whose id is not stored yet (so a replay is idempotent); returns how many were new. */
+export async function insertCompletions(db: Database, rows: NewCompletionRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const inserted = await db
+    .insert(completions)
+    .values(rows)
+    .onConflictDoNothing()
+    .returning({ id: completions.id });
+  return inserted.length;
+}
+
+const dateColumns = Object.entries(getTableColumns(completions))
+  .filter(([, column]) => column.dataType === "date")
+  .map(([key]) => key as keyof NewCompletionRow);
+
+/** A row read back from JSON (a spool file): its timestamps are strings again, and drizzle maps only Dates. */
+export function reviveCompletionRow(row: NewCompletionRow): NewCompletionRow {
+  const revived: Record<string, unknown> = { ...row };
+  for (const key of dateColumns) {
+    const value = revived[key];
+    if (typeof value === "string") revived[key] = new Date(value);
+  }
+  return revived as NewCompletionRow;
+}
 
 export async function findCompletion(db: Database, id: string): Promise<CompletionRow | undefined> {
   const [row] = await db.select().from(completions).where(eq(completions.id, id));

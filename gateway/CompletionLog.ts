@@ -1,9 +1,11 @@
 // The response log writer: batches completion rows into the database, spooling them to disk while it is away.
-import { join } from "node:path";
-import { getTableColumns, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
+import { insertCompletions, reviveCompletionRow } from "../db/completions.ts";
 import type { Database } from "../db/createDatabase.ts";
-import { completions, type NewCompletionRow } from "../db/schema.ts";
+import { errorCauses, rowRefusal } from "../db/databaseErrors.ts";
+import type { NewCompletionRow } from "../db/schema.ts";
 import { CompletionSpool } from "./CompletionSpool.ts";
+import { RejectedCompletions, rejectedRecord } from "./RejectedCompletions.ts";
 
 export type CompletionLogOptions = {
   db: Database;
@@ -35,7 +37,10 @@ export type CompletionLogStats = {
   spooledTotal: number;
   /** Rows delivered from the spool to the database (a replay cut short may deliver some twice; ids dedupe). */
   replayed: number;
-  /** Rows the database refused as bad data (SQLSTATE class 22 or 23), kept in `<spoolDir>/rejected`. */
+  /**
+   * Rows the database refused (SQLSTATE class 22, 23 or 54: the row, not the connection, is at fault), set aside
+   * in `<spoolDir>/rejected` with the reason; `medgate logs rejected` lists them and replays them after a fix.
+   */
   rejected: number;
   mode: "direct" | "spooling";
 };
@@ -49,13 +54,12 @@ export type CompletionLogStats = {
 export class CompletionLog {
   readonly #db: Database;
   readonly #spool: CompletionSpool<NewCompletionRow>;
-  readonly #spoolDir: string;
+  readonly #rejected: RejectedCompletions;
   readonly #batchSize: number;
   readonly #flushIntervalMs: number;
   readonly #retryIntervalMs: number;
   readonly #writeTimeoutMs: number;
   readonly #onError: (error: Error) => void;
-  #rejectedSpool: CompletionSpool<NewCompletionRow> | undefined;
   #queue: NewCompletionRow[] = [];
   #mode: "direct" | "spooling" = "direct";
   #counts = { spooled: 0, written: 0, spooledTotal: 0, replayed: 0, rejected: 0 };
@@ -73,7 +77,7 @@ export class CompletionLog {
   private constructor(options: CompletionLogOptions, spool: CompletionSpool<NewCompletionRow>) {
     this.#db = options.db;
     this.#spool = spool;
-    this.#spoolDir = options.spoolDir;
+    this.#rejected = new RejectedCompletions(options.spoolDir);
     this.#batchSize = options.batchSize ?? 200;
     this.#flushIntervalMs = options.flushIntervalMs ?? 50;
     this.#retryIntervalMs = options.retryIntervalMs ?? 1000;
@@ -81,7 +85,10 @@ export class CompletionLog {
     this.#onError = options.onError ?? ((error) => console.error(`medgate completion log: ${error.message}`));
   }
 
-  /** Takes the spool folder and replays what an earlier run left in it; if the database is down, keeps retrying. */
+  /**
+   * Takes the spool folder and replays what an earlier run left in it (if the database is down, keeps retrying),
+   * then offers the rows the database refused before to it once more: a fix may have come since.
+   */
   static async open(options: CompletionLogOptions): Promise<CompletionLog> {
     const log = new CompletionLog(options, await CompletionSpool.open<NewCompletionRow>(options.spoolDir));
     log.#counts.spooled = await log.#spool.pending();
@@ -91,7 +98,22 @@ export class CompletionLog {
       log.#schedule();
       await log.#tail;
     }
+    await log.#retryRejected();
     return log;
+  }
+
+  /** The refused rows, replayed once when the database answers; a failure leaves them where they are. */
+  async #retryRejected(): Promise<void> {
+    if ((await this.#rejected.list()).length > 0 && this.#mode === "direct") {
+      try {
+        await withTimeout(this.#db.execute(sql`select 1`), this.#writeTimeoutMs);
+        const replay = await this.#rejected.replay(this.#db);
+        if (replay.stored > 0) this.#report(new Error(`${replay.stored} row(s) refused earlier are now stored`));
+      } catch (error) {
+        this.#report(error, `refused rows in ${this.#rejected.dir} not replayed`);
+      }
+    }
+    this.#counts.rejected = (await this.#rejected.list()).length;
   }
 
   /** Queues one row and returns at once; never throws. The row must not be changed afterwards. */
@@ -127,7 +149,6 @@ export class CompletionLog {
       }
       await this.#tail;
       await this.#spool.close();
-      await this.#rejectedSpool?.close();
     })();
     return this.#closing;
   }
@@ -193,7 +214,7 @@ export class CompletionLog {
     try {
       const result = await this.#spool.replay(
         async (batch) => {
-          this.#counts.replayed += await this.#insert(batch.map(reviveRow));
+          this.#counts.replayed += await this.#insert(batch.map(reviveCompletionRow));
         },
         { batchSize: this.#batchSize },
       );
@@ -208,27 +229,28 @@ export class CompletionLog {
   }
 
   /**
-   * Inserts idempotently and returns the rows stored. Rows the database refuses as bad data are moved to the
-   * rejected spool one by one, so a single bad row never blocks the log; any other error is thrown.
+   * Inserts idempotently and returns the rows stored. Rows the database refuses are set aside one by one with
+   * the reason, so a single bad row never blocks the log; any other error is thrown (and the batch spooled).
    */
   async #insert(batch: NewCompletionRow[]): Promise<number> {
     try {
-      await withTimeout(
-        this.#db.insert(completions).values(batch).onConflictDoNothing(),
-        this.#writeTimeoutMs,
-      );
+      await withTimeout(insertCompletions(this.#db, batch), this.#writeTimeoutMs);
       return batch.length;
     } catch (error) {
-      if (!isDataError(error)) throw error;
+      const refusal = rowRefusal(error);
+      if (!refusal) throw error;
       if (batch.length > 1) {
         let stored = 0;
         for (const row of batch) stored += await this.#insert([row]);
         return stored;
       }
-      this.#rejectedSpool ??= await CompletionSpool.open(join(this.#spoolDir, "rejected"));
-      await this.#rejectedSpool.append(batch);
+      const row = batch[0]!;
+      await this.#rejected.add([rejectedRecord(row, refusal, new Date())]);
       this.#counts.rejected++;
-      this.#report(error, `row ${batch[0]!.id} refused by the database, kept in ${this.#spoolDir}/rejected`);
+      this.#report(
+        error,
+        `row ${row.id} refused by the database (SQLSTATE ${refusal.code}), set aside in ${this.#rejected.dir}; see \`medgate logs rejected\``,
+      );
       return 0;
     }
   }
@@ -245,27 +267,13 @@ export class CompletionLog {
 
   #report(error: unknown, context?: string): void {
     // The innermost cause's first line: drizzle's own message repeats the whole query and its parameters.
-    const message = String(causes(error).at(-1)?.message ?? error).split("\n")[0];
+    const message = String(errorCauses(error).at(-1)?.message ?? error).split("\n")[0];
     try {
       this.#onError(new Error(context ? `${context}: ${message}` : message, { cause: error }));
     } catch {
       // onError must not throw; if it does, there is nowhere left to report to.
     }
   }
-}
-
-const dateColumns = Object.entries(getTableColumns(completions))
-  .filter(([, column]) => column.dataType === "date")
-  .map(([key]) => key as keyof NewCompletionRow);
-
-/** JSON turned the spooled row's timestamps into strings; drizzle maps only Dates. */
-function reviveRow(row: NewCompletionRow): NewCompletionRow {
-  const revived: Record<string, unknown> = { ...row };
-  for (const key of dateColumns) {
-    const value = revived[key];
-    if (typeof value === "string") revived[key] = new Date(value);
-  }
-  return revived as NewCompletionRow;
 }
 
 /** The query's own promise stays handled by `race`, so a late failure is never an unhandled rejection. */
@@ -275,16 +283,4 @@ function withTimeout<T>(query: PromiseLike<T>, ms: number): Promise<T> {
     timer = setTimeout(reject, ms, new Error(`no answer in ${ms} ms`));
   });
   return Promise.race([query, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** The error and its causes, outermost first. */
-function causes(error: unknown): Error[] {
-  const chain: Error[] = [];
-  for (let cause = error; cause instanceof Error && chain.length < 5; cause = cause.cause) chain.push(cause);
-  return chain;
-}
-
-/** SQLSTATE class 22 (data exception) or 23 (integrity violation): the row is at fault, not the connection. */
-function isDataError(error: unknown): boolean {
-  return causes(error).some((cause) => /^2[23][0-9A-Z]{3}$/.test(String((cause as { code?: unknown }).code)));
 }

@@ -144,15 +144,27 @@ export class CompletionSpool<T extends { id: string }> {
 
   /** Records waiting in the spool, closed and current segments alike. */
   async pending(): Promise<number> {
-    let count = 0;
-    for (const name of await segmentNames(this.#dir)) {
-      const text = await readFile(join(this.#dir, name), "utf8").catch((error: NodeJS.ErrnoException) => {
+    return (await CompletionSpool.records(this.#dir)).length;
+  }
+
+  /**
+   * Every record in the segments of `dir`, oldest first, read without taking the folder's lock (so beside a
+   * live owner too); a folder that does not exist holds none.
+   */
+  static async records<T extends { id: string }>(dir: string): Promise<T[]> {
+    const names = await segmentNames(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
+    const records: T[] = [];
+    for (const name of names) {
+      const text = await readFile(join(dir, name), "utf8").catch((error: NodeJS.ErrnoException) => {
         if (error.code === "ENOENT") return ""; // a replay just delivered it
         throw error;
       });
-      count += parseSegment(text).records.length;
+      records.push(...parseSegment<T>(text).records);
     }
-    return count;
+    return records;
   }
 
   /** Waits for running appends and replays, closes the segment and releases the folder. */

@@ -13,7 +13,7 @@ export type OpenAIErrorBody = {
 export class ApiError extends Error {
   override name = "ApiError";
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503,
     message: string,
     readonly type: string,
     readonly param: string | null = null,
@@ -57,6 +57,12 @@ export class PayloadTooLargeError extends ApiError {
       null,
       "request_too_large",
     );
+  }
+}
+
+export class UnsupportedMediaTypeError extends ApiError {
+  constructor(message: string) {
+    super(415, message, "invalid_request_error", null, "unsupported_media_type");
   }
 }
 

@@ -1,7 +1,7 @@
 // Validation of request bodies and queries against a zod schema, failing as OpenAI does: 400 naming the param.
 import type { Context } from "hono";
 import type { z } from "zod";
-import { BadRequestError } from "./errors.ts";
+import { BadRequestError, UnsupportedMediaTypeError } from "./errors.ts";
 import { paramOf } from "./protocol.ts";
 
 /** The value parsed by `schema`, or a 400 whose `param` names the first offending field. */
@@ -32,5 +32,53 @@ export async function parseJsonBody<Schema extends z.ZodType>(
       "invalid_json",
     );
   }
+  const deep = pathDeeperThan(json, maxJsonDepth);
+  if (deep) {
+    // The first segments name the field at fault the way OpenAI does (`response_format.json_schema.schema`).
+    const param = paramOf(deep.slice(0, 3));
+    throw new BadRequestError(
+      `The JSON body is nested more than ${maxJsonDepth} levels deep${param ? ` under '${param}'` : ""}.`,
+      param,
+      "nesting_too_deep",
+    );
+  }
   return parseOrThrow(schema, json);
+}
+
+/**
+ * Deepest nesting of arrays and objects a JSON body may have. It leaves a JSON schema in `response_format`
+ * about 60 levels, far more than any real schema, and keeps every later walk of the body (validation,
+ * grammar building, the log's jsonb) far from a stack overflow or PostgreSQL's own depth limit.
+ */
+export const maxJsonDepth = 64;
+
+/** The path of the first value nested more than `limit` levels deep, if any; iterative, so any depth is safe. */
+export function pathDeeperThan(value: unknown, limit: number): (string | number)[] | undefined {
+  const stack: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
+  while (stack.length > 0) {
+    const { value: node, path } = stack.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (path.length >= limit) return path;
+    const entries = Array.isArray(node)
+      ? node.map((item, index) => [index, item] as const)
+      : Object.entries(node);
+    for (const [key, item] of entries) stack.push({ value: item, path: [...path, key] });
+  }
+  return undefined;
+}
+
+/**
+ * The fields of an HTML form post. The pages' forms send `application/x-www-form-urlencoded` (no file
+ * fields anywhere), so any other body is refused with 415 rather than parsed.
+ */
+export async function parseFormBody(c: Context): Promise<Record<string, string>> {
+  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") {
+    throw new UnsupportedMediaTypeError(
+      `Forms are posted as application/x-www-form-urlencoded; got ${type ? `'${type}'` : "no content type"}.`,
+    );
+  }
+  const fields: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(await c.req.text())) fields[name] ??= value;
+  return fields;
 }

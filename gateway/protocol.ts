@@ -131,6 +131,7 @@ export function paramOf(path: readonly PropertyKey[]): string | null {
 // medgate extension: clinician feedback.
 export const completionIdSchema = z
   .string()
+  .max(128)
   .regex(/^chatcmpl-[\w-]+$/u, "must be a chat completion id (chatcmpl-…)");
 
 /** medgate extension: the feedback a clinician can give on one answer. */

@@ -334,7 +334,17 @@ export class InferenceEngine {
 
   #grammarFor(format: ResponseConstraint | undefined): Promise<LlamaGrammar | undefined> {
     if (format === undefined || format.type === "text") return Promise.resolve(undefined);
-    const key = format.type === "json_object" ? "json" : JSON.stringify(format.schema);
+    let key: string;
+    try {
+      key = format.type === "json_object" ? "json" : JSON.stringify(format.schema);
+    } catch {
+      // Only a schema nested past the engine's stack gets here.
+      const error = new InvalidGenerationRequestError(
+        "The JSON schema is nested too deeply.",
+        "response_format.json_schema.schema",
+      );
+      return Promise.reject(error);
+    }
     let grammar = this.#grammars.get(key);
     if (!grammar) {
       const llama = this.model.llama;

@@ -422,15 +422,21 @@ class RoundSteps {
       split: heldOut.has(prompt.promptHash) ? "heldout" : "train",
     }));
     const messagesOf = new Map(prompts.map((prompt) => [prompt.id, prompt.messages]));
+    // A lone surrogate cannot be encoded as UTF-8 by the engine's tokenizer; llama.cpp already read it as U+FFFD.
+    const wellFormed = (_key: string, value: unknown) =>
+      typeof value === "string" ? value.toWellFormed() : value;
     const lines = pairs.map((pair) =>
-      JSON.stringify({
-        conversation: messagesOf.get(pair.promptId),
-        chosen: pair.chosen,
-        rejected: pair.rejected,
-        source: pair.source,
-        margin: pair.margin,
-        split: pair.split,
-      }),
+      JSON.stringify(
+        {
+          conversation: messagesOf.get(pair.promptId),
+          chosen: pair.chosen,
+          rejected: pair.rejected,
+          source: pair.source,
+          margin: pair.margin,
+          split: pair.split,
+        },
+        wellFormed,
+      ),
     );
     const dir = this.#roundDir(round);
     await mkdir(dir, { recursive: true });

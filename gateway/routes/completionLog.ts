@@ -5,10 +5,11 @@ import type { CompletionRow } from "../../db/schema.ts";
 import type { GatewayEnv } from "../appTypes.ts";
 import { NotFoundError } from "../errors.ts";
 import { parseOrThrow } from "../parseRequest.ts";
+import { completionIdSchema } from "../protocol.ts";
 
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  after: z.string().min(1).optional(),
+  after: completionIdSchema.optional(),
   order: z.enum(["asc", "desc"]).default("asc"),
   model: z.string().min(1).optional(),
 });
@@ -52,8 +53,11 @@ function toStoredCompletion(row: CompletionRow) {
 export const completionLogRoutes = new Hono<GatewayEnv>()
   .get("/chat/completions/:id", async (c) => {
     c.get("deps").auth.assertRole(c.get("caller"), "admin");
-    const row = await c.get("deps").logReader.find(c.req.param("id"));
-    if (!row) throw new NotFoundError(`No chat completion with id ${c.req.param("id")}.`, "completion_id");
+    const id = c.req.param("id");
+    // Only a well-formed id reaches the database; anything else cannot name a completion.
+    const row = completionIdSchema.safeParse(id).success ? await c.get("deps").logReader.find(id) : undefined;
+    if (!row)
+      throw new NotFoundError(`No chat completion with id ${id}.`, "completion_id", "completion_not_found");
     return c.json(toStoredCompletion(row));
   })
   .get("/chat/completions", async (c) => {

@@ -8,6 +8,7 @@ import type { Child } from "hono/jsx";
 import type { Caller, Role } from "../ApiKeyAuth.ts";
 import type { GatewayEnv } from "../appTypes.ts";
 import { UnauthorizedError } from "../errors.ts";
+import { parseFormBody } from "../parseRequest.ts";
 
 export const baseCss = `
 *{box-sizing:border-box}
@@ -140,8 +141,7 @@ export function keySession(options: {
   };
 
   const signIn = async (c: Context<SessionEnv>) => {
-    const key = (await c.req.parseBody()).key;
-    const secret = typeof key === "string" ? key.trim() : "";
+    const secret = ((await parseFormBody(c)).key ?? "").trim();
     let caller: Caller;
     try {
       caller = await c.get("deps").auth.authenticate(`Bearer ${secret}`);

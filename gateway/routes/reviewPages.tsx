@@ -4,7 +4,8 @@ import { bodyLimit } from "hono/body-limit";
 import type { Child } from "hono/jsx";
 import type { CompletionRow } from "../../db/schema.ts";
 import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
-import { feedbackRequest } from "../protocol.ts";
+import { parseFormBody } from "../parseRequest.ts";
+import { feedbackRequest, paramOf } from "../protocol.ts";
 import { recordFeedback } from "../recordFeedback.ts";
 import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
 
@@ -139,8 +140,8 @@ function QueueItem({ row, first }: { row: CompletionRow; first: boolean }) {
 }
 
 /** Form fields in the shape of the API's request, so that both validate with the same schema. */
-function feedbackFromForm(form: Record<string, string | File | (string | File)[]>) {
-  const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : undefined);
+function feedbackFromForm(form: Record<string, string>) {
+  const field = (name: string) => form[name];
   const rating = field("rating");
   const parsed = feedbackRequest.safeParse({
     type: field("type"),
@@ -153,7 +154,8 @@ function feedbackFromForm(form: Record<string, string | File | (string | File)[]
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new BadRequestError(`Invalid form field '${issue.path.join(".")}': ${issue.message}`);
+    const param = paramOf(issue.path);
+    throw new BadRequestError(`Invalid form field '${param ?? "form"}': ${issue.message}`, param);
   }
   return parsed.data;
 }
@@ -247,7 +249,7 @@ export const reviewPages = new Hono<SessionEnv>()
   })
   .post("/review/feedback", async (c) => {
     const reviewer = c.get("signedIn");
-    const body = feedbackFromForm(await c.req.parseBody());
+    const body = feedbackFromForm(await parseFormBody(c));
     await recordFeedback(c.get("deps"), body, reviewer.keyId);
     return c.redirect(body.type === "preference" ? "/review/compare" : "/review", 303);
   });

@@ -5,10 +5,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { eq, sql } from "drizzle-orm";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import { createDatabase } from "../../db/createDatabase.ts";
 import { completions } from "../../db/schema.ts";
+import { CompletionLog } from "../../gateway/CompletionLog.ts";
 import { testModels } from "../support/fixtures.ts";
 import { createTestDatabase } from "../support/testDatabase.ts";
 
@@ -193,6 +195,64 @@ describe("medgate logs prune", () => {
       expect(left).toEqual([{ id: "recent" }]);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("medgate logs rejected", () => {
+  it("lists the rows the database refused with the reason, and replays them after a fix", async () => {
+    const database = await createTestDatabase("postgres");
+    const spoolDir = await mkdtemp(join(tmpdir(), "medgate-cli-spool-"));
+    const env = { ...process.env, DATABASE_URL: database.url! };
+    const row = (id: string, ward: string) => ({
+      id,
+      createdAt: new Date(),
+      request: {},
+      messages: [{ role: "user", content: `ward ${ward}\u0000` }],
+      stored: true,
+      status: "stop" as const,
+      promptHash: "h",
+      promptTokens: 1,
+      completionTokens: 1,
+      latencyMs: 1,
+      modelName: "tiny",
+      traceId: "t",
+      metadata: { ward },
+    });
+    try {
+      await database.db.execute(
+        sql`alter table completions add constraint refuse_ward_9 check (metadata->>'ward' is distinct from '9')`,
+      );
+      const log = await CompletionLog.open({ db: database.db, spoolDir, onError: () => {} });
+      log.record(row("chatcmpl-refused-1", "9"));
+      log.record(row("chatcmpl-stored-1", "3"));
+      await log.close();
+
+      const listed = await run(["logs", "rejected", "--spool-dir", spoolDir], env);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toMatch(/chatcmpl-refused-1 .* tiny .* 23514 .*refuse_ward_9/u);
+      expect(listed.stdout).not.toContain("ward 9"); // the list shows no conversation
+      expect(listed.stderr).toContain("logs rejected --replay");
+      const whole = await run(["logs", "rejected", "--json", "--spool-dir", spoolDir], env);
+      expect(JSON.parse(whole.stdout).row.messages).toEqual([{ role: "user", content: "ward 9\u0000" }]);
+
+      const refusedAgain = await run(["logs", "rejected", "--replay", "--spool-dir", spoolDir], env);
+      expect(JSON.parse(refusedAgain.stdout)).toEqual({ stored: 0, alreadyStored: 0, stillRefused: 1 });
+      await database.db.execute(sql`alter table completions drop constraint refuse_ward_9`);
+      const replayed = await run(["logs", "rejected", "--replay", "--spool-dir", spoolDir], env);
+      expect(replayed.code).toBe(0);
+      expect(JSON.parse(replayed.stdout)).toEqual({ stored: 1, alreadyStored: 0, stillRefused: 0 });
+      expect((await run(["logs", "rejected", "--spool-dir", spoolDir], env)).stderr).toContain(
+        "no refused rows",
+      );
+      const [stored] = await database.db
+        .select()
+        .from(completions)
+        .where(eq(completions.id, "chatcmpl-refused-1"));
+      expect(stored!.messages).toEqual([{ role: "user", content: "ward 9\u0000" }]);
+    } finally {
+      await database.dispose();
+      await rm(spoolDir, { recursive: true, force: true });
     }
   });
 });

@@ -10,6 +10,7 @@ import { createDatabase, type Database, type DatabaseHandle } from "../../db/cre
 import type { NewCompletionRow } from "../../db/schema.ts";
 import { CompletionLog } from "../../gateway/CompletionLog.ts";
 import { CompletionSpool } from "../../gateway/CompletionSpool.ts";
+import { RejectedCompletions } from "../../gateway/RejectedCompletions.ts";
 import { startTcpProxy, type TcpProxy } from "../support/tcpProxy.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
@@ -156,7 +157,7 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
     await second.close();
   });
 
-  it("sets aside a row the database refuses and keeps writing the rest", async () => {
+  it("sets aside a row the database refuses, with the reason, and keeps writing the rest", async () => {
     const spoolDir = await newSpoolDir();
     const errors: Error[] = [];
     const log = await CompletionLog.open({
@@ -165,18 +166,73 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
       onError: (error) => errors.push(error),
     });
     for (let index = 0; index < 10; index++) {
-      // PostgreSQL refuses a NUL character in text and jsonb (SQLSTATE 22P05).
-      log.record(completionRow(`poison-${index}`, index === 3 ? "bad\u0000byte" : "fine"));
+      // A token count past PostgreSQL's integer range is refused (SQLSTATE 22003), whatever the connection.
+      log.record({
+        ...completionRow(`poison-${index}`, "bad\u0000byte \ud800"),
+        promptTokens: index === 3 ? 2 ** 40 : 5,
+      });
     }
     await log.flush();
     expect(log.stats).toMatchObject({ mode: "direct", written: 9, rejected: 1, spooledTotal: 0 });
     expect((await storedIds(database.db, "poison-")).ids).not.toContain("poison-3");
     expect((await storedIds(database.db, "poison-")).count).toBe(9);
-    expect(errors.map((error) => error.message)).toEqual([expect.stringMatching(/row poison-3 refused/)]);
+    expect(errors.map((error) => error.message)).toEqual([
+      expect.stringMatching(/row poison-3 refused by the database \(SQLSTATE 22003\).*medgate logs rejected/),
+    ]);
     await log.close();
-    const rejected = await CompletionSpool.open<NewCompletionRow>(join(spoolDir, "rejected"));
-    expect(await rejected.pending()).toBe(1);
-    await rejected.close();
+    const [rejected, ...more] = await new RejectedCompletions(spoolDir).list();
+    expect(more).toEqual([]);
+    expect(rejected).toMatchObject({
+      id: "poison-3",
+      code: "22003",
+      reason: expect.stringMatching(/out of range/),
+    });
+    expect(rejected!.row.messages).toEqual([{ role: "user", content: "bad\u0000byte \ud800" }]);
+  });
+
+  it("replays refused rows after a fix, beside a running log, and again at its next start", async () => {
+    const spoolDir = await newSpoolDir();
+    await database.db.execute(
+      sql`alter table completions add constraint refuse_ward_9 check (metadata->>'ward' is distinct from '9')`,
+    );
+    const log = await CompletionLog.open({ db: logDatabase.db, spoolDir, onError: () => {} });
+    const ward9 = (id: string) => ({ ...completionRow(id), metadata: { ward: "9" } });
+    log.record(ward9("fix-1"));
+    log.record(ward9("fix-2"));
+    log.record(completionRow("fix-3"));
+    await log.flush();
+    expect(log.stats.rejected).toBe(2);
+    const rejected = new RejectedCompletions(spoolDir);
+    // Still refused: the rows stay, with the new time and reason.
+    expect(await rejected.replay(database.db)).toEqual({ stored: 0, alreadyStored: 0, stillRefused: 2 });
+    expect((await rejected.list()).map((record) => [record.id, record.code])).toEqual([
+      ["fix-1", "23514"],
+      ["fix-2", "23514"],
+    ]);
+    // The fix; one row is replayed by hand while the log keeps running, the other waits for its next start.
+    await database.db.execute(sql`alter table completions drop constraint refuse_ward_9`);
+    expect(await rejected.replay(database.db)).toEqual({ stored: 2, alreadyStored: 0, stillRefused: 0 });
+    expect(await rejected.list()).toEqual([]);
+    log.record(ward9("fix-4"));
+    await log.flush();
+    await log.close();
+    expect((await storedIds(database.db, "fix-")).count).toBe(4);
+
+    // A row an earlier version set aside (the bare row, no reason) is replayed when the next log opens.
+    const legacy = await CompletionSpool.open<NewCompletionRow>(join(spoolDir, "rejected"));
+    await legacy.append([completionRow("fix-legacy", "nul \u0000 from an older version")]);
+    await legacy.close();
+    const reopened = await CompletionLog.open({ db: logDatabase.db, spoolDir, onError: () => {} });
+    expect(reopened.stats.rejected).toBe(0);
+    await reopened.close();
+    const [row] = (
+      (await database.db.execute(
+        sql`select messages from completions where id = 'fix-legacy'`,
+      )) as unknown as {
+        rows: { messages: unknown }[];
+      }
+    ).rows;
+    expect(row).toBeDefined();
   });
 });
 
