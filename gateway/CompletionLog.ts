@@ -108,7 +108,8 @@ export class CompletionLog {
       try {
         await withTimeout(this.#db.execute(sql`select 1`), this.#writeTimeoutMs);
         const replay = await this.#rejected.replay(this.#db);
-        if (replay.stored > 0) this.#report(new Error(`${replay.stored} row(s) refused earlier are now stored`));
+        if (replay.stored > 0)
+          this.#report(new Error(`${replay.stored} row(s) refused earlier are now stored`));
       } catch (error) {
         this.#report(error, `refused rows in ${this.#rejected.dir} not replayed`);
       }

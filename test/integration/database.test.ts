@@ -96,7 +96,10 @@ describe.each(["postgres", "pglite"] as const)("database on %s", (kind) => {
     const row = {
       id,
       createdAt: new Date(),
-      request: { stop: odd, response_format: { type: "json_schema", json_schema: { schema: { [odd[0]!]: odd } } } },
+      request: {
+        stop: odd,
+        response_format: { type: "json_schema", json_schema: { schema: { [odd[0]!]: odd } } },
+      },
       messages: odd.map((content) => ({ role: "user", content })),
       choices: [{ index: 0, text: odd.join("|"), finishReason: "stop" }],
       stored: true,
