@@ -14,6 +14,7 @@ import { completionLogRoutes } from "./routes/completionLog.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { modelRoutes } from "./routes/models.ts";
+import { openApiRoute } from "./routes/openapi.ts";
 import { reviewPages } from "./routes/reviewPages.tsx";
 
 export const defaultBodyLimitBytes = 4 * 1024 * 1024;
@@ -60,6 +61,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   );
 
   app.route("/", healthRoutes);
+  app.route("/", openApiRoute);
   app.route("/v1", modelRoutes);
   app.route("/v1", chatCompletionsRoute);
   app.route("/v1", completionLogRoutes);

@@ -118,6 +118,16 @@ export type Model = z.infer<typeof model>;
 export const modelList = z.object({ object: z.literal("list"), data: z.array(model) });
 export type ModelList = z.infer<typeof modelList>;
 
+/** OpenAI's error body, the only shape any error of the API has. */
+export const errorResponse = z.object({
+  error: z.object({
+    message: z.string(),
+    type: z.string(),
+    param: z.string().nullable(),
+    code: z.string().nullable(),
+  }),
+});
+
 /** Formats a zod issue path the way OpenAI names parameters: `messages[0].role`. */
 export function paramOf(path: readonly PropertyKey[]): string | null {
   if (path.length === 0) return null;
@@ -160,3 +170,90 @@ export const feedbackRequest = z.discriminatedUnion("type", [
     preference: z.enum(["a", "b", "tie"]),
   }),
 ]);
+
+// medgate extension: the response log as OpenAI's stored chat completions (admin keys).
+export const completionListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  after: completionIdSchema.optional(),
+  order: z.enum(["asc", "desc"]).default("asc"),
+  model: z.string().min(1).optional(),
+});
+
+export const storedCompletion = z.object({
+  id: z.string(),
+  object: z.literal("chat.completion"),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number().int(),
+      message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
+      logprobs: z.null(),
+      finish_reason: z.string(),
+    }),
+  ),
+  usage,
+  metadata: z.record(z.string(), z.string()),
+  request_id: z.string(),
+  /** medgate extension: what the log holds beyond OpenAI's object. */
+  medgate: z.object({
+    status: z.enum(["stop", "length", "cancelled", "error"]),
+    stored: z.boolean(),
+    messages: z.array(z.object({ role: z.string(), content: z.string() })).nullable(),
+    request: z.record(z.string(), z.unknown()),
+    error: z.string().nullable(),
+    latency_ms: z.number(),
+    time_to_first_token_ms: z.number().nullable(),
+    model_version_id: z.string().nullable(),
+    api_key_id: z.string().nullable(),
+    user: z.string().nullable(),
+  }),
+});
+export type StoredCompletion = z.infer<typeof storedCompletion>;
+
+export const storedCompletionList = z.object({
+  object: z.literal("list"),
+  data: z.array(storedCompletion),
+  first_id: z.string().nullable(),
+  last_id: z.string().nullable(),
+  has_more: z.boolean(),
+});
+
+// medgate extension: clinician feedback as stored.
+export const feedbackQuery = z.object({ completion_id: completionIdSchema });
+
+export const feedbackObject = z.object({
+  id: z.number().int(),
+  object: z.literal("feedback"),
+  completion_id: z.string(),
+  type: z.enum(["rating", "correction", "comment", "preference"]),
+  rating: z.union([z.enum(["up", "down"]), z.number().int()]).nullable(),
+  correction: z.string().nullable(),
+  comment: z.string().nullable(),
+  other_completion_id: z.string().nullable(),
+  preference: z.string().nullable(),
+  api_key_id: z.string(),
+  created: z.number().int(),
+});
+export type FeedbackObject = z.infer<typeof feedbackObject>;
+
+export const feedbackList = z.object({ object: z.literal("list"), data: z.array(feedbackObject) });
+
+// medgate extension: probes.
+export const health = z.object({ status: z.literal("ok") });
+
+export const readiness = z.object({
+  status: z.literal("ready"),
+  models: z.array(
+    z.object({
+      model: z.string(),
+      /** The served engine's sequences: how many, lent out, waiting, and the wait queue's bound. */
+      pool: z.object({
+        size: z.number().int(),
+        inUse: z.number().int(),
+        queued: z.number().int(),
+        maxQueue: z.number().int(),
+      }),
+    }),
+  ),
+});

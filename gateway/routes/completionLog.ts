@@ -1,29 +1,21 @@
 // GET /v1/chat/completions[/{id}] (admin keys only): read the response log in OpenAI's stored-completion shape.
 import { Hono } from "hono";
-import { z } from "zod";
 import type { CompletionRow } from "../../db/schema.ts";
 import type { GatewayEnv } from "../appTypes.ts";
 import { NotFoundError } from "../errors.ts";
 import { parseOrThrow } from "../parseRequest.ts";
-import { completionIdSchema } from "../protocol.ts";
-
-const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  after: completionIdSchema.optional(),
-  order: z.enum(["asc", "desc"]).default("asc"),
-  model: z.string().min(1).optional(),
-});
+import { completionIdSchema, completionListQuery, type StoredCompletion } from "../protocol.ts";
 
 /** A log row as OpenAI's stored chat completion, with medgate's own fields under `medgate`. */
-function toStoredCompletion(row: CompletionRow) {
+function toStoredCompletion(row: CompletionRow): StoredCompletion {
   return {
     id: row.id,
-    object: "chat.completion" as const,
+    object: "chat.completion",
     created: Math.floor(row.createdAt.getTime() / 1000),
     model: row.modelName,
     choices: (row.choices ?? []).map((choice) => ({
       index: choice.index,
-      message: { role: "assistant" as const, content: choice.text, refusal: null },
+      message: { role: "assistant", content: choice.text, refusal: null },
       logprobs: null,
       finish_reason: choice.finishReason,
     })),
@@ -62,7 +54,7 @@ export const completionLogRoutes = new Hono<GatewayEnv>()
   })
   .get("/chat/completions", async (c) => {
     c.get("deps").auth.assertRole(c.get("caller"), "admin");
-    const query = parseOrThrow(listQuery, c.req.query());
+    const query = parseOrThrow(completionListQuery, c.req.query());
     const page = await c.get("deps").logReader.list(query);
     const data = page.rows.map(toStoredCompletion);
     return c.json({

@@ -2,15 +2,14 @@
 import { Hono } from "hono";
 import type { FeedbackRow } from "../../db/schema.ts";
 import type { GatewayEnv } from "../appTypes.ts";
-import { BadRequestError } from "../errors.ts";
-import { parseJsonBody } from "../parseRequest.ts";
-import { completionIdSchema as completionId, feedbackRequest } from "../protocol.ts";
+import { parseJsonBody, parseOrThrow } from "../parseRequest.ts";
+import { type FeedbackObject, feedbackQuery, feedbackRequest } from "../protocol.ts";
 import { recordFeedback } from "../recordFeedback.ts";
 
-function toFeedback(row: FeedbackRow) {
+function toFeedback(row: FeedbackRow): FeedbackObject {
   return {
     id: row.id,
-    object: "feedback" as const,
+    object: "feedback",
     completion_id: row.completionId,
     type: row.kind,
     rating:
@@ -42,8 +41,7 @@ export const feedbackRoutes = new Hono<GatewayEnv>()
   .get("/feedback", async (c) => {
     const { auth, feedbackStore } = c.get("deps");
     auth.assertRole(c.get("caller"), "clinician", "admin");
-    const id = completionId.safeParse(c.req.query("completion_id"));
-    if (!id.success) throw new BadRequestError("completion_id is required (chatcmpl-…).", "completion_id");
-    const rows = await feedbackStore.listFor(id.data);
+    const query = parseOrThrow(feedbackQuery, { completion_id: c.req.query("completion_id") });
+    const rows = await feedbackStore.listFor(query.completion_id);
     return c.json({ object: "list", data: rows.map(toFeedback) });
   });

@@ -1,0 +1,216 @@
+// The OpenAPI 3.1 document of the gateway (GET /openapi.json), generated from the protocol's zod schemas, so
+// the document and the validation it describes cannot drift apart. Every route of the app is listed here; a
+// test compares this list with the app's own routes.
+import { z } from "zod";
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from "zod-openapi";
+import {
+  chatCompletion,
+  chatCompletionChunk,
+  chatCompletionRequest,
+  completionIdSchema,
+  completionListQuery,
+  errorResponse,
+  feedbackList,
+  feedbackObject,
+  feedbackQuery,
+  feedbackRequest,
+  health,
+  model,
+  modelList,
+  readiness,
+  storedCompletion,
+  storedCompletionList,
+} from "./protocol.ts";
+
+/** Cookies of the server-rendered pages, set by their sign-in forms. */
+export const pageCookies = { review: "medgate_review", admin: "medgate_admin" } as const;
+
+const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema } });
+const html = { "text/html": { schema: z.string() } };
+
+/** The errors an operation can answer, each in OpenAI's shape. */
+function errors(...statuses: (400 | 401 | 403 | 404 | 413 | 415 | 429 | 503)[]): ZodOpenApiResponsesObject {
+  const meaning = {
+    400: "Bad request: malformed JSON, an invalid field (named in `param`), or a prompt too long.",
+    401: "Missing, unknown or revoked API key.",
+    403: "The key's role may not use this route.",
+    404: "Unknown model or completion.",
+    413: "The body is larger than the limit.",
+    415: "A form posted with a content type other than application/x-www-form-urlencoded.",
+    429: "Every sequence is busy and the wait queue is full; retry after `Retry-After` seconds.",
+    503: "Not ready yet (the model is loading), or API keys cannot be checked.",
+  } as const;
+  return Object.fromEntries(
+    statuses.map((status) => [
+      String(status),
+      { description: meaning[status], content: json(errorResponse) },
+    ]),
+  );
+}
+
+const api = (operation: ZodOpenApiOperationObject): ZodOpenApiOperationObject => ({
+  security: [{ bearerAuth: [] }],
+  ...operation,
+  responses: { ...operation.responses, ...errors(401, 403) },
+});
+
+/** A page under `/review` or `/admin`: HTML for a signed-in key, else a redirect to its sign-in form. */
+function page(cookie: "review" | "admin", summary: string): ZodOpenApiOperationObject {
+  return {
+    summary,
+    security: [{ [`${cookie}Cookie`]: [] }],
+    responses: {
+      "200": { description: "The page.", content: html },
+      "302": { description: "Not signed in: to the sign-in form." },
+    },
+  };
+}
+
+const loginForm = z.object({ key: z.string().meta({ description: "An API key of an admitted role." }) });
+
+function signIn(base: "/review" | "/admin", cookie: string): ZodOpenApiOperationObject {
+  return {
+    summary: "Sign in with an API key; sets an httpOnly, SameSite=Strict cookie holding it.",
+    requestBody: { content: { "application/x-www-form-urlencoded": { schema: loginForm } } },
+    responses: {
+      "303": { description: `Signed in (cookie ${cookie}): to ${base}.` },
+      "401": { description: "The key is not valid: the form again.", content: html },
+      "403": { description: "The key's role is not admitted: the form again.", content: html },
+      ...errors(413, 415),
+    },
+  };
+}
+
+const signOut: ZodOpenApiOperationObject = {
+  summary: "Sign out: clears the cookie.",
+  responses: { "303": { description: "To the sign-in form." } },
+};
+
+/** The review page's feedback form: the fields of the API's feedback body, as form strings. */
+const feedbackForm = z.object({
+  type: z.enum(["rating", "correction", "comment", "preference"]),
+  completion_id: completionIdSchema,
+  rating: z.string().optional().meta({ description: '"up", "down" or a score from 1 to 5' }),
+  correction: z.string().optional(),
+  comment: z.string().optional(),
+  other_completion_id: completionIdSchema.optional(),
+  preference: z.enum(["a", "b", "tie"]).optional(),
+});
+
+export function openApiDocument(version: string) {
+  return createDocument({
+    openapi: "3.1.0",
+    info: {
+      title: "medgate",
+      version,
+      description:
+        "OpenAI-compatible chat completions for medical models, with the response log and clinician feedback. Errors always have OpenAI's shape.",
+    },
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: "http", scheme: "bearer", description: "A medgate API key (mg-…)." },
+        reviewCookie: { type: "apiKey", in: "cookie", name: pageCookies.review },
+        adminCookie: { type: "apiKey", in: "cookie", name: pageCookies.admin },
+      },
+    },
+    paths: {
+      "/health": {
+        get: { summary: "Liveness.", responses: { "200": { description: "Alive.", content: json(health) } } },
+      },
+      "/ready": {
+        get: {
+          summary: "Readiness, with each served model's sequence pool.",
+          responses: { "200": { description: "Ready.", content: json(readiness) }, ...errors(503) },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          summary: "This document.",
+          responses: {
+            "200": { description: "OpenAPI 3.1.", content: json(z.record(z.string(), z.unknown())) },
+          },
+        },
+      },
+      "/v1/models": {
+        get: api({
+          summary: "The served models.",
+          responses: { "200": { description: "OK", content: json(modelList) } },
+        }),
+      },
+      "/v1/models/{model}": {
+        get: api({
+          summary: "One served model.",
+          requestParams: { path: z.object({ model: z.string() }) },
+          responses: { "200": { description: "OK", content: json(model) }, ...errors(404) },
+        }),
+      },
+      "/v1/chat/completions": {
+        post: api({
+          summary:
+            "Create a chat completion, whole or streamed (server-sent events). Every answer is logged.",
+          requestBody: { content: json(chatCompletionRequest) },
+          responses: {
+            "200": {
+              description:
+                "The completion; with `stream: true`, `data:` events each holding a chunk (or, after a failure mid-stream, one error body), ending with `data: [DONE]`.",
+              content: { ...json(chatCompletion), "text/event-stream": { schema: chatCompletionChunk } },
+            },
+            ...errors(400, 404, 413, 429, 503),
+          },
+        }),
+        get: api({
+          summary: "Page through the response log (admin keys).",
+          requestParams: { query: completionListQuery },
+          responses: { "200": { description: "OK", content: json(storedCompletionList) }, ...errors(400) },
+        }),
+      },
+      "/v1/chat/completions/{completion_id}": {
+        get: api({
+          summary: "One logged completion (admin keys).",
+          requestParams: { path: z.object({ completion_id: z.string() }) },
+          responses: { "200": { description: "OK", content: json(storedCompletion) }, ...errors(404) },
+        }),
+      },
+      "/v1/feedback": {
+        post: api({
+          summary: "Record a clinician's judgement of a completion (clinician and admin keys).",
+          requestBody: { content: json(feedbackRequest) },
+          responses: {
+            "201": { description: "OK", content: json(feedbackObject) },
+            ...errors(400, 404, 413),
+          },
+        }),
+        get: api({
+          summary: "The judgements of one completion (clinician and admin keys).",
+          requestParams: { query: feedbackQuery },
+          responses: { "200": { description: "OK", content: json(feedbackList) }, ...errors(400) },
+        }),
+      },
+      "/review": { get: page("review", "The clinician review queue.") },
+      "/review/compare": { get: page("review", "Two answers to one prompt, side by side.") },
+      "/review/login": {
+        get: { summary: "The sign-in form.", responses: { "200": { description: "OK", content: html } } },
+        post: signIn("/review", pageCookies.review),
+      },
+      "/review/logout": { post: signOut },
+      "/review/feedback": {
+        post: {
+          summary: "A judgement from the review page's forms.",
+          security: [{ reviewCookie: [] }],
+          requestBody: { content: { "application/x-www-form-urlencoded": { schema: feedbackForm } } },
+          responses: {
+            "302": { description: "Not signed in: to the sign-in form." },
+            "303": { description: "Recorded: back to the queue or the comparison." },
+            ...errors(400, 404, 413, 415),
+          },
+        },
+      },
+      "/admin": { get: page("admin", "The admin dashboard: versions, rounds, gate reports, audit log.") },
+      "/admin/login": {
+        get: { summary: "The sign-in form.", responses: { "200": { description: "OK", content: html } } },
+        post: signIn("/admin", pageCookies.admin),
+      },
+      "/admin/logout": { post: signOut },
+    },
+  });
+}
