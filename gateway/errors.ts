@@ -5,6 +5,7 @@ import {
   InvalidGenerationRequestError,
   OverloadedError,
 } from "../inference/errors.ts";
+import { SamplingFailedError } from "../inference/samplerGuard.ts";
 
 export type OpenAIErrorBody = {
   error: { message: string; type: string; param: string | null; code: string | null };
@@ -89,6 +90,9 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof InvalidGenerationRequestError) return new BadRequestError(error.message, error.param);
   if (error instanceof OverloadedError) return new OverloadedApiError(error.message, error.retryAfterSeconds);
   if (error instanceof EngineUnavailableError) return new UnavailableError(error.message);
+  // The engine's own failure on this one request: a server error, but its message says what happened.
+  if (error instanceof SamplingFailedError)
+    return new ApiError(500, error.message, "server_error", null, "sampling_failed");
   return new ApiError(500, "The server had an error while processing your request.", "server_error");
 }
 

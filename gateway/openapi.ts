@@ -83,7 +83,10 @@ function signIn(base: "/review" | "/admin", cookie: string): ZodOpenApiOperation
 
 const signOut: ZodOpenApiOperationObject = {
   summary: "Sign out: clears the cookie.",
-  responses: { "303": { description: "To the sign-in form." } },
+  responses: {
+    "302": { description: "Not signed in: to the sign-in form." },
+    "303": { description: "Signed out: to the sign-in form." },
+  },
 };
 
 /** The review page's feedback form: the fields of the API's feedback body, as form strings. */

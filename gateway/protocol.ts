@@ -53,8 +53,11 @@ export const chatCompletionRequest = z.object({
   top_k: z.number().int().min(0).nullable().optional(),
   /** medgate extension (as in llama-server): drop tokens below this fraction of the top probability. */
   min_p: z.number().min(0).max(1).nullable().optional(),
-  /** medgate extension (as in llama-server): multiplicative penalty on recent tokens; 1 disables. */
-  repeat_penalty: z.number().min(0).max(10).nullable().optional(),
+  /**
+   * medgate extension (as in llama-server): multiplicative penalty on recent tokens; 1 disables. Below 0.01 it
+   * divides logits towards infinity, and llama.cpp then samples tokens a grammar forbids, so it is refused.
+   */
+  repeat_penalty: z.number().min(0.01, "must be at least 0.01 (1 disables it)").max(10).nullable().optional(),
 });
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;

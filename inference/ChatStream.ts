@@ -14,8 +14,19 @@ export type ChatStreamInit = {
   stop: string[];
   grammar: LlamaGrammar | undefined;
   signal: AbortSignal | undefined;
-  /** Called once, after generation has fully stopped, to hand the sequence back. */
-  release(sequence: LlamaContextSequence): void;
+  /**
+   * How long a cancelled generation may take to stop before it is given up: llama.cpp can leave an evaluation
+   * that never settles (a sampler failure inside node-llama-cpp's batch dispatch), and the request must still
+   * end and its slot come back. Default: 5000 ms
+   */
+  abandonAfterMs?: number;
+  /** Maps an engine failure onto the error the caller sees. Default: as it is */
+  failureOf?(error: unknown): unknown;
+  /**
+   * Called once to hand the sequence back: after generation has fully stopped, or with `stuck` when it was
+   * given up (the sequence must then not be used again).
+   */
+  release(sequence: LlamaContextSequence, stuck: boolean): void;
 };
 
 export class ChatStream implements AsyncIterable<ChatDelta> {
@@ -75,11 +86,20 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
     let text = "";
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: init.chatWrapper });
+    const signal = this.#abort.signal;
+    let stuck = false;
+    let abandonTimer: NodeJS.Timeout | undefined;
+    const abandoned = new Promise<"abandoned">((resolve) => {
+      const onAbort = () => {
+        abandonTimer = setTimeout(resolve, init.abandonAfterMs ?? 5000, "abandoned");
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
     try {
-      const signal = this.#abort.signal;
       if (signal.aborted) return this.#resultOf("", "cancelled", init, 0, started, null);
       const { sampling } = init;
-      const response = await chat.generateResponse(init.history, {
+      const generation = chat.generateResponse(init.history, {
         signal,
         stopOnAbortSignal: true,
         maxTokens: init.maxTokens,
@@ -105,6 +125,13 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
           this.#notify();
         },
       });
+      const response = await Promise.race([generation, abandoned]);
+      if (response === "abandoned") {
+        stuck = true;
+        generation.catch(() => {});
+        const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
+        return this.#resultOf(text, "cancelled", init, completionTokens, started, firstTextAt);
+      }
       const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
       // The answer is exactly the streamed text, so streamed and whole answers never disagree.
       return this.#resultOf(
@@ -120,10 +147,11 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
         const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
         return this.#resultOf(text, "cancelled", init, completionTokens, started, firstTextAt);
       }
-      throw error;
+      throw init.failureOf ? init.failureOf(error) : error;
     } finally {
+      clearTimeout(abandonTimer);
       chat.dispose({ disposeSequence: false });
-      init.release(sequence);
+      init.release(sequence, stuck);
     }
   }
 

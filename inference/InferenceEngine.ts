@@ -4,6 +4,7 @@ import type {
   ChatHistoryItem,
   ChatWrapper,
   LlamaContext,
+  LlamaContextSequence,
   LlamaGrammar,
   LlamaModel,
   Token,
@@ -19,6 +20,7 @@ import {
 } from "./errors.ts";
 import { toGrammarSchema } from "./grammarSchema.ts";
 import { SequencePool, type SequencePoolStats } from "./SequencePool.ts";
+import { guardSampler } from "./samplerGuard.ts";
 import { type ContinuationScore, scoreContinuations, tokenizeForScoring } from "./scoreContinuations.ts";
 import { type GpuChoice, sharedLlama } from "./sharedLlama.ts";
 import { defaultThreadCount } from "./threadDefaults.ts";
@@ -93,6 +95,7 @@ export class InferenceEngine {
   readonly #chatWrapper: ChatWrapper;
   readonly #sampling: SamplingOptions;
   readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+  readonly #samplerGuard: ReturnType<typeof guardSampler>;
   #disposed = false;
 
   private constructor(init: {
@@ -103,6 +106,7 @@ export class InferenceEngine {
     chatWrapper: ChatWrapper;
     sampling: SamplingOptions;
   }) {
+    this.#samplerGuard = guardSampler(init.context);
     this.info = init.info;
     this.model = init.model;
     this.#context = init.context;
@@ -198,7 +202,8 @@ export class InferenceEngine {
       stop: request.stop ?? [],
       grammar,
       signal,
-      release: (lent) => this.#pool.release(lent),
+      failureOf: (error) => this.#samplerGuard.failureOf(error),
+      release: (lent, stuck) => (stuck ? this.#replaceStuck(lent) : this.#pool.release(lent)),
     });
   }
 
@@ -302,6 +307,19 @@ export class InferenceEngine {
     this.#pool.close();
     await this.#context.dispose();
     await this.model.dispose();
+  }
+
+  /**
+   * A sequence whose evaluation never settled is disposed (its cache and id go back to the context) and a fresh
+   * one takes its place in the pool, so a stuck generation costs one request, not a slot for good.
+   */
+  #replaceStuck(stuck: LlamaContextSequence): void {
+    console.error(
+      `medgate: a generation on "${this.info.modelName}" did not stop when cancelled; its sequence is replaced.`,
+    );
+    stuck.dispose();
+    if (this.#disposed) return;
+    this.#pool.release(this.#context.getSequence());
   }
 
   #assertLive(): void {

@@ -304,6 +304,19 @@ describe("errors in OpenAI's shape", () => {
       400,
       "max_tokens",
     );
+    // A repeat penalty near 0 divides logits to infinity, and llama.cpp then samples outside the grammar.
+    await expectError(
+      await post(
+        JSON.stringify({
+          model: "tiny",
+          messages: question,
+          repeat_penalty: 1e-200,
+          response_format: { type: "json_object" },
+        }),
+      ),
+      400,
+      "repeat_penalty",
+    );
     await expectError(
       await post(
         JSON.stringify({

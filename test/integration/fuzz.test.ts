@@ -1,0 +1,503 @@
+// Property-based fuzzing of every route the gateway's OpenAPI document lists, against a listening gateway on
+// the tiny model: valid-shaped and malformed bodies, headers, cookies, query strings and paths. Properties: no
+// 5xx, every error in OpenAI's shape, every success in its documented shape, every answer the client got an
+// id for is in the response log afterwards, no sequence left held, and the server still answering.
+// MEDGATE_FUZZ_REQUESTS (default 3000) and MEDGATE_FUZZ_SEED (default fixed; "random" for a new one) tune it.
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { sql } from "drizzle-orm";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey } from "../../db/apiKeys.ts";
+import { pageCookies } from "../../gateway/openapi.ts";
+import { testModels } from "../support/fixtures.ts";
+import {
+  type Hints,
+  type JsonSchema,
+  malformed,
+  oddStrings,
+  validValue,
+} from "../support/openApiArbitraries.ts";
+import { readSse, startGateway, type TestGateway } from "../support/startGateway.ts";
+
+const requestCount = Number(process.env.MEDGATE_FUZZ_REQUESTS ?? 3000);
+const seed =
+  process.env.MEDGATE_FUZZ_SEED === "random"
+    ? Math.floor(Math.random() * 2 ** 31)
+    : Number(process.env.MEDGATE_FUZZ_SEED ?? 20261203);
+const concurrency = 4;
+
+type Operation = {
+  path: string;
+  method: string;
+  parameters?: { in: "path" | "query"; name: string; schema: JsonSchema; required?: boolean }[];
+  requestBody?: { content: Record<string, { schema: JsonSchema }> };
+  responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }>;
+  security?: Record<string, string[]>[];
+};
+type Document = {
+  paths: Record<string, Record<string, Omit<Operation, "path" | "method">>>;
+  components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }> };
+};
+
+/** A request as generated; `known` placeholders are replaced by ids the gateway handed out earlier. */
+type FuzzRequest = {
+  operation: Operation | undefined;
+  method: string;
+  path: string;
+  query: [string, string][];
+  auth: "admin" | "clinician" | "client" | "none" | "garbage";
+  cookie: "admin" | "clinician" | "client" | "none" | "garbage";
+  contentType: string | undefined;
+  body: { kind: "json"; value: unknown; text?: string } | { kind: "form"; value: unknown } | { kind: "none" };
+  /** For a stream: stop reading after the first chunk. */
+  abortStream: boolean;
+};
+
+const known = "\u0001known-completion-id";
+const otherMethods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+describe("fuzzing every route of the OpenAPI document", () => {
+  let gateway: TestGateway;
+  const secrets: Record<"admin" | "clinician" | "client", string> = { admin: "", clinician: "", client: "" };
+  beforeAll(async () => {
+    gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 });
+    secrets.admin = gateway.apiKey;
+    for (const role of ["clinician", "client"] as const) {
+      secrets[role] = (await createApiKey(gateway.database.db, { name: `fuzz ${role}`, role })).secret;
+    }
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it(`answers ${requestCount} generated requests without a 5xx and logs every answer it gave`, async () => {
+    const document = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as Document;
+    const operations: Operation[] = Object.entries(document.paths).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, operation]) => ({
+        ...operation,
+        path,
+        method: method.toUpperCase(),
+      })),
+    );
+    const cookieNames = Object.values(document.components.securitySchemes)
+      .filter((scheme) => scheme.in === "cookie")
+      .map((scheme) => scheme.name!);
+    expect(cookieNames.sort()).toEqual(Object.values(pageCookies).sort());
+
+    const ajv = new Ajv2020({ strict: false, allErrors: false });
+    const validators = new Map<JsonSchema, ReturnType<typeof ajv.compile>>();
+    const validate = (schema: JsonSchema, value: unknown) => {
+      const check = validators.get(schema) ?? ajv.compile(schema);
+      validators.set(schema, check);
+      return check(value) ? null : ajv.errorsText(check.errors);
+    };
+    const errorShape =
+      document.paths["/v1/models/{model}"]!.get!.responses["404"]!.content!["application/json"]!.schema;
+
+    console.log(`fuzz: seed ${seed} (MEDGATE_FUZZ_SEED=${seed} repeats this run)`);
+    const requests = fc.sample(requestArbitrary(operations), { numRuns: requestCount, seed });
+    const seenIds = new Set<string>();
+    const statuses = new Map<string, number>();
+    const violations: string[] = [];
+    let chatAnswers = 0;
+
+    const send = async (request: FuzzRequest, index: number) => {
+      try {
+        await exchange(request, index);
+      } catch (error) {
+        violations.push(
+          `#${index} ${request.method} ${request.path}: ${String(error)} (${JSON.stringify(request.body).slice(0, 2000)})`,
+        );
+      }
+    };
+    const exchange = async (request: FuzzRequest, index: number) => {
+      const ids = [...seenIds];
+      const resolve = (value: unknown): unknown =>
+        value === known
+          ? (ids[index % Math.max(1, ids.length)] ?? "chatcmpl-none")
+          : Array.isArray(value)
+            ? value.map(resolve)
+            : typeof value === "object" && value !== null
+              ? Object.fromEntries(Object.entries(value).map(([key, item]) => [key, resolve(item)]))
+              : value;
+      const path = request.path.replaceAll(
+        encodeURIComponent(known),
+        encodeURIComponent(String(resolve(known))),
+      );
+      const query = new URLSearchParams(
+        request.query.map(([key, value]): [string, string] => [key, String(resolve(value))]),
+      );
+      const headers: Record<string, string> = {};
+      if (request.auth === "garbage") headers.authorization = "Bearer mg-not-a-key";
+      else if (request.auth !== "none") headers.authorization = `Bearer ${secrets[request.auth]}`;
+      if (request.cookie !== "none") {
+        const value = request.cookie === "garbage" ? "mg-not-a-key" : secrets[request.cookie];
+        headers.cookie = cookieNames.map((name) => `${name}=${value}`).join("; ");
+      }
+      if (request.contentType) headers["content-type"] = request.contentType;
+      let body: string | FormData | undefined;
+      if (request.body.kind === "json")
+        body = request.body.text ?? JSON.stringify(resolve(request.body.value));
+      if (request.body.kind === "form") body = formBody(resolve(request.body.value));
+      if (request.method === "GET" || request.method === "HEAD") body = undefined;
+      const abort = new AbortController();
+      const url = `${gateway.url}${path}${query.size > 0 ? `?${query}` : ""}`;
+      const label = `#${index} ${request.method} ${url.slice(gateway.url.length, gateway.url.length + 120)}`;
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: request.method,
+          headers,
+          body,
+          redirect: "manual",
+          signal: AbortSignal.any([abort.signal, AbortSignal.timeout(30_000)]),
+        });
+      } catch (error) {
+        violations.push(`${label}: no response (${String(error)}) to ${String(body).slice(0, 2000)}`);
+        return;
+      }
+      const statusClass = `${String(response.status)[0]}xx`;
+      statuses.set(statusClass, (statuses.get(statusClass) ?? 0) + 1);
+      const type = (response.headers.get("content-type") ?? "").split(";")[0]!;
+      const documented = request.operation?.responses[String(response.status)];
+      if (response.status >= 500) violations.push(`${label}: ${response.status} ${await response.text()}`);
+      if (!response.headers.get("x-request-id")) violations.push(`${label}: no x-request-id`);
+      if (request.method === "HEAD") return;
+
+      if (type === "text/event-stream") {
+        const isChat = request.operation?.path === "/v1/chat/completions";
+        if (!isChat || response.status !== 200) violations.push(`${label}: unexpected event stream`);
+        let events: string[];
+        if (request.abortStream) {
+          const reader = response.body!.getReader();
+          const first = await reader.read();
+          events = [
+            new TextDecoder()
+              .decode(first.value)
+              .split("\n\n")[0]!
+              .replace(/^data: /u, ""),
+          ];
+          abort.abort();
+        } else {
+          events = await readSse(response);
+          if (events.at(-1) !== "[DONE]") violations.push(`${label}: stream did not end with [DONE]`);
+        }
+        const chunkSchema = documented?.content?.["text/event-stream"]?.schema;
+        for (const event of events.filter((data) => data !== "[DONE]")) {
+          const data = JSON.parse(event) as { id?: string };
+          if (data.id) seenIds.add(data.id);
+          const problem = validate(chunkSchema!, data) && validate(errorShape, data);
+          if (problem) violations.push(`${label}: stream event ${event.slice(0, 200)}: ${problem}`);
+        }
+        chatAnswers++;
+        return;
+      }
+      const text = await response.text();
+      // A page area sends anyone not signed in to its sign-in form, whatever the path under it.
+      if (!documented && response.status >= 300 && response.status < 400) {
+        if (!response.headers.get("location"))
+          violations.push(`${label}: ${response.status} without location`);
+        return;
+      }
+      if (response.status >= 400 || !documented) {
+        const htmlAllowed = type === "text/html" && documented?.content?.["text/html"];
+        if (htmlAllowed) return;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          violations.push(`${label}: ${response.status} error that is not JSON: ${text.slice(0, 200)}`);
+          return;
+        }
+        const problem = validate(errorShape, parsed);
+        if (problem) violations.push(`${label}: ${response.status} error not in OpenAI's shape: ${problem}`);
+        if (request.operation && response.status >= 400 && !documented)
+          violations.push(`${label}: status ${response.status} is not documented`);
+        return;
+      }
+      const schema = documented.content?.[type]?.schema;
+      if (documented.content && !schema)
+        violations.push(`${label}: ${response.status} as ${type}, not documented`);
+      if (schema && type === "application/json") {
+        const value = JSON.parse(text) as { id?: string; object?: string };
+        const problem = validate(schema, value);
+        if (problem) violations.push(`${label}: body not as documented: ${problem}: ${text.slice(0, 300)}`);
+        if (request.operation?.path === "/v1/chat/completions" && request.method === "POST" && value.id) {
+          seenIds.add(value.id);
+          chatAnswers++;
+        }
+      }
+    };
+
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < requests.length) {
+          const index = next++;
+          await send(requests[index]!, index);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+
+    // Every id a client saw is one row, and nothing else was logged (cancelled streams settle a moment later).
+    let storedIds = new Set<string>();
+    for (let attempt = 0; attempt < 100; attempt++) {
+      await gateway.completionLog.flush();
+      const { rows } = (await gateway.database.db.execute(sql`select id from completions`)) as unknown as {
+        rows: { id: string }[];
+      };
+      storedIds = new Set(rows.map((row) => row.id));
+      if ([...seenIds].every((id) => storedIds.has(id))) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const missing = [...seenIds].filter((id) => !storedIds.has(id));
+    const ready = await waitForIdlePool(gateway.url);
+    const summary = {
+      seed,
+      requests: requests.length,
+      seconds: Number(seconds.toFixed(1)),
+      statusClasses: Object.fromEntries([...statuses].sort()),
+      chatAnswers,
+      idsSeen: seenIds.size,
+      rowsStored: storedIds.size,
+      log: gateway.completionLog.stats,
+    };
+    console.log(`fuzz: ${JSON.stringify(summary)}`);
+    expect(violations.slice(0, 20), `seed ${seed}: ${violations.length} violation(s)`).toEqual([]);
+    expect(missing, "answered completions missing from the log").toEqual([]);
+    expect(storedIds.size).toBe(seenIds.size);
+    expect(gateway.completionLog.stats).toMatchObject({ rejected: 0, spooled: 0, queued: 0 });
+    expect(ready).toMatchObject({ inUse: 0, queued: 0 });
+    const after = await gateway.client.chat.completions.create({
+      model: "tiny",
+      messages: [{ role: "user", content: "Still there?" }],
+      max_tokens: 4,
+    });
+    expect(after.choices[0]!.message.content).toEqual(expect.any(String));
+  }, 600_000);
+});
+
+/** The pool of the served model once every sequence is back (a cancelled stream frees its sequence async). */
+async function waitForIdlePool(url: string) {
+  let pool: { inUse: number; queued: number } | undefined;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const ready = (await (await fetch(`${url}/ready`)).json()) as { models: { pool: typeof pool }[] };
+    pool = ready.models[0]!.pool;
+    if (pool!.inUse === 0 && pool!.queued === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return pool;
+}
+
+/** A URL holds bytes: a lone surrogate can only travel as U+FFFD. */
+const pathSegment = (value: string) => encodeURIComponent(value.toWellFormed());
+
+function formBody(value: unknown): string {
+  if (typeof value !== "object" || value === null) return String(value);
+  return new URLSearchParams(
+    Object.entries(value).map(([key, item]): [string, string] => [
+      key,
+      typeof item === "string" ? item : JSON.stringify(item),
+    ]),
+  ).toString();
+}
+
+/** Values that reach deep into the routes: the served model, small budgets, ids handed out before. */
+const hints: Hints = {
+  model: fc.oneof({ weight: 9, arbitrary: fc.constant("tiny") }, { weight: 1, arbitrary: oddStrings }),
+  messages: fc.array(
+    fc.record({
+      role: fc.constantFrom("user", "user", "system", "assistant", "developer"),
+      content: fc.oneof(
+        { weight: 4, arbitrary: fc.string({ maxLength: 60 }) },
+        { weight: 1, arbitrary: oddStrings },
+      ),
+    }),
+    { minLength: 1, maxLength: 3 },
+  ),
+  max_tokens: fc.integer({ min: 1, max: 6 }),
+  max_completion_tokens: fc.integer({ min: 1, max: 6 }),
+  n: fc.integer({ min: 1, max: 2 }),
+  completion_id: fc.oneof({ weight: 3, arbitrary: fc.constant(known) }, { weight: 1, arbitrary: oddStrings }),
+  other_completion_id: fc.oneof(
+    { weight: 3, arbitrary: fc.constant(known) },
+    { weight: 1, arbitrary: oddStrings },
+  ),
+  after: fc.oneof(fc.constant(known), oddStrings),
+  user: fc.oneof(fc.string({ maxLength: 20 }), oddStrings),
+  // Mostly what the engine can answer, so that most valid-shaped requests generate and are logged.
+  logprobs: fc.constantFrom(false, null, true),
+  tools: fc.constantFrom(null, [], [{ type: "function" }]),
+  stop: fc.option(fc.array(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 2 })),
+  response_format: fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom({ type: "text" }, { type: "json_object" }) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        {
+          type: "json_schema",
+          json_schema: { name: "a", schema: { type: "object", properties: { a: { type: "string" } } } },
+        },
+        { type: "json_schema", json_schema: { name: "b", schema: { type: "string", pattern: "^x$" } } },
+        { type: "json_schema", json_schema: { name: "c", schema: { type: "array", minItems: 100000 } } },
+      ),
+    },
+  ),
+};
+
+function requestArbitrary(operations: Operation[]): fc.Arbitrary<FuzzRequest> {
+  // Chat completions get most of the traffic: they hold the generation, streaming and logging paths.
+  const weights: Record<string, number> = { "POST /v1/chat/completions": 16, "POST /v1/feedback": 5 };
+  const perOperation = operations.map((operation) => ({
+    weight: weights[`${operation.method} ${operation.path}`] ?? 2,
+    arbitrary: operationRequest(operation, operations),
+  }));
+  const unknownRoute = fc
+    .record({
+      method: fc.constantFrom(...otherMethods),
+      path: fc.oneof(
+        fc.constantFrom(
+          "/v1/completions",
+          "/v1/chat",
+          "/v1//models",
+          "/admin/rounds/x",
+          "/%00",
+          "/v1/%ff%fe",
+        ),
+        fc.string({ maxLength: 30 }).map((tail) => `/v1/${encodeURIComponent(tail)}`),
+      ),
+      auth: fc.constantFrom("admin", "none") as fc.Arbitrary<"admin" | "none">,
+    })
+    .map(
+      ({ method, path, auth }): FuzzRequest => ({
+        operation: undefined,
+        method,
+        path,
+        query: [],
+        auth,
+        cookie: "none",
+        contentType: undefined,
+        body: { kind: "none" },
+        abortStream: false,
+      }),
+    );
+  return fc.oneof({ weight: 2, arbitrary: unknownRoute }, ...perOperation);
+}
+
+function operationRequest(operation: Operation, all: Operation[]): fc.Arbitrary<FuzzRequest> {
+  const pathParameters = (operation.parameters ?? []).filter((parameter) => parameter.in === "path");
+  const queryParameters = (operation.parameters ?? []).filter((parameter) => parameter.in === "query");
+  const path = fc
+    .tuple(
+      ...pathParameters.map((parameter) =>
+        fc.oneof(
+          (hints[parameter.name] ?? fc.constant("tiny")).map((value) => pathSegment(String(value))),
+          oddStrings.map(pathSegment),
+          fc.constantFrom("%00", "%ff", "chatcmpl-%00", "..%2F..%2F", "a/b"),
+        ),
+      ),
+    )
+    .map((values) =>
+      values.reduce(
+        (at, value, index) => at.replace(`{${pathParameters[index]!.name}}`, value),
+        operation.path,
+      ),
+    );
+  const query = fc
+    .tuple(
+      ...queryParameters.map((parameter) =>
+        fc.option(
+          fc.oneof(
+            { weight: 3, arbitrary: (hints[parameter.name] ?? validValue(parameter.schema)).map(String) },
+            { weight: 1, arbitrary: oddStrings },
+          ),
+          { freq: 2 },
+        ),
+      ),
+      fc.option(fc.tuple(fc.constantFrom("limit", "order", "x", "completion_id"), oddStrings), { freq: 4 }),
+    )
+    .map((values) => {
+      const extra = values.pop() as [string, string] | null;
+      const pairs = values.flatMap((value, index) =>
+        value === null ? [] : [[queryParameters[index]!.name, value as string] as [string, string]],
+      );
+      return extra ? [...pairs, extra] : pairs;
+    });
+  const [mediaType, media] = Object.entries(operation.requestBody?.content ?? {})[0] ?? [];
+  const body: fc.Arbitrary<FuzzRequest["body"]> = media
+    ? (() => {
+        const valid = validValue(media.schema, hints);
+        const value = fc.oneof({ weight: 2, arbitrary: valid }, { weight: 1, arbitrary: malformed(valid) });
+        if (mediaType === "application/x-www-form-urlencoded")
+          return value.map((v) => ({ kind: "form", value: v }));
+        return fc.oneof(
+          { weight: 9, arbitrary: value.map((v): FuzzRequest["body"] => ({ kind: "json", value: v })) },
+          {
+            weight: 1,
+            arbitrary: fc
+              .tuple(valid, fc.constantFrom("truncate", "garbage", "empty", "bom"))
+              .map(([v, how]): FuzzRequest["body"] => {
+                const text = JSON.stringify(v);
+                const broken = {
+                  truncate: text.slice(0, -2),
+                  garbage: `${text}}x`,
+                  empty: "",
+                  bom: `\ufeff${text}`,
+                };
+                return { kind: "json", value: v, text: broken[how] };
+              }),
+          },
+        );
+      })()
+    : fc.constant({ kind: "none" } as const);
+  const contentType = fc.oneof(
+    { weight: 12, arbitrary: fc.constant(mediaType) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        undefined,
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "application/json; charset=utf-16",
+      ),
+    },
+  );
+  return (
+    fc
+      .record({
+        method: fc.oneof(
+          { weight: 15, arbitrary: fc.constant(operation.method) },
+          { weight: 1, arbitrary: fc.constantFrom(...otherMethods) },
+        ),
+        path,
+        query,
+        auth: fc.constantFrom(
+          "admin",
+          "admin",
+          "admin",
+          "clinician",
+          "clinician",
+          "client",
+          "none",
+          "garbage",
+        ) as fc.Arbitrary<FuzzRequest["auth"]>,
+        cookie: fc.constantFrom("admin", "admin", "clinician", "client", "none", "garbage") as fc.Arbitrary<
+          FuzzRequest["cookie"]
+        >,
+        contentType,
+        body,
+        abortStream: fc.boolean(),
+      })
+      // Another method on the path is that method's operation, or an unknown route.
+      .map(
+        (request): FuzzRequest => ({
+          ...request,
+          operation: all.find((other) => other.path === operation.path && other.method === request.method),
+        }),
+      )
+  );
+}
