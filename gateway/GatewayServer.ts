@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import type { Hono } from "hono";
 import type { GatewayEnv } from "./appTypes.ts";
+import { ApiError, errorBody } from "./errors.ts";
 import type { ServedModels } from "./ServedModels.ts";
 
 export type GatewayServerOptions = {
@@ -45,6 +46,30 @@ export class GatewayServer {
       fetch: app.fetch,
       hostname: host,
     }) as NodeServer;
+    // A request Node's HTTP parser refuses never reaches the app; it still gets OpenAI's error shape.
+    server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === "ECONNRESET" || !socket.writable) return;
+      const [status, reason] =
+        error.code === "HPE_HEADER_OVERFLOW"
+          ? [431, "Request Header Fields Too Large"]
+          : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+            ? [408, "Request Timeout"]
+            : [400, "Bad Request"];
+      const body = JSON.stringify(
+        errorBody(
+          new ApiError(
+            400,
+            `The HTTP request could not be parsed (${error.code ?? error.message}).`,
+            "invalid_request_error",
+            null,
+            "malformed_http",
+          ),
+        ),
+      );
+      socket.end(
+        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    });
     // Count requests until their response is fully written, streams included.
     server.on("request", (_req, res) => {
       if (!gateway) return;

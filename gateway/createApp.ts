@@ -75,7 +75,8 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   });
   app.onError((thrown, c) => {
     const error = toApiError(thrown);
-    if (!(thrown instanceof ApiError) && error.status === 500) {
+    // A body cut off by a client that left (or that the HTTP parser refused) is not a server fault to report.
+    if (!(thrown instanceof ApiError) && error.status === 500 && !c.req.raw.signal.aborted) {
       console.error(`[${c.get("requestId")}] unhandled error:`, thrown);
     }
     return c.json(errorBody(error), error.status, error.headers);

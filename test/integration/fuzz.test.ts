@@ -3,6 +3,7 @@
 // 5xx, every error in OpenAI's shape, every success in its documented shape, every answer the client got an
 // id for is in the response log afterwards, no sequence left held, and the server still answering.
 // MEDGATE_FUZZ_REQUESTS (default 3000) and MEDGATE_FUZZ_SEED (default fixed; "random" for a new one) tune it.
+import { connect } from "node:net";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
@@ -280,7 +281,79 @@ describe("fuzzing every route of the OpenAPI document", () => {
     });
     expect(after.choices[0]!.message.content).toEqual(expect.any(String));
   }, 600_000);
+
+  it("answers requests Node's HTTP parser refuses with OpenAI's error shape, and keeps serving", async () => {
+    const { port } = new URL(gateway.url);
+    const auth = `Authorization: Bearer ${secrets.admin}\r\n`;
+    const raw: [string, Buffer][] = [
+      ["bad request line", Buffer.from("GARBAGE\r\n\r\n")],
+      [
+        "control character in a header",
+        Buffer.from(`GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: a\u0001b\r\n\r\n`),
+      ],
+      [
+        "header too large",
+        Buffer.from(`GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: ${"a".repeat(70_000)}\r\n\r\n`),
+      ],
+      [
+        "bad content-length",
+        Buffer.from(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: abc\r\n\r\n`),
+      ],
+      [
+        "both content-length and chunked",
+        Buffer.from(
+          `POST /v1/feedback HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+        ),
+      ],
+      [
+        "bad chunk size",
+        Buffer.from(
+          `POST /v1/feedback HTTP/1.1\r\nHost: x\r\n${auth}Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+        ),
+      ],
+      ["NUL in the path", Buffer.from("GET /v1/models/a\u0000b HTTP/1.1\r\nHost: x\r\n\r\n")],
+      [
+        "latin-1 byte in the authorization",
+        Buffer.concat([
+          Buffer.from("GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \u00ff"),
+          Buffer.from([0xff]),
+          Buffer.from("\r\n\r\n"),
+        ]),
+      ],
+    ];
+    for (const [what, bytes] of raw) {
+      const answer = await rawExchange(Number(port), bytes);
+      const [head, body] = answer.split("\r\n\r\n", 2) as [string, string];
+      const status = Number(head.split(" ")[1]);
+      expect(status, `${what}: ${head}`).toBeGreaterThanOrEqual(400);
+      expect(status, what).toBeLessThan(500);
+      expect(JSON.parse(body), what).toMatchObject({
+        error: { message: expect.any(String), type: expect.any(String) },
+      });
+    }
+    expect((await fetch(`${gateway.url}/health`)).status).toBe(200);
+  });
 });
+
+/** Sends raw bytes and reads the whole answer until the server closes (or 5 s pass). */
+function rawExchange(port: number, bytes: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.setTimeout(5_000, () => socket.end());
+    socket.on("data", (chunk) => {
+      chunks.push(chunk);
+      // A keep-alive answer with a complete JSON body is enough.
+      const text = Buffer.concat(chunks).toString("latin1");
+      const [head, body] = text.split("\r\n\r\n", 2);
+      const length = /content-length: (\d+)/iu.exec(head ?? "")?.[1];
+      if (length && body !== undefined && Buffer.byteLength(body, "latin1") >= Number(length)) socket.end();
+    });
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.on("error", reject);
+    socket.write(bytes);
+  });
+}
 
 /** The pool of the served model once every sequence is back (a cancelled stream frees its sequence async). */
 async function waitForIdlePool(url: string) {
