@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { completions } from "../../db/schema.ts";
 import { testModels } from "../support/fixtures.ts";
-import { startGateway, type TestGateway } from "../support/startGateway.ts";
+import { readSse, startGateway, type TestGateway } from "../support/startGateway.ts";
 import { startTcpProxy } from "../support/tcpProxy.ts";
-import { createTestDatabase } from "../support/testDatabase.ts";
+import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 const question: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "What is a fever?" }];
 
@@ -231,3 +231,72 @@ describe("lossless response log", () => {
     }
   });
 });
+
+describe.each(["pglite", "postgres"] as const)(
+  "answers PostgreSQL cannot store as they are, on %s",
+  (kind) => {
+    let gateway: TestGateway;
+    let database: TestDatabase | undefined;
+    beforeAll(async () => {
+      database = kind === "postgres" ? await createTestDatabase("postgres") : undefined;
+      gateway = await startGateway(
+        { modelPath: testModels().ggufPath, parallel: 2, contextSize: 512 },
+        database ? { databaseUrl: database.url } : {},
+      );
+    });
+    afterAll(async () => {
+      await gateway?.close();
+      await database?.dispose();
+    });
+
+    const odd = "fever\u0000 39 °C, lone \ud800 and \udc00, U+FFFF \uffff0000, pair 🤒";
+    const post = (path: string, body: unknown) =>
+      fetch(`${gateway.url}${path}`, {
+        method: "POST",
+        headers: { ...gateway.authHeaders, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const read = async <T>(path: string) =>
+      (await (await fetch(`${gateway.url}${path}`, { headers: gateway.authHeaders })).json()) as T;
+
+    it("records NUL and lone surrogates in messages, user and metadata and reads them back byte-identical", async () => {
+      const messages = [
+        { role: "system", content: `You are careful.${odd}` },
+        { role: "user", content: odd },
+      ];
+      const request = {
+        model: "tiny",
+        messages,
+        max_tokens: 4,
+        user: `nurse${odd}`,
+        metadata: { [`ward${odd}`]: odd },
+      };
+      const whole = (await (await post("/v1/chat/completions", request)).json()) as { id: string };
+      const streamed = await post("/v1/chat/completions", { ...request, stream: true });
+      const [first] = await readSse(streamed);
+      const streamedId = (JSON.parse(first!) as { id: string }).id;
+      await gateway.completionLog.flush();
+      for (const id of [whole.id, streamedId]) {
+        const stored = await read<{
+          metadata: Record<string, string>;
+          medgate: { messages: unknown; user: string; status: string };
+        }>(`/v1/chat/completions/${id}`);
+        expect(JSON.stringify(stored.medgate.messages)).toBe(JSON.stringify(messages));
+        expect(stored.medgate.user).toBe(request.user);
+        expect(stored.metadata).toEqual(request.metadata);
+      }
+      expect(gateway.completionLog.stats.rejected).toBe(0);
+
+      for (const feedback of [
+        { type: "correction", completion_id: whole.id, correction: `Better: ${odd}` },
+        { type: "comment", completion_id: whole.id, comment: odd },
+      ]) {
+        expect((await post("/v1/feedback", feedback)).status).toBe(201);
+      }
+      const given = await read<{ data: { correction: string | null; comment: string | null }[] }>(
+        `/v1/feedback?completion_id=${whole.id}`,
+      );
+      expect(given.data.map((item) => item.correction ?? item.comment)).toEqual([`Better: ${odd}`, odd]);
+    });
+  },
+);
