@@ -72,19 +72,28 @@ export type Usage = z.infer<typeof usage>;
 
 export const finishReason = z.enum(["stop", "length", "content_filter", "tool_calls"]);
 
-export const chatCompletion = z.object({
-  id: z.string(),
-  object: z.literal("chat.completion"),
-  created: z.number().int(),
-  model: z.string(),
-  choices: z.array(
+/** A completion's choices; a logged one may also have ended `cancelled`. */
+const completionChoices = <Reason extends z.ZodType>(reason: Reason) =>
+  z.array(
     z.object({
       index: z.number().int(),
       message: z.object({ role: z.literal("assistant"), content: z.string().nullable(), refusal: z.null() }),
       logprobs: z.null(),
-      finish_reason: finishReason,
+      finish_reason: reason,
     }),
-  ),
+  );
+
+/** The fields a live and a logged chat completion share. */
+const completionHead = {
+  id: z.string(),
+  object: z.literal("chat.completion"),
+  created: z.number().int(),
+  model: z.string(),
+};
+
+export const chatCompletion = z.object({
+  ...completionHead,
+  choices: completionChoices(finishReason),
   usage,
   system_fingerprint: z.string(),
 });
@@ -183,18 +192,8 @@ export const completionListQuery = z.object({
 });
 
 export const storedCompletion = z.object({
-  id: z.string(),
-  object: z.literal("chat.completion"),
-  created: z.number().int(),
-  model: z.string(),
-  choices: z.array(
-    z.object({
-      index: z.number().int(),
-      message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
-      logprobs: z.null(),
-      finish_reason: z.string(),
-    }),
-  ),
+  ...completionHead,
+  choices: completionChoices(z.string()),
   usage,
   metadata: z.record(z.string(), z.string()),
   request_id: z.string(),

@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { createDatabase } from "../../db/createDatabase.ts";
 import { completions } from "../../db/schema.ts";
 import { CompletionLog } from "../../gateway/CompletionLog.ts";
+import { completionRow } from "../support/completionRows.ts";
 import { testModels } from "../support/fixtures.ts";
 import { createTestDatabase } from "../support/testDatabase.ts";
 
@@ -168,19 +169,8 @@ describe("medgate logs prune", () => {
     const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
     const handle = await createDatabase({ dataDir });
     await handle.migrate();
-    const row = (id: string, daysAgo: number) => ({
-      id,
-      createdAt: new Date(Date.now() - daysAgo * 86_400_000),
-      request: {},
-      stored: true,
-      status: "stop" as const,
-      promptHash: "h",
-      promptTokens: 1,
-      completionTokens: 1,
-      latencyMs: 1,
-      modelName: "tiny",
-      traceId: "t",
-    });
+    const row = (id: string, daysAgo: number) =>
+      completionRow(id, { createdAt: new Date(Date.now() - daysAgo * 86_400_000) });
     await handle.db.insert(completions).values([row("old", 100), row("recent", 10)]);
     await handle.close();
     try {
@@ -204,21 +194,8 @@ describe("medgate logs rejected", () => {
     const database = await createTestDatabase("postgres");
     const spoolDir = await mkdtemp(join(tmpdir(), "medgate-cli-spool-"));
     const env = { ...process.env, DATABASE_URL: database.url! };
-    const row = (id: string, ward: string) => ({
-      id,
-      createdAt: new Date(),
-      request: {},
-      messages: [{ role: "user", content: `ward ${ward}\u0000` }],
-      stored: true,
-      status: "stop" as const,
-      promptHash: "h",
-      promptTokens: 1,
-      completionTokens: 1,
-      latencyMs: 1,
-      modelName: "tiny",
-      traceId: "t",
-      metadata: { ward },
-    });
+    const row = (id: string, ward: string) =>
+      completionRow(id, { messages: [{ role: "user", content: `ward ${ward}\u0000` }], metadata: { ward } });
     try {
       await database.db.execute(
         sql`alter table completions add constraint refuse_ward_9 check (metadata->>'ward' is distinct from '9')`,

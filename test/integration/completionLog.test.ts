@@ -11,26 +11,12 @@ import type { NewCompletionRow } from "../../db/schema.ts";
 import { CompletionLog } from "../../gateway/CompletionLog.ts";
 import { CompletionSpool } from "../../gateway/CompletionSpool.ts";
 import { RejectedCompletions } from "../../gateway/RejectedCompletions.ts";
+import { completionRow as testRow } from "../support/completionRows.ts";
 import { startTcpProxy, type TcpProxy } from "../support/tcpProxy.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
-function completionRow(id: string, content = "What is asthma?"): NewCompletionRow {
-  return {
-    id,
-    createdAt: new Date(),
-    request: { temperature: 0 },
-    messages: [{ role: "user", content }],
-    choices: [{ index: 0, text: "A chronic airway disease.", finishReason: "stop" }],
-    stored: true,
-    status: "stop",
-    promptHash: "hash",
-    promptTokens: 5,
-    completionTokens: 6,
-    latencyMs: 12.5,
-    modelName: "tiny",
-    traceId: `trace-${id}`,
-  };
-}
+const completionRow = (id: string, content = "What is asthma?") =>
+  testRow(id, { messages: [{ role: "user", content }] });
 
 /** Rows whose id starts with `prefix`: how many, how many distinct, and the ids. */
 async function storedIds(db: Database, prefix: string) {

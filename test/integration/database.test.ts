@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey, findActiveApiKey, hashApiKey, listApiKeys, revokeApiKey } from "../../db/apiKeys.ts";
 import { createDatabase, DatabaseLockedError } from "../../db/createDatabase.ts";
 import { apiKeys, completions, feedback, modelVersions } from "../../db/schema.ts";
+import { completionRow } from "../support/completionRows.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 describe.each(["postgres", "pglite"] as const)("database on %s", (kind) => {
@@ -42,22 +43,9 @@ describe.each(["postgres", "pglite"] as const)("database on %s", (kind) => {
 
   it("round-trips a completion and its feedback, keeping feedback for a completion not yet written", async () => {
     const id = `chatcmpl-${kind}-1`;
-    await database.db.insert(completions).values({
-      id,
-      createdAt: new Date(),
-      request: { temperature: 0 },
-      messages: [{ role: "user", content: "What is asthma?" }],
-      choices: [{ index: 0, text: "A chronic airway disease.", finishReason: "stop" }],
-      stored: true,
-      status: "stop",
-      promptHash: "abc",
-      promptTokens: 10,
-      completionTokens: 6,
-      latencyMs: 12.5,
-      timeToFirstTokenMs: 3.25,
-      modelName: "tiny",
-      traceId: "trace-1",
-    });
+    await database.db
+      .insert(completions)
+      .values(completionRow(id, { promptHash: "abc", promptTokens: 10, timeToFirstTokenMs: 3.25 }));
     // Replays insert the same id again: idempotent.
     await database.db
       .insert(completions)

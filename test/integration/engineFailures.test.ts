@@ -6,24 +6,17 @@ import { ChatMLChatWrapper } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatStream } from "../../inference/ChatStream.ts";
 import type { ChatRequest } from "../../inference/chatTypes.ts";
-import { defaultSampling, InferenceEngine } from "../../inference/InferenceEngine.ts";
+import { defaultSampling, type InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { SamplingFailedError } from "../../inference/samplerGuard.ts";
 import { sharedLlama } from "../../inference/sharedLlama.ts";
-import { testModels } from "../support/fixtures.ts";
+import { loadTinyEngine, testModels } from "../support/fixtures.ts";
 
 const question: ChatRequest["messages"] = [{ role: "user", content: "What is asthma?" }];
 
 describe("engine failures", () => {
   let engine: InferenceEngine;
   beforeAll(async () => {
-    engine = await InferenceEngine.load({
-      modelPath: testModels().ggufPath,
-      modelName: "tiny",
-      gpu: false,
-      threads: 1,
-      parallel: 2,
-      contextSize: 256,
-    });
+    engine = await loadTinyEngine({ contextSize: 256 });
   });
   afterAll(async () => {
     await engine?.dispose();

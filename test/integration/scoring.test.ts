@@ -2,9 +2,9 @@
 // full next-token probability map evaluated from scratch, and transformers on the same f32 weights.
 import type { LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { runEngineScript } from "../../trainer/pythonEngine.ts";
-import { testModels } from "../support/fixtures.ts";
+import { loadTinyEngine, testModels } from "../support/fixtures.ts";
 
 const prompt = "Question: What is the first treatment for an acute asthma attack?\nAnswer:";
 const continuations = [
@@ -17,12 +17,7 @@ const continuations = [
 let engine: InferenceEngine;
 
 beforeAll(async () => {
-  engine = await InferenceEngine.load({
-    modelPath: testModels().ggufPath,
-    modelName: "tiny",
-    gpu: false,
-    threads: 1,
-    parallel: 2,
+  engine = await loadTinyEngine({
     contextSize: 512,
     // Exact scoring: an f32 cache without flash attention, as the benchmark gate and judges use.
     kvCache: "f32",
