@@ -1,5 +1,6 @@
 // `medgate demo`: the whole loop on the embedded database and the demo model, each step printed: serve,
 // patient traffic, clinician feedback, an alignment round, the benchmark gate, the promotion, the hot swap.
+import "disposablestack/auto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -10,7 +11,8 @@ import { registerChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { findChampion, findModelVersion } from "../db/modelVersions.ts";
 import { completions, type ModelVersionRow, type RoundRow } from "../db/schema.ts";
-import { ChampionWatcher } from "../gateway/ChampionWatcher.ts";
+import { ChampionWatcher } from "../gateway/models/ChampionWatcher.ts";
+import { openGateway } from "../gateway/openGateway.ts";
 import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
@@ -21,7 +23,6 @@ import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner
 import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
 import { ConfigError } from "./config.ts";
 import { ProgressLine } from "./progress.ts";
-import { closeLog, listenGateway } from "./serveCommand.ts";
 
 export const demoUsage = `Usage: medgate demo [options]
 
@@ -91,8 +92,9 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
     await runEngineScript("gguf_to_hf.py", ["--gguf", resolve(source.path), "--out", hfDir]);
   }
 
-  // 2. The database and the registry.
-  const database = await createDatabase({ dataDir: join(dataDir, "db") });
+  // 2. The database and the registry; everything the demo holds is disposed in reverse order at the end.
+  await using resources = new AsyncDisposableStack();
+  const database = resources.use(await createDatabase({ dataDir: join(dataDir, "db") }));
   await database.migrate();
   const champion = await demoChampion(database, modelName, resolve(source.path), hfDir);
   say("registry", `${modelName} v${champion.version} is the champion (${champion.ggufPath})`);
@@ -103,11 +105,9 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
   };
 
   // 3. Serve, following the registry.
-  const { server, models, completionLog } = await listenGateway(database, {
-    host: options.host,
-    port: options.port,
-    spoolDir: join(dataDir, "spool"),
-  });
+  const { server, models, completionLog } = resources.use(
+    await openGateway(database, { host: options.host, port: options.port, spoolDir: join(dataDir, "spool") }),
+  );
   const roundConfig = options.preset === "tiny" ? tinyRoundConfig() : demoRoundConfig();
   const load = (version: ModelVersionRow) =>
     InferenceEngine.load({
@@ -119,66 +119,53 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
       gpu: options.preset === "tiny" ? false : "auto",
       chatTemplateFallback: source.catalogEntry?.chatTemplate,
     });
-  let watcher: ChampionWatcher | undefined;
-  const close = async () => {
-    await watcher?.close();
-    await server.close();
-    await closeLog(completionLog);
-    await database.close();
-  };
-  try {
-    await verifyModelFile(champion.ggufPath, champion.ggufSha256);
-    models.serve(modelName, await load(champion), champion.id);
-    watcher = await ChampionWatcher.start({
+  await verifyModelFile(champion.ggufPath, champion.ggufSha256);
+  models.serve(modelName, await load(champion), champion.id);
+  resources.use(
+    await ChampionWatcher.start({
       database,
       models,
       names: [modelName],
       loadEngine: load,
       log: (line) => say("gateway", line.replace(/^medgate: /u, "")),
-    });
-    say("serve", `${server.url}/v1 answers with ${modelName} v${champion.version}`);
+    }),
+  );
+  say("serve", `${server.url}/v1 answers with ${modelName} v${champion.version}`);
 
-    const api = new DemoClient(server.url, modelName);
-    const round = await runLoop(database, api, keys, questions.slice(0, options.prompts), {
-      modelName,
-      dataDir,
-      roundConfig,
-      flush: () => completionLog.flush(),
-    });
-    if (round.state === "promoted") {
-      const candidateId = round.candidateVersionId!;
-      const deadline = Date.now() + 120_000;
-      while (models.get(modelName)?.versionId !== candidateId && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      const answer = await api.ask(keys.app, "What should I do if I think I have the flu?", 64);
-      await completionLog.flush();
-      const [row] = await database.db
-        .select({ versionId: completions.modelVersionId })
-        .from(completions)
-        .where(eq(completions.id, answer.id));
-      const version = row?.versionId ? await findModelVersion(database.db, row.versionId) : undefined;
-      say(
-        "swap",
-        `the gateway now answers with v${version?.version ?? "?"} (${answer.id} logged under version ${row?.versionId ?? "?"}):`,
-      );
-      console.error(`           “${answer.text.trim().replace(/\s+/gu, " ")}”`);
-    }
-    const minutes = ((performance.now() - started) / 60_000).toFixed(1);
-    console.error(`\nThe loop took ${minutes} min. Where to look:
+  const api = new DemoClient(server.url, modelName);
+  const round = await runLoop(database, api, keys, questions.slice(0, options.prompts), {
+    modelName,
+    dataDir,
+    roundConfig,
+    flush: () => completionLog.flush(),
+  });
+  if (round.state === "promoted") {
+    const candidateId = round.candidateVersionId!;
+    const deadline = Date.now() + 120_000;
+    while (models.get(modelName)?.versionId !== candidateId && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    const answer = await api.ask(keys.app, "What should I do if I think I have the flu?", 64);
+    await completionLog.flush();
+    const [row] = await database.db
+      .select({ versionId: completions.modelVersionId })
+      .from(completions)
+      .where(eq(completions.id, answer.id));
+    const version = row?.versionId ? await findModelVersion(database.db, row.versionId) : undefined;
+    say(
+      "swap",
+      `the gateway now answers with v${version?.version ?? "?"} (${answer.id} logged under version ${row?.versionId ?? "?"}):`,
+    );
+    console.error(`           “${answer.text.trim().replace(/\s+/gu, " ")}”`);
+  }
+  const minutes = ((performance.now() - started) / 60_000).toFixed(1);
+  console.error(`\nThe loop took ${minutes} min. Where to look:
   API                ${server.url}/v1   (app key:       ${keys.app})
   review page        ${server.url}/review   (clinician key: ${keys.clinician})
   admin dashboard    ${server.url}/admin   (admin key:     ${keys.admin})
   rounds             npx medgate rounds list --data-dir ${join(options.dataDir, "db")}
 The keys are shown only now. ${options.exit ? "" : "Ctrl-C stops the server."}`);
-    console.log(`${server.url}/v1`);
-  } catch (error) {
-    await close();
-    throw error;
-  }
-  if (options.exit) {
-    await close();
-    return;
-  }
+  console.log(`${server.url}/v1`);
+  if (options.exit) return;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       console.error(`medgate: ${signal} received, stopping…`);
@@ -187,7 +174,6 @@ The keys are shown only now. ${options.exit ? "" : "Ctrl-C stops the server."}`)
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
-  await close();
 }
 
 /** The name's champion; on a new registry, the given model registered as v1 with its checkpoint, audited. */

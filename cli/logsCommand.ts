@@ -1,7 +1,7 @@
 // `medgate logs prune --older-than 90d` (retention) and `medgate logs rejected [--replay]` (rows the
 // database refused, set aside by the response log: list them, and offer them again after a fix).
 import { pruneCompletions } from "../db/completions.ts";
-import { RejectedCompletions } from "../gateway/RejectedCompletions.ts";
+import { RejectedCompletions } from "../gateway/log/RejectedCompletions.ts";
 import { ConfigError, type DatabaseConfig, durationMs } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 

@@ -207,7 +207,7 @@ async function main(argv: string[]): Promise<number> {
       // Commands load lazily: serving never pulls in the trainer, and --help stays instant.
       const { serveCommand } = await import("./serveCommand.ts");
       await serveCommand(config);
-      return -1;
+      return 0;
     }
     case "fixtures": {
       const { values } = parseArgs({

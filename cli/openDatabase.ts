@@ -11,6 +11,6 @@ export async function withDatabase<T>(
     await handle.migrate();
     return await run(handle.db, handle);
   } finally {
-    await handle.close();
+    await handle[Symbol.asyncDispose]();
   }
 }

@@ -15,14 +15,15 @@ import * as schema from "./schema.ts";
 /** A drizzle database over either driver; queries are written once against this type. */
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 
-export type DatabaseHandle = {
+/** An open database; disposing it closes the pool (or PGlite) and releases the embedded folder. */
+export type DatabaseHandle = AsyncDisposable & {
   db: Database;
   kind: "postgres" | "pglite";
   /** Applies every committed migration not applied yet. */
   migrate(): Promise<void>;
   /**
    * Takes the session-level advisory lock named `key` on a connection of its own, or resolves null when
-   * another session holds it. The lock ends with `release()` or when that connection dies (a killed
+   * another session holds it. The lock ends when it is disposed or when that connection dies (a killed
    * process's locks are freed by PostgreSQL), which `lost` reports.
    */
   tryAdvisoryLock(key: string): Promise<AdvisoryLock | null>;
@@ -31,15 +32,13 @@ export type DatabaseHandle = {
    * `lost` aborts when that connection dies; listen again to resume.
    */
   listen(channel: string, onMessage: (payload: string) => void): Promise<Listener>;
-  close(): Promise<void>;
 };
 
-export type Listener = { lost: AbortSignal; close(): Promise<void> };
+export type Listener = AsyncDisposable & { lost: AbortSignal };
 
-export type AdvisoryLock = {
+export type AdvisoryLock = AsyncDisposable & {
   /** Aborted when the lock's connection is lost: the holder must stop writing as the lock's owner. */
   lost: AbortSignal;
-  release(): Promise<void>;
 };
 
 export type DatabaseOptions = {
@@ -76,7 +75,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       migrate: () => migratePg(db, { migrationsFolder }),
       tryAdvisoryLock: (key) => postgresAdvisoryLock(options.url!, key),
       listen: (channel, onMessage) => postgresListen(options.url!, channel, onMessage),
-      close: () => pool.end(),
+      [Symbol.asyncDispose]: () => pool.end(),
     };
   }
   const dataDir = options.dataDir ?? ".medgate/db";
@@ -102,16 +101,16 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       heldInProcess.add(key);
       return {
         lost: new AbortController().signal,
-        release: async () => {
+        [Symbol.asyncDispose]: async () => {
           heldInProcess.delete(key);
         },
       };
     },
     listen: async (channel, onMessage) => {
       const unlisten = await client.listen(channel, onMessage);
-      return { lost: new AbortController().signal, close: () => unlisten() };
+      return { lost: new AbortController().signal, [Symbol.asyncDispose]: () => unlisten() };
     },
-    close: async () => {
+    [Symbol.asyncDispose]: async () => {
       await client.close();
       await releaseFolderLock(lockPath);
     },
@@ -142,7 +141,7 @@ async function postgresAdvisoryLock(url: string, key: string): Promise<AdvisoryL
   }
   return {
     lost: lost.signal,
-    release: async () => {
+    [Symbol.asyncDispose]: async () => {
       if (lost.signal.aborted) return;
       await client.query("select pg_advisory_unlock(hashtextextended($1, 0))", [key]).catch(() => {});
       await client.end().catch(() => {});
@@ -171,7 +170,7 @@ async function postgresListen(
   }
   return {
     lost: lost.signal,
-    close: async () => {
+    [Symbol.asyncDispose]: async () => {
       if (!lost.signal.aborted) await client.end().catch(() => {});
     },
   };

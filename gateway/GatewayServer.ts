@@ -4,7 +4,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import type { Hono } from "hono";
 import type { GatewayEnv } from "./appTypes.ts";
 import { ApiError, errorBody } from "./errors.ts";
-import type { ServedModels } from "./ServedModels.ts";
+import type { ServedModels } from "./models/ServedModels.ts";
 
 export type GatewayServerOptions = {
   /** Interface to listen on. Default: "127.0.0.1" */
@@ -105,7 +105,7 @@ export class GatewayServer {
    * Stops accepting connections, lets in-flight requests finish (up to the drain timeout), then disposes
    * every served model. Safe to call more than once.
    */
-  close(): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
   }
@@ -119,6 +119,6 @@ export class GatewayServer {
     }
     this.#server.closeAllConnections();
     await closed;
-    for (const served of this.#models.clear()) await served.engine.dispose();
+    for (const served of this.#models.clear()) await served.engine[Symbol.asyncDispose]();
   }
 }

@@ -1,11 +1,11 @@
 // The services a gateway app is built from, and the typed context variables routes reach them through.
 
-import type { ApiKeyAuth, Caller } from "./ApiKeyAuth.ts";
-import type { AdminReader } from "./adminReader.ts";
-import type { CompletionLogReader, CompletionRecorder } from "./completionRecord.ts";
-import type { FeedbackStore } from "./feedbackStore.ts";
-import type { RecentCompletionIds } from "./RecentCompletionIds.ts";
-import type { ServedModels } from "./ServedModels.ts";
+import type { ApiKeyAuth, Caller } from "./auth/ApiKeyAuth.ts";
+import type { FeedbackStore } from "./feedback/feedbackStore.ts";
+import type { CompletionLogReader, CompletionRecorder } from "./log/completionRecord.ts";
+import type { RecentCompletionIds } from "./log/RecentCompletionIds.ts";
+import type { ServedModels } from "./models/ServedModels.ts";
+import type { AdminReader } from "./pages/adminReader.ts";
 
 export type GatewayDeps = {
   models: ServedModels;

@@ -1,9 +1,9 @@
 // The gateway app without a model: probes, routing and error shapes through app.request().
 import { describe, expect, it } from "vitest";
-import { ApiKeyAuth } from "./ApiKeyAuth.ts";
 import type { GatewayDeps } from "./appTypes.ts";
+import { ApiKeyAuth } from "./auth/ApiKeyAuth.ts";
 import { createApp } from "./createApp.ts";
-import { ServedModels } from "./ServedModels.ts";
+import { ServedModels } from "./models/ServedModels.ts";
 
 // The key store is injected; ApiKeyAuth itself is real.
 const auth = new ApiKeyAuth({

@@ -2,20 +2,20 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
-import { emptyAdminReader } from "./adminReader.ts";
 import type { GatewayDeps, GatewayEnv } from "./appTypes.ts";
-import type { CompletionRecorder } from "./completionRecord.ts";
+import { overheadMs } from "./chat/overhead.ts";
 import { ApiError, errorBody, NotFoundError, PayloadTooLargeError, toApiError } from "./errors.ts";
-import { overheadMs } from "./overhead.ts";
-import { RecentCompletionIds } from "./RecentCompletionIds.ts";
-import { adminPages } from "./routes/adminPages.tsx";
+import type { CompletionRecorder } from "./log/completionRecord.ts";
+import { RecentCompletionIds } from "./log/RecentCompletionIds.ts";
+import { adminPages } from "./pages/adminPages.tsx";
+import { emptyAdminReader } from "./pages/adminReader.ts";
+import { reviewPages } from "./pages/reviewPages.tsx";
 import { chatCompletionsRoute } from "./routes/chatCompletions.ts";
 import { completionLogRoutes } from "./routes/completionLog.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { openApiRoute } from "./routes/openapi.ts";
-import { reviewPages } from "./routes/reviewPages.tsx";
 
 export const defaultBodyLimitBytes = 4 * 1024 * 1024;
 

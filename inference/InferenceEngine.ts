@@ -297,14 +297,14 @@ export class InferenceEngine {
       const { inUse, queued } = this.#pool.stats;
       if (inUse === 0 && queued === 0) break;
     }
-    await this.dispose();
+    await this[Symbol.asyncDispose]();
   }
 
   /** Refuses new work, waits for lent sequences to finish, then frees the context and the model. */
-  async dispose(): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#pool.close();
+    this.#pool.stopLending();
     await this.#context.dispose();
     await this.model.dispose();
   }

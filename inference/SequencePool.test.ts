@@ -53,7 +53,7 @@ describe("SequencePool", () => {
     const pool = new SequencePool(sequences(1), { maxQueue: 4 });
     await pool.acquire();
     const waiting = pool.acquire();
-    pool.close();
+    pool.stopLending();
     await expect(waiting).rejects.toBeInstanceOf(EngineUnavailableError);
     await expect(pool.acquire()).rejects.toBeInstanceOf(EngineUnavailableError);
   });

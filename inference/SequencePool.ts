@@ -105,7 +105,7 @@ export class SequencePool {
   }
 
   /** Refuses new work and fails everyone still waiting. Lent sequences come back through `release`. */
-  close(): void {
+  stopLending(): void {
     this.#closed = true;
     for (const waiter of this.#waiters.splice(0)) {
       waiter.cleanup();

@@ -56,7 +56,7 @@ for (let round = 0; round < 2; round++) {
   shared.push(await timed(() => scoreItems(engine, items, examples, settings)));
   perChoice.push(await timed(() => scoreItems(engine, items, examples, settings, { reusePrompt: false })));
 }
-await engine.dispose();
+await engine[Symbol.asyncDispose]();
 
 const referenceRun = async (reuse: boolean) => {
   const { stdout } = await runEngineScript("mcq_reference.py", [], {

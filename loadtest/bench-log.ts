@@ -10,14 +10,12 @@ import pg from "pg";
 import { createApiKey } from "../db/apiKeys.ts";
 import { createDatabase } from "../db/createDatabase.ts";
 import type { NewCompletionRow } from "../db/schema.ts";
-import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
-import { CompletionLog } from "../gateway/CompletionLog.ts";
-import { type CompletionRecorder, databaseLogReader } from "../gateway/completionRecord.ts";
 import { createApp } from "../gateway/createApp.ts";
-import { databaseKeyLookup } from "../gateway/databaseKeyLookup.ts";
-import { databaseFeedbackStore } from "../gateway/feedbackStore.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
-import { ServedModels } from "../gateway/ServedModels.ts";
+import { CompletionLog } from "../gateway/log/CompletionLog.ts";
+import type { CompletionRecorder } from "../gateway/log/completionRecord.ts";
+import { ServedModels } from "../gateway/models/ServedModels.ts";
+import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { runChatLoad } from "./chatLoad.ts";
 
@@ -70,7 +68,7 @@ try {
   }
   await log.flush();
   const writerSeconds = (performance.now() - started) / 1000;
-  await log.close();
+  await log[Symbol.asyncDispose]();
   console.log(
     `log writer into PostgreSQL: ${rowCount} rows in ${writerSeconds.toFixed(2)} s = ${(rowCount / writerSeconds).toFixed(0)} rows/s`,
   );
@@ -90,13 +88,7 @@ try {
   for (const [side, completionLog] of Object.entries(sides)) {
     const models = new ServedModels();
     models.serve("bench", engine);
-    const app = createApp({
-      models,
-      auth: new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) }),
-      completionLog,
-      logReader: databaseLogReader(database.db),
-      feedbackStore: databaseFeedbackStore(database.db),
-    });
+    const app = createApp(databaseGatewayDeps(database.db, { models, completionLog }));
     gateways[side] = await GatewayServer.listen(app, models, { port: 0 });
   }
   const questions = ["What are warning signs of a stroke?", "How is iron-deficiency anaemia diagnosed?"];
@@ -130,11 +122,11 @@ try {
     );
   }
   console.log(`\nlog on / log off: ${(median(measured.on) / median(measured.off)).toFixed(3)}×`);
-  for (const gateway of Object.values(gateways)) await gateway.close().catch(() => {});
-  await servingLog.close();
-  await engine.dispose().catch(() => {});
+  for (const gateway of Object.values(gateways)) await gateway[Symbol.asyncDispose]().catch(() => {});
+  await servingLog[Symbol.asyncDispose]();
+  await engine[Symbol.asyncDispose]().catch(() => {});
 } finally {
-  await database.close();
+  await database[Symbol.asyncDispose]();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await admin.end();
   await rm(spoolDir, { recursive: true, force: true });

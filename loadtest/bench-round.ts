@@ -101,7 +101,7 @@ for (const size of sizes) {
     },
   });
   const total = (performance.now() - began) / 1000;
-  await database.close();
+  await database[Symbol.asyncDispose]();
   if (finished.state !== "promoted" && finished.state !== "rejected")
     throw new Error(`round at ${size} prompts ended ${finished.state}: ${finished.error}`);
   const judged = finished.stats.judged as { pairs: number };

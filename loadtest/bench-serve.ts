@@ -1,12 +1,17 @@
 // npm run bench:serve — aggregate generated tokens/s through the HTTP gateway versus calling the inference
 // engine in-process, same model and settings, at concurrency 1 and 8, in one run.
 import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
-import { ApiKeyAuth } from "../gateway/ApiKeyAuth.ts";
+import { createApiKey } from "../db/apiKeys.ts";
+import { createDatabase } from "../db/createDatabase.ts";
 import { createApp } from "../gateway/createApp.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
-import { ServedModels } from "../gateway/ServedModels.ts";
+import { ServedModels } from "../gateway/models/ServedModels.ts";
+import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { type LoadResult, runChatLoad } from "./chatLoad.ts";
 
@@ -48,25 +53,14 @@ const engine = await InferenceEngine.load({
 });
 const models = new ServedModels();
 models.serve("bench", engine);
-// A benchmark-only key held in memory: the key store is not what is measured.
-const apiKey = "bench-key";
-const auth = new ApiKeyAuth({
-  lookup: async (secret) =>
-    secret === apiKey ? { keyId: "bench", name: "bench", role: "client" } : undefined,
-});
-// The response log is off here (its cost is measured by bench:log): only serving is compared.
-const completionLog = { record() {} };
-// Log reading and feedback are not exercised by this benchmark.
-const logReader = { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) };
-const feedbackStore = {
-  insert: () => Promise.reject(new Error("not part of this benchmark")),
-  listFor: async () => [],
-  promptHashOf: async () => undefined,
-  completionIdsReviewedBy: async () => new Set<string>(),
-  preferencePairsBy: async () => [],
-};
+// The gateway as serve builds it, on a scratch embedded database; the response log is off here (its cost is
+// measured by bench:log): only serving is compared.
+const scratch = await mkdtemp(join(tmpdir(), "medgate-bench-serve-"));
+const database = await createDatabase({ dataDir: join(scratch, "db") });
+await database.migrate();
+const { secret: apiKey } = await createApiKey(database.db, { name: "bench", role: "client" });
 const server = await GatewayServer.listen(
-  createApp({ models, auth, completionLog, logReader, feedbackStore }),
+  createApp(databaseGatewayDeps(database.db, { models, completionLog: { record() {} } })),
   models,
   { port: 0 },
 );
@@ -177,7 +171,9 @@ for (const { concurrency, requests } of levels) {
   console.error(`concurrency ${concurrency}: direct ${list(row.direct)}; gateway ${list(row.gateway)}`);
   rows.push(row);
 }
-await server.close();
+await server[Symbol.asyncDispose]();
+await database[Symbol.asyncDispose]();
+await rm(scratch, { recursive: true, force: true });
 
 console.log(
   "| concurrency | direct engine tok/s | gateway tok/s | gateway / direct | failed requests | load client CPU (cores) |",

@@ -48,6 +48,6 @@ for (const modelPath of models) {
     console.log(
       `| ${modelPath.split("/").at(-1)} | ${threads} | ${single.toFixed(1)} | ${parallel.toFixed(1)} |`,
     );
-    await engine.dispose();
+    await engine[Symbol.asyncDispose]();
   }
 }

@@ -197,7 +197,7 @@ export async function driveRound(roundId: string, options: RoundRunnerOptions): 
     }
   } finally {
     for (const signal of signals) signal.removeEventListener("abort", onStop);
-    await lock.release();
+    await lock[Symbol.asyncDispose]();
   }
 }
 
@@ -332,7 +332,7 @@ class RoundSteps {
         this.#signal,
       );
     } finally {
-      await engine.dispose();
+      await engine[Symbol.asyncDispose]();
     }
     const candidates = await roundCandidatesOf(this.#db, round.id);
     await advanceRound(this.#db, round.id, "sampling", "judging", {
@@ -626,13 +626,13 @@ class RoundSteps {
             this.#heldoutAccuracy(round, candidateEngine, referenceEngine, config),
           );
         } finally {
-          if (referenceEngine !== championEngine) await referenceEngine.dispose();
+          if (referenceEngine !== championEngine) await referenceEngine[Symbol.asyncDispose]();
         }
       } finally {
-        await championEngine.dispose();
+        await championEngine[Symbol.asyncDispose]();
       }
     } finally {
-      await candidateEngine.dispose();
+      await candidateEngine[Symbol.asyncDispose]();
     }
     const report = {
       ...decideGate({ policy: gate.policy, benchmarks, heldoutPreferenceAccuracy, safety }),
@@ -703,14 +703,14 @@ class RoundSteps {
       const policy = await this.#loadEngine(base, config, { kvCache: "f32", cpuShare: 2 });
       const reference = await this.#loadEngine(parent, config, { kvCache: "f32", cpuShare: 2 }).catch(
         async (error) => {
-          await policy.dispose();
+          await policy[Symbol.asyncDispose]();
           throw error;
         },
       );
       return {
         judge: implicitRewardJudge({ policy, reference, beta: config.rewardBeta ?? config.dpo.beta }),
         dispose: async () => {
-          await Promise.all([policy.dispose(), reference.dispose()]);
+          await Promise.all([policy[Symbol.asyncDispose](), reference[Symbol.asyncDispose]()]);
         },
       };
     }
@@ -734,7 +734,7 @@ class RoundSteps {
             modelName: `judge:${judgeModel.gguf}`,
           })
         : await this.#loadEngine(base, config, { kvCache: "f32" });
-    return { judge: pairwiseJudge(localVerdicts(engine)), dispose: () => engine.dispose() };
+    return { judge: pairwiseJudge(localVerdicts(engine)), dispose: () => engine[Symbol.asyncDispose]() };
   }
 
   async #version(id: string): Promise<ModelVersionRow> {

@@ -1,8 +1,8 @@
 // POST /v1/chat/completions: validate, run, answer as JSON or as a server-sent event stream.
 import { Hono } from "hono";
 import type { GatewayEnv } from "../appTypes.ts";
-import { createChatCompletion } from "../chatCompletions.ts";
-import { overheadMs } from "../overhead.ts";
+import { createChatCompletion } from "../chat/createChatCompletion.ts";
+import { overheadMs } from "../chat/overhead.ts";
 import { parseJsonBody } from "../parseRequest.ts";
 import { chatCompletionRequest } from "../protocol.ts";
 

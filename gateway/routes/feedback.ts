@@ -2,9 +2,9 @@
 import { Hono } from "hono";
 import type { FeedbackRow } from "../../db/schema.ts";
 import type { GatewayEnv } from "../appTypes.ts";
+import { recordFeedback } from "../feedback/recordFeedback.ts";
 import { parseJsonBody, parseOrThrow } from "../parseRequest.ts";
 import { type FeedbackObject, feedbackQuery, feedbackRequest } from "../protocol.ts";
-import { recordFeedback } from "../recordFeedback.ts";
 
 function toFeedback(row: FeedbackRow): FeedbackObject {
   return {

@@ -2,8 +2,8 @@
 import { Hono } from "hono";
 import type { GatewayEnv } from "../appTypes.ts";
 import { NotFoundError } from "../errors.ts";
+import type { ServedModel } from "../models/ServedModels.ts";
 import type { Model, ModelList } from "../protocol.ts";
-import type { ServedModel } from "../ServedModels.ts";
 
 function toModel(served: ServedModel): Model {
   return {

@@ -22,7 +22,7 @@ beforeAll(async () => {
   gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 });
 });
 afterAll(async () => {
-  await gateway?.close();
+  await gateway?.[Symbol.asyncDispose]();
 });
 
 describe("non-streamed and streamed answers", () => {
@@ -377,7 +377,7 @@ describe("errors in OpenAI's shape", () => {
       });
       await expectError(response, 413, null, "request_too_large");
     } finally {
-      await small.close();
+      await small[Symbol.asyncDispose]();
     }
   });
 
@@ -406,7 +406,7 @@ describe("errors in OpenAI's shape", () => {
       controller.abort();
       await iterator.return?.();
     } finally {
-      await busy.close();
+      await busy[Symbol.asyncDispose]();
     }
   });
 });

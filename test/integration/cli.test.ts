@@ -10,7 +10,7 @@ import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import { createDatabase } from "../../db/createDatabase.ts";
 import { completions } from "../../db/schema.ts";
-import { CompletionLog } from "../../gateway/CompletionLog.ts";
+import { CompletionLog } from "../../gateway/log/CompletionLog.ts";
 import { completionRow } from "../support/completionRows.ts";
 import { testModels } from "../support/fixtures.ts";
 import { createTestDatabase } from "../support/testDatabase.ts";
@@ -51,7 +51,7 @@ describe("medgate keys and db", () => {
     async (kind) => {
       // PGlite runs in a fresh folder; PostgreSQL in a fresh database, handed over through DATABASE_URL.
       const database = kind === "postgres" ? await createTestDatabase(kind) : undefined;
-      await database?.close();
+      await database?.disconnect();
       const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
       const env = { ...process.env, DATABASE_URL: database?.url ?? "" };
       const where = ["--data-dir", dataDir];
@@ -76,7 +76,7 @@ describe("medgate keys and db", () => {
         const badRole = await run(["keys", "create", "--role", "doctor", "--name", "x", ...where], env);
         expect(badRole.code).toBe(2);
       } finally {
-        await database?.dispose();
+        await database?.[Symbol.asyncDispose]();
         await rm(dataDir, { recursive: true, force: true });
       }
     },
@@ -172,7 +172,7 @@ describe("medgate logs prune", () => {
     const row = (id: string, daysAgo: number) =>
       completionRow(id, { createdAt: new Date(Date.now() - daysAgo * 86_400_000) });
     await handle.db.insert(completions).values([row("old", 100), row("recent", 10)]);
-    await handle.close();
+    await handle[Symbol.asyncDispose]();
     try {
       const bad = await run(["logs", "prune", "--older-than", "ninety", "--data-dir", dataDir]);
       expect(bad.code).toBe(2);
@@ -181,7 +181,7 @@ describe("medgate logs prune", () => {
       expect(pruned.stdout.trim()).toBe("1");
       const check = await createDatabase({ dataDir });
       const left = await check.db.select({ id: completions.id }).from(completions);
-      await check.close();
+      await check[Symbol.asyncDispose]();
       expect(left).toEqual([{ id: "recent" }]);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
@@ -203,7 +203,7 @@ describe("medgate logs rejected", () => {
       const log = await CompletionLog.open({ db: database.db, spoolDir, onError: () => {} });
       log.record(row("chatcmpl-refused-1", "9"));
       log.record(row("chatcmpl-stored-1", "3"));
-      await log.close();
+      await log[Symbol.asyncDispose]();
 
       const listed = await run(["logs", "rejected", "--spool-dir", spoolDir], env);
       expect(listed.code).toBe(0);
@@ -228,7 +228,7 @@ describe("medgate logs rejected", () => {
         .where(eq(completions.id, "chatcmpl-refused-1"));
       expect(stored!.messages).toEqual([{ role: "user", content: "ward 9\u0000" }]);
     } finally {
-      await database.dispose();
+      await database[Symbol.asyncDispose]();
       await rm(spoolDir, { recursive: true, force: true });
     }
   });

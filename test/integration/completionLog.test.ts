@@ -8,9 +8,9 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDatabase, type Database, type DatabaseHandle } from "../../db/createDatabase.ts";
 import type { NewCompletionRow } from "../../db/schema.ts";
-import { CompletionLog } from "../../gateway/CompletionLog.ts";
-import { CompletionSpool } from "../../gateway/CompletionSpool.ts";
-import { RejectedCompletions } from "../../gateway/RejectedCompletions.ts";
+import { CompletionLog } from "../../gateway/log/CompletionLog.ts";
+import { CompletionSpool } from "../../gateway/log/CompletionSpool.ts";
+import { RejectedCompletions } from "../../gateway/log/RejectedCompletions.ts";
 import { completionRow as testRow } from "../support/completionRows.ts";
 import { startTcpProxy, type TcpProxy } from "../support/tcpProxy.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
@@ -48,9 +48,9 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
     logDatabase = await createDatabase({ url: proxy.url });
   });
   afterAll(async () => {
-    await logDatabase?.close();
+    await logDatabase?.[Symbol.asyncDispose]();
     await proxy?.close();
-    await database?.dispose();
+    await database?.[Symbol.asyncDispose]();
   });
 
   it("loses and duplicates nothing when the database drops out mid-traffic", async () => {
@@ -93,7 +93,7 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
       { timeout: 20_000, interval: 50 },
     );
     const recovered = performance.now();
-    await log.close();
+    await log[Symbol.asyncDispose]();
 
     const stored = await storedIds(database.db, "lossless-");
     expect(stored.count).toBe(2000);
@@ -126,7 +126,7 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
         written: 0,
         queued: 0,
       });
-      await first.close(); // its last replay finds the database still down
+      await first[Symbol.asyncDispose](); // its last replay finds the database still down
       expect(first.stats.spooled).toBe(50);
       first.record(completionRow("restart-after-close"));
       expect(errors.at(-1)?.message).toMatch(/closed: restart-after-close/);
@@ -140,7 +140,7 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
     const stored = await storedIds(database.db, "restart-");
     expect(stored.count).toBe(50);
     expect(stored.distinct).toBe(50);
-    await second.close();
+    await second[Symbol.asyncDispose]();
   });
 
   it("sets aside a row the database refuses, with the reason, and keeps writing the rest", async () => {
@@ -165,7 +165,7 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
     expect(errors.map((error) => error.message)).toEqual([
       expect.stringMatching(/row poison-3 refused by the database \(SQLSTATE 22003\).*medgate logs rejected/),
     ]);
-    await log.close();
+    await log[Symbol.asyncDispose]();
     const [rejected, ...more] = await new RejectedCompletions(spoolDir).list();
     expect(more).toEqual([]);
     expect(rejected).toMatchObject({
@@ -201,16 +201,16 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
     expect(await rejected.list()).toEqual([]);
     log.record(ward9("fix-4"));
     await log.flush();
-    await log.close();
+    await log[Symbol.asyncDispose]();
     expect((await storedIds(database.db, "fix-")).count).toBe(4);
 
     // A row an earlier version set aside (the bare row, no reason) is replayed when the next log opens.
     const legacy = await CompletionSpool.open<NewCompletionRow>(join(spoolDir, "rejected"));
     await legacy.append([completionRow("fix-legacy", "nul \u0000 from an older version")]);
-    await legacy.close();
+    await legacy[Symbol.asyncDispose]();
     const reopened = await CompletionLog.open({ db: logDatabase.db, spoolDir, onError: () => {} });
     expect(reopened.stats.rejected).toBe(0);
-    await reopened.close();
+    await reopened[Symbol.asyncDispose]();
     const [row] = (
       (await database.db.execute(
         sql`select messages from completions where id = 'fix-legacy'`,
@@ -228,7 +228,7 @@ describe("completion log on PGlite", () => {
     database = await createTestDatabase("pglite");
   });
   afterAll(async () => {
-    await database?.dispose();
+    await database?.[Symbol.asyncDispose]();
   });
 
   it("writes every recorded row once", async () => {
@@ -237,7 +237,7 @@ describe("completion log on PGlite", () => {
     log.record(completionRow("pglite-0")); // the same id again is stored once
     await log.flush();
     expect(log.stats).toMatchObject({ mode: "direct", queued: 0, written: 501, spooledTotal: 0 });
-    await log.close();
+    await log[Symbol.asyncDispose]();
     const stored = await storedIds(database.db, "pglite-");
     expect(stored.count).toBe(500);
     expect(stored.distinct).toBe(500);

@@ -14,7 +14,7 @@ describe.each(["postgres", "pglite"] as const)("database on %s", (kind) => {
     database = await createTestDatabase(kind);
   });
   afterAll(async () => {
-    await database?.dispose();
+    await database?.[Symbol.asyncDispose]();
   });
 
   it("applies migrations idempotently", async () => {

@@ -90,7 +90,7 @@ describe("medgate demo", () => {
       expect(logged.filter((row) => row.modelVersionId === champion.id)).toHaveLength(1);
       expect((await db.select().from(feedback)).length).toBeGreaterThanOrEqual(20);
     } finally {
-      await database.close();
+      await database[Symbol.asyncDispose]();
     }
   }, 600_000);
 });

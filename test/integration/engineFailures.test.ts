@@ -19,7 +19,7 @@ describe("engine failures", () => {
     engine = await loadTinyEngine({ contextSize: 256 });
   });
   afterAll(async () => {
-    await engine?.dispose();
+    await engine?.[Symbol.asyncDispose]();
   });
 
   const answer = async (seed: number) =>

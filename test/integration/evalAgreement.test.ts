@@ -29,7 +29,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await engine?.dispose();
+  await engine?.[Symbol.asyncDispose]();
 });
 
 async function reference(

@@ -18,7 +18,7 @@ beforeAll(async () => {
   client = { authorization: `Bearer ${app.secret}` };
 });
 afterAll(async () => {
-  await gateway?.close();
+  await gateway?.[Symbol.asyncDispose]();
 });
 
 const answer = async (content: string) =>

@@ -68,7 +68,7 @@ describe("fuzzing every route of the OpenAPI document", () => {
     }
   });
   afterAll(async () => {
-    await gateway?.close();
+    await gateway?.[Symbol.asyncDispose]();
   });
 
   it(`answers ${requestCount} generated requests without a 5xx and logs every answer it gave`, async () => {

@@ -57,7 +57,7 @@ describe("gguf_to_hf.py", () => {
       );
       expect(worst).toBeLessThan(1e-3);
     } finally {
-      await engine.dispose();
+      await engine[Symbol.asyncDispose]();
     }
   }, 300_000);
 

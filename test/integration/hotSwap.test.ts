@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { championChangesOf, makeChampion, rollbackChampion } from "../../db/championChanges.ts";
 import { findChampion, registerModelVersion } from "../../db/modelVersions.ts";
 import { completions, type ModelVersionRow } from "../../db/schema.ts";
-import { ChampionWatcher } from "../../gateway/ChampionWatcher.ts";
+import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { testModels } from "../support/fixtures.ts";
@@ -73,9 +73,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await watcher?.close();
-  await gateway?.close();
-  await database?.dispose();
+  await watcher?.[Symbol.asyncDispose]();
+  await gateway?.[Symbol.asyncDispose]();
+  await database?.[Symbol.asyncDispose]();
 });
 
 const ask = (content: string) =>

@@ -19,7 +19,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await engine?.dispose();
+  await engine?.[Symbol.asyncDispose]();
 });
 
 const conversation = [{ role: "user" as const, content: "How do I treat a minor burn?" }];

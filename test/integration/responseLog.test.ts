@@ -19,7 +19,7 @@ describe("response log", () => {
     gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 });
   });
   afterAll(async () => {
-    await gateway?.close();
+    await gateway?.[Symbol.asyncDispose]();
   });
 
   const rowOf = async (id: string) => {
@@ -109,7 +109,7 @@ describe("reading the log (admin keys only)", () => {
     gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 2, contextSize: 512 });
   });
   afterAll(async () => {
-    await gateway?.close();
+    await gateway?.[Symbol.asyncDispose]();
   });
 
   it("returns one stored completion by id, and refuses non-admin keys", async () => {
@@ -225,9 +225,9 @@ describe("lossless response log", () => {
         .where(inArray(completions.id, received));
       expect(stored).toHaveLength(200);
     } finally {
-      await gateway.close();
+      await gateway[Symbol.asyncDispose]();
       await proxy.close();
-      await database.dispose();
+      await database[Symbol.asyncDispose]();
     }
   });
 });
@@ -245,8 +245,8 @@ describe.each(["pglite", "postgres"] as const)(
       );
     });
     afterAll(async () => {
-      await gateway?.close();
-      await database?.dispose();
+      await gateway?.[Symbol.asyncDispose]();
+      await database?.[Symbol.asyncDispose]();
     });
 
     const odd = "fever\u0000 39 °C, lone \ud800 and \udc00, U+FFFF \uffff0000, pair 🤒";

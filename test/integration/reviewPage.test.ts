@@ -61,7 +61,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
-  await gateway?.close();
+  await gateway?.[Symbol.asyncDispose]();
 });
 
 const signIn = (key: string) =>

@@ -30,7 +30,7 @@ beforeAll(async () => {
   await gateway.completionLog.flush();
 });
 afterAll(async () => {
-  await gateway?.close();
+  await gateway?.[Symbol.asyncDispose]();
 });
 
 const chat = JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "Hi" }], max_tokens: 1 });

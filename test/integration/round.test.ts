@@ -11,7 +11,7 @@ import { championChangesOf, makeChampion } from "../../db/championChanges.ts";
 import { findModelVersion, registerModelVersion } from "../../db/modelVersions.ts";
 import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import { completions, type ModelVersionRow, type RoundRow, rounds } from "../../db/schema.ts";
-import { ChampionWatcher } from "../../gateway/ChampionWatcher.ts";
+import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
@@ -140,9 +140,9 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await watcher?.close();
-  await gateway?.close();
-  await database?.dispose();
+  await watcher?.[Symbol.asyncDispose]();
+  await gateway?.[Symbol.asyncDispose]();
+  await database?.[Symbol.asyncDispose]();
 });
 
 describe("an alignment round", () => {
@@ -291,7 +291,7 @@ describe("an alignment round", () => {
         `held-out: implicit reward prefers chosen on ${preferred}/${heldOut.length}; mean log-prob margin ${(marginBefore / heldOut.length).toFixed(3)} → ${(marginAfter / heldOut.length).toFixed(3)}`,
       );
     } finally {
-      await Promise.all([policy.dispose(), reference.dispose()]);
+      await Promise.all([policy[Symbol.asyncDispose](), reference[Symbol.asyncDispose]()]);
     }
   });
 
@@ -325,7 +325,7 @@ describe("an alignment round", () => {
       expect(worst).toBeLessThan(1e-3);
       expect(Math.abs(reference.sum - ours!.logprob)).toBeLessThan(5e-3);
     } finally {
-      await engine.dispose();
+      await engine[Symbol.asyncDispose]();
     }
   });
 

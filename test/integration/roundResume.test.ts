@@ -108,7 +108,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await database?.dispose();
+  await database?.[Symbol.asyncDispose]();
 });
 
 function engineProcesses(): string[] {

@@ -24,7 +24,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await engine?.dispose();
+  await engine?.[Symbol.asyncDispose]();
 });
 
 /** log p of each token after its prefix, read from the full probability map of a fresh context. */

@@ -5,19 +5,15 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { createDatabase } from "../../db/createDatabase.ts";
-import { ApiKeyAuth } from "../../gateway/ApiKeyAuth.ts";
-import { databaseAdminReader } from "../../gateway/adminReader.ts";
-import { CompletionLog } from "../../gateway/CompletionLog.ts";
-import { databaseLogReader } from "../../gateway/completionRecord.ts";
-import { createApp } from "../../gateway/createApp.ts";
-import { databaseKeyLookup } from "../../gateway/databaseKeyLookup.ts";
-import { databaseFeedbackStore } from "../../gateway/feedbackStore.ts";
-import { GatewayServer } from "../../gateway/GatewayServer.ts";
-import { ServedModels } from "../../gateway/ServedModels.ts";
+import type { GatewayServer } from "../../gateway/GatewayServer.ts";
+import type { CompletionLog } from "../../gateway/log/CompletionLog.ts";
+import type { ServedModels } from "../../gateway/models/ServedModels.ts";
+import { openGateway } from "../../gateway/openGateway.ts";
 import { InferenceEngine, type InferenceEngineOptions } from "../../inference/InferenceEngine.ts";
 import { createTestDatabase, type TestDatabase } from "./testDatabase.ts";
 
-export type TestGateway = {
+/** Disposing it stops the gateway and deletes its database (when the gateway made it) and spool. */
+export type TestGateway = AsyncDisposable & {
   url: string;
   client: OpenAI;
   /** An admin key of the gateway's database, and the headers that send it. */
@@ -28,7 +24,6 @@ export type TestGateway = {
   engine: InferenceEngine;
   models: ServedModels;
   server: GatewayServer;
-  close(): Promise<void>;
 };
 
 export async function startGateway(
@@ -40,32 +35,20 @@ export async function startGateway(
   } = {},
 ): Promise<TestGateway> {
   const engine = await InferenceEngine.load({ modelName: "tiny", gpu: false, threads: 1, ...engineOptions });
-  const models = new ServedModels();
-  models.serve(engine.info.modelName, engine);
   const database: TestDatabase = appOptions.databaseUrl
     ? await connectTo(appOptions.databaseUrl)
     : await createTestDatabase("pglite");
   const { secret: apiKey } = await createApiKey(database.db, { name: "tests", role: "admin" });
-  const auth = new ApiKeyAuth({ lookup: databaseKeyLookup(database.db) });
   const spoolDir = await mkdtemp(join(tmpdir(), "medgate-spool-"));
-  const completionLog = await CompletionLog.open({ db: database.db, spoolDir });
-  const server = await GatewayServer.listen(
-    createApp({
-      models,
-      auth,
-      completionLog,
-      logReader: databaseLogReader(database.db),
-      feedbackStore: databaseFeedbackStore(database.db),
-      adminReader: databaseAdminReader(database.db),
-      bodyLimitBytes: appOptions.bodyLimitBytes,
-    }),
-    models,
-    {
-      host: "127.0.0.1",
-      port: 0,
-      drainTimeoutMs: 5_000,
-    },
-  );
+  const gateway = await openGateway(database, {
+    host: "127.0.0.1",
+    port: 0,
+    spoolDir,
+    bodyLimit: appOptions.bodyLimitBytes,
+    drainTimeout: 5_000,
+  });
+  gateway.models.serve(engine.info.modelName, engine);
+  const { server } = gateway;
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey, maxRetries: 0, timeout: 120_000 });
   return {
     url: server.url,
@@ -73,14 +56,13 @@ export async function startGateway(
     apiKey,
     authHeaders: { authorization: `Bearer ${apiKey}` },
     database,
-    completionLog,
+    completionLog: gateway.completionLog,
     engine,
-    models,
+    models: gateway.models,
     server,
-    close: async () => {
-      await server.close();
-      await completionLog.close();
-      await database.dispose();
+    [Symbol.asyncDispose]: async () => {
+      await gateway[Symbol.asyncDispose]();
+      await database[Symbol.asyncDispose]();
       await rm(spoolDir, { recursive: true, force: true });
     },
   };
@@ -89,7 +71,8 @@ export async function startGateway(
 /** A connection the caller's database outlives: disposing it only closes the pool. */
 async function connectTo(url: string): Promise<TestDatabase> {
   const handle = await createDatabase({ url });
-  return { ...handle, url, dispose: () => handle.close() };
+  const disconnect = async () => handle[Symbol.asyncDispose]();
+  return { ...handle, url, disconnect, [Symbol.asyncDispose]: disconnect };
 }
 
 /** Reads a raw SSE response into its `data:` payloads. */

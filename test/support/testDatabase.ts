@@ -8,13 +8,16 @@ import { createDatabase, type DatabaseHandle } from "../../db/createDatabase.ts"
 /** Server the PostgreSQL suite runs against; its `postgres` database is used to create test databases. */
 export const postgresAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
 
-export type TestDatabase = DatabaseHandle & { url?: string; dataDir?: string; dispose(): Promise<void> };
+/**
+ * Disposing it closes the connection and deletes the database; `disconnect` only closes the connection (to free
+ * the database for another process) and may come first. Each acts once.
+ */
+export type TestDatabase = DatabaseHandle & { url?: string; dataDir?: string; disconnect(): Promise<void> };
 
-/** `close` may be called before `dispose` (to free the database for another process); both only once act. */
-function closeOnce(handle: DatabaseHandle): () => Promise<void> {
+function disconnectOnce(handle: DatabaseHandle): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
-    closing ??= handle.close();
+    closing ??= Promise.resolve(handle[Symbol.asyncDispose]());
     return closing;
   };
 }
@@ -24,13 +27,13 @@ export async function createTestDatabase(kind: "postgres" | "pglite"): Promise<T
     const dataDir = await mkdtemp(join(tmpdir(), "medgate-pglite-"));
     const handle = await createDatabase({ dataDir });
     await handle.migrate();
-    const close = closeOnce(handle);
+    const disconnect = disconnectOnce(handle);
     return {
       ...handle,
       dataDir,
-      close,
-      dispose: async () => {
-        await close();
+      disconnect,
+      [Symbol.asyncDispose]: async () => {
+        await disconnect();
         await rm(dataDir, { recursive: true, force: true });
       },
     };
@@ -43,13 +46,13 @@ export async function createTestDatabase(kind: "postgres" | "pglite"): Promise<T
   const url = postgresAdminUrl.replace(/\/postgres$/u, `/${name}`);
   const handle = await createDatabase({ url });
   await handle.migrate();
-  const close = closeOnce(handle);
+  const disconnect = disconnectOnce(handle);
   return {
     ...handle,
     url,
-    close,
-    dispose: async () => {
-      await close();
+    disconnect,
+    [Symbol.asyncDispose]: async () => {
+      await disconnect();
       const cleanup = new pg.Client({ connectionString: postgresAdminUrl });
       await cleanup.connect();
       await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -107,7 +107,7 @@ export async function runEvaluation(
       });
       await flush();
     } finally {
-      await engine.dispose();
+      await engine[Symbol.asyncDispose]();
     }
     const summary = accuracies(results);
     const [finished] = await db

@@ -1,6 +1,6 @@
 // Bearer-key authentication and role checks for /v1 routes, with a short-lived cache of key lookups.
 import type { Context, MiddlewareHandler } from "hono";
-import { ForbiddenError, UnauthorizedError, UnavailableError } from "./errors.ts";
+import { ForbiddenError, UnauthorizedError, UnavailableError } from "../errors.ts";
 
 export type Role = "client" | "clinician" | "admin";
 

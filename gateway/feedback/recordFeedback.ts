@@ -1,10 +1,10 @@
 // Appends one clinician judgement after the checks every feedback path shares (API and review pages).
 import type { z } from "zod";
-import type { FeedbackRow } from "../db/schema.ts";
-import { BadRequestError, NotFoundError } from "./errors.ts";
+import type { FeedbackRow } from "../../db/schema.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
+import type { RecentCompletionIds } from "../log/RecentCompletionIds.ts";
+import type { feedbackRequest } from "../protocol.ts";
 import type { FeedbackStore } from "./feedbackStore.ts";
-import type { feedbackRequest } from "./protocol.ts";
-import type { RecentCompletionIds } from "./RecentCompletionIds.ts";
 
 export type FeedbackBody = z.infer<typeof feedbackRequest>;
 

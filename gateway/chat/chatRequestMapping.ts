@@ -4,9 +4,9 @@ import type {
   ChatRequest,
   ResponseConstraint,
   SamplingOptions,
-} from "../inference/chatTypes.ts";
-import { BadRequestError } from "./errors.ts";
-import type { ChatCompletionRequest, ChatMessageInput } from "./protocol.ts";
+} from "../../inference/chatTypes.ts";
+import { BadRequestError } from "../errors.ts";
+import type { ChatCompletionRequest, ChatMessageInput } from "../protocol.ts";
 
 export function toEngineRequest(request: ChatCompletionRequest): ChatRequest {
   if (request.tools && request.tools.length > 0) {

@@ -1,14 +1,18 @@
 // The chat-completions service: runs a validated request on the served model, whole or as SSE chunks.
 import { randomBytes } from "node:crypto";
-import type { ChatStream } from "../inference/ChatStream.ts";
-import type { ChatRequest, ChatResult } from "../inference/chatTypes.ts";
-import type { InferenceEngine } from "../inference/InferenceEngine.ts";
-import type { Caller } from "./ApiKeyAuth.ts";
+import type { ChatStream } from "../../inference/ChatStream.ts";
+import type { ChatRequest, ChatResult } from "../../inference/chatTypes.ts";
+import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import type { Caller } from "../auth/ApiKeyAuth.ts";
+import { errorBody, NotFoundError, toApiError, UnavailableError } from "../errors.ts";
+import {
+  type CompletionOutcome,
+  type CompletionRecorder,
+  completionRecord,
+} from "../log/completionRecord.ts";
+import type { ServedModels } from "../models/ServedModels.ts";
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "../protocol.ts";
 import { toEngineRequest } from "./chatRequestMapping.ts";
-import { type CompletionOutcome, type CompletionRecorder, completionRecord } from "./completionRecord.ts";
-import { errorBody, NotFoundError, toApiError, UnavailableError } from "./errors.ts";
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "./protocol.ts";
-import type { ServedModels } from "./ServedModels.ts";
 
 export type ChatCompletionOutcome =
   | { kind: "json"; body: ChatCompletion; engineMs: number }

@@ -1,9 +1,9 @@
 // The response log writer: batches completion rows into the database, spooling them to disk while it is away.
 import { sql } from "drizzle-orm";
-import { insertCompletions, reviveCompletionRow } from "../db/completions.ts";
-import type { Database } from "../db/createDatabase.ts";
-import { errorCauses, rowRefusal } from "../db/databaseErrors.ts";
-import type { NewCompletionRow } from "../db/schema.ts";
+import { insertCompletions, reviveCompletionRow } from "../../db/completions.ts";
+import type { Database } from "../../db/createDatabase.ts";
+import { errorCauses, rowRefusal } from "../../db/databaseErrors.ts";
+import type { NewCompletionRow } from "../../db/schema.ts";
 import { CompletionSpool } from "./CompletionSpool.ts";
 import { RejectedCompletions, rejectedRecord } from "./RejectedCompletions.ts";
 
@@ -139,7 +139,7 @@ export class CompletionLog {
   }
 
   /** Flushes, replays the spool once more if the database answers, and releases the spool folder. */
-  close(): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     this.#closing ??= (async () => {
       await this.flush();
       clearTimeout(this.#retryTimer);
@@ -149,7 +149,7 @@ export class CompletionLog {
         this.#schedule();
       }
       await this.#tail;
-      await this.#spool.close();
+      await this.#spool[Symbol.asyncDispose]();
     })();
     return this.#closing;
   }

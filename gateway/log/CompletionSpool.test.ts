@@ -56,7 +56,7 @@ describe("CompletionSpool", () => {
     expect(batches.flat()).toEqual(input);
     expect(await spool.pending()).toBe(0);
     expect(await segmentsIn(dir)).toEqual([]);
-    await spool.close();
+    await spool[Symbol.asyncDispose]();
   });
 
   it("keeps appends made during a replay for the next one, delivering nothing twice", async () => {
@@ -74,7 +74,7 @@ describe("CompletionSpool", () => {
     const second = await spool.replay(sink);
     expect(second.replayed).toBe(10);
     expect(delivered).toEqual(rows(0, 60));
-    await spool.close();
+    await spool[Symbol.asyncDispose]();
   });
 
   it("keeps the undelivered segments when the sink fails and delivers them on the next replay", async () => {
@@ -101,14 +101,14 @@ describe("CompletionSpool", () => {
     expect(new Set(delivered.map((row) => row.id))).toEqual(new Set(input.map((row) => row.id)));
     expect(delivered).toHaveLength(304); // only the 4 rows of the interrupted segment came twice
     expect(await spool.pending()).toBe(0);
-    await spool.close();
+    await spool[Symbol.asyncDispose]();
   });
 
   it("skips and counts a torn last line and a corrupt middle line, delivering the rest", async () => {
     const dir = await tempDir();
     let spool = await CompletionSpool.open<Row>(dir);
     await spool.append(rows(0, 3));
-    await spool.close();
+    await spool[Symbol.asyncDispose]();
     const [first] = await segmentsIn(dir);
     await appendFile(join(dir, first!), '{"id":"chatcmpl-torn","text":"cut sh');
     await writeFile(
@@ -121,7 +121,7 @@ describe("CompletionSpool", () => {
     const { delivered, sink } = collector();
     expect(await spool.replay(sink)).toEqual({ replayed: 5, skippedTornLines: 1, skippedCorruptLines: 2 });
     expect(delivered).toEqual(rows(0, 5));
-    await spool.close();
+    await spool[Symbol.asyncDispose]();
   });
 
   it("replays everything after a process is killed without close(), taking over its stale lock", async () => {
@@ -147,7 +147,7 @@ describe("CompletionSpool", () => {
     const { delivered, sink } = collector();
     expect((await spool.replay(sink)).replayed).toBe(100);
     expect(delivered).toEqual(rows(0, 100));
-    await spool.close();
+    await spool[Symbol.asyncDispose]();
   });
 
   it("refuses a second owner of the folder while the first holds it", async () => {
@@ -155,8 +155,8 @@ describe("CompletionSpool", () => {
     const spool = await CompletionSpool.open<Row>(dir);
     await expect(CompletionSpool.open<Row>(dir)).rejects.toBeInstanceOf(SpoolLockedError);
     await expect(CompletionSpool.open<Row>(dir)).rejects.toThrow(`live process ${process.pid}`);
-    await spool.close();
-    await (await CompletionSpool.open<Row>(dir)).close();
+    await spool[Symbol.asyncDispose]();
+    await (await CompletionSpool.open<Row>(dir))[Symbol.asyncDispose]();
   });
 
   it("round-trips 10k records from 100 concurrent appends without interleaving lines", async () => {
@@ -166,7 +166,7 @@ describe("CompletionSpool", () => {
     await Promise.all(
       Array.from({ length: 100 }, (_, i) => spool.append(input.slice(i * 100, i * 100 + 100))),
     );
-    await spool.close();
+    await spool[Symbol.asyncDispose]();
 
     const reopened = await CompletionSpool.open<Row>(dir);
     expect(await reopened.pending()).toBe(10_000);
@@ -177,6 +177,6 @@ describe("CompletionSpool", () => {
       skippedCorruptLines: 0,
     });
     expect(delivered).toEqual(input);
-    await reopened.close();
+    await reopened[Symbol.asyncDispose]();
   });
 });

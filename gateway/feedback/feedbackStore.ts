@@ -1,14 +1,14 @@
 // What the feedback routes need from storage, and its implementation over the database.
-import { findCompletion } from "../db/completions.ts";
-import type { Database } from "../db/createDatabase.ts";
+import { findCompletion } from "../../db/completions.ts";
+import type { Database } from "../../db/createDatabase.ts";
 import {
   completionIdsReviewedBy,
   feedbackFor,
   insertFeedback,
   type NewFeedback,
   preferencePairsBy,
-} from "../db/feedback.ts";
-import type { FeedbackRow } from "../db/schema.ts";
+} from "../../db/feedback.ts";
+import type { FeedbackRow } from "../../db/schema.ts";
 
 export type FeedbackStore = {
   insert(row: NewFeedback): Promise<FeedbackRow>;

@@ -2,8 +2,8 @@
 // the lookup cache bounds how long a revoked key keeps working.
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
+import { errorBody, toApiError } from "../errors.ts";
 import { ApiKeyAuth, type Caller } from "./ApiKeyAuth.ts";
-import { errorBody, toApiError } from "./errors.ts";
 
 const keys = new Map<string, Caller>([
   ["client-secret", { keyId: "1", name: "app", role: "client" }],

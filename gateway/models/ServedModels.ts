@@ -1,5 +1,5 @@
 // Which engine answers which model name; empty until a model has loaded (the server is up before that).
-import type { InferenceEngine } from "../inference/InferenceEngine.ts";
+import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 
 export type ServedModel = {
   /** The name clients put in `model`. */

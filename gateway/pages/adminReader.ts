@@ -1,9 +1,9 @@
 // What the admin dashboard reads: the registry, rounds with their training metrics and gate reports, the audit log.
-import { championChangesOf } from "../db/championChanges.ts";
-import type { Database } from "../db/createDatabase.ts";
-import { listModelVersions } from "../db/modelVersions.ts";
-import { listRounds, roundMetricsOf } from "../db/rounds.ts";
-import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../db/schema.ts";
+import { championChangesOf } from "../../db/championChanges.ts";
+import type { Database } from "../../db/createDatabase.ts";
+import { listModelVersions } from "../../db/modelVersions.ts";
+import { listRounds, roundMetricsOf } from "../../db/rounds.ts";
+import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../../db/schema.ts";
 
 export type AdminReader = {
   versions(): Promise<ModelVersionRow[]>;

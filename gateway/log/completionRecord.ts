@@ -1,12 +1,12 @@
 // Turns one answered (or cancelled, or failed) chat request into its response-log row.
 
-import { type CompletionPage, findCompletion, listCompletions } from "../db/completions.ts";
-import type { Database } from "../db/createDatabase.ts";
-import { promptHashOf } from "../db/promptHash.ts";
-import type { CompletionRow, NewCompletionRow } from "../db/schema.ts";
-import type { ChatMessage, ChatResult } from "../inference/chatTypes.ts";
-import type { Caller } from "./ApiKeyAuth.ts";
-import type { ChatCompletionRequest } from "./protocol.ts";
+import { type CompletionPage, findCompletion, listCompletions } from "../../db/completions.ts";
+import type { Database } from "../../db/createDatabase.ts";
+import { promptHashOf } from "../../db/promptHash.ts";
+import type { CompletionRow, NewCompletionRow } from "../../db/schema.ts";
+import type { ChatMessage, ChatResult } from "../../inference/chatTypes.ts";
+import type { Caller } from "../auth/ApiKeyAuth.ts";
+import type { ChatCompletionRequest } from "../protocol.ts";
 
 /** Where rows go; `CompletionLog` in production. `record` must not throw or wait. */
 export type CompletionRecorder = { record(row: NewCompletionRow): void };

@@ -1,6 +1,6 @@
 // Key lookups for ApiKeyAuth from the api_keys table.
-import { findActiveApiKey } from "../db/apiKeys.ts";
-import type { Database } from "../db/createDatabase.ts";
+import { findActiveApiKey } from "../../db/apiKeys.ts";
+import type { Database } from "../../db/createDatabase.ts";
 import type { ApiKeyLookup } from "./ApiKeyAuth.ts";
 
 export function databaseKeyLookup(db: Database): ApiKeyLookup {

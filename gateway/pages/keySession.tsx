@@ -5,8 +5,8 @@ import type { Context, Env, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
-import type { Caller, Role } from "../ApiKeyAuth.ts";
 import type { GatewayEnv } from "../appTypes.ts";
+import type { Caller, Role } from "../auth/ApiKeyAuth.ts";
 import { UnauthorizedError } from "../errors.ts";
 import { parseFormBody } from "../parseRequest.ts";
 

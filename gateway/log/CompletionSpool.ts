@@ -2,7 +2,7 @@
 
 import { type FileHandle, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { releaseFolderLock, takeFolderLock } from "../db/folderLock.ts";
+import { releaseFolderLock, takeFolderLock } from "../../db/folderLock.ts";
 
 export type CompletionSpoolOptions = {
   /**
@@ -168,7 +168,7 @@ export class CompletionSpool<T extends { id: string }> {
   }
 
   /** Waits for running appends and replays, closes the segment and releases the folder. */
-  close(): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     this.#closing ??= (async () => {
       await this.#exclusive(async () => {
         this.#closed = true;

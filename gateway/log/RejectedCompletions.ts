@@ -1,10 +1,10 @@
 // Response-log rows the database refused, set aside on disk with the reason, listed and offered to the
 // database again after a fix (`medgate logs rejected`, and each time a gateway's log opens).
 import { join } from "node:path";
-import { insertCompletions, reviveCompletionRow } from "../db/completions.ts";
-import type { Database } from "../db/createDatabase.ts";
-import { rowRefusal } from "../db/databaseErrors.ts";
-import type { NewCompletionRow } from "../db/schema.ts";
+import { insertCompletions, reviveCompletionRow } from "../../db/completions.ts";
+import type { Database } from "../../db/createDatabase.ts";
+import { rowRefusal } from "../../db/databaseErrors.ts";
+import type { NewCompletionRow } from "../../db/schema.ts";
 import { CompletionSpool } from "./CompletionSpool.ts";
 
 /** One refused row and why. */
@@ -45,7 +45,7 @@ export class RejectedCompletions {
     try {
       await spool.append(records);
     } finally {
-      await spool.close();
+      await spool[Symbol.asyncDispose]();
     }
   }
 
@@ -89,7 +89,7 @@ export class RejectedCompletions {
         result.stillRefused += refusedAgain.length;
       });
     } finally {
-      await spool.close();
+      await spool[Symbol.asyncDispose]();
     }
     return result;
   }

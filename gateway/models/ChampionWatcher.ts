@@ -1,12 +1,12 @@
 // Hot swap: follows each served name's champion in the registry (LISTEN/NOTIFY, polling as a fallback) and
 // moves new requests to a new champion's engine while in-flight ones finish on the old engine.
 
-import { championChannel } from "../db/championChanges.ts";
-import type { DatabaseHandle, Listener } from "../db/createDatabase.ts";
-import { findChampion } from "../db/modelVersions.ts";
-import type { ModelVersionRow } from "../db/schema.ts";
-import { verifyModelFile } from "../inference/fileDigest.ts";
-import type { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { championChannel } from "../../db/championChanges.ts";
+import type { DatabaseHandle, Listener } from "../../db/createDatabase.ts";
+import { findChampion } from "../../db/modelVersions.ts";
+import type { ModelVersionRow } from "../../db/schema.ts";
+import { verifyModelFile } from "../../inference/fileDigest.ts";
+import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import type { ServedModels } from "./ServedModels.ts";
 
 export type ChampionWatcherOptions = {
@@ -58,10 +58,10 @@ export class ChampionWatcher {
     return next;
   }
 
-  async close(): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
-    await this.#listener?.close();
+    await this.#listener?.[Symbol.asyncDispose]();
     await Promise.all([...this.#chains.values()]);
     await Promise.all([...this.#retiring]);
   }
@@ -103,7 +103,7 @@ export class ChampionWatcher {
       return;
     }
     if (this.#closed) {
-      await engine.dispose();
+      await engine[Symbol.asyncDispose]();
       return;
     }
     const replaced = models.serve(name, engine, champion.id);

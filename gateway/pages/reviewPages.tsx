@@ -4,9 +4,9 @@ import { bodyLimit } from "hono/body-limit";
 import type { Child } from "hono/jsx";
 import type { CompletionRow } from "../../db/schema.ts";
 import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
+import { recordFeedback } from "../feedback/recordFeedback.ts";
 import { parseFormBody } from "../parseRequest.ts";
 import { feedbackRequest, paramOf } from "../protocol.ts";
-import { recordFeedback } from "../recordFeedback.ts";
 import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
 
 /** Answers shown in the queue at once. */
