@@ -19,7 +19,10 @@ import {
 } from "./schema.ts";
 
 /** States a round can no longer leave. */
-export const finishedRoundStates: readonly RoundState[] = ["promoted", "rejected", "failed"];
+export const finishedRoundStates = ["promoted", "rejected", "failed"] as const satisfies readonly RoundState[];
+
+export const isFinishedRoundState = (state: RoundState): boolean =>
+  (finishedRoundStates as readonly RoundState[]).includes(state);
 
 export async function findRound(db: Database, id: string): Promise<RoundRow | undefined> {
   const [row] = await db.select().from(rounds).where(eq(rounds.id, id));
@@ -113,7 +116,7 @@ export async function advanceRound(
       state: to,
       updatedAt: new Date(),
       ...(stats ? { stats: mergedStats(stats) } : {}),
-      ...(finishedRoundStates.includes(to) ? { finishedAt: new Date() } : {}),
+      ...(isFinishedRoundState(to) ? { finishedAt: new Date() } : {}),
     })
     .where(and(eq(rounds.id, id), eq(rounds.state, from)))
     .returning({ id: rounds.id });

@@ -1,0 +1,56 @@
+// Which judge scores a round's candidates, as its config says: the implicit reward of the champion against its
+// parent, or the pairwise judge on a local GGUF (the champion by default) or an OpenAI-compatible endpoint.
+import "disposablestack/auto";
+import type { RoundRow } from "../../db/schema.ts";
+import { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import type { RoundConfig } from "../roundConfig.ts";
+import {
+  engineOptions,
+  loadVersion,
+  RoundStepError,
+  type StepContext,
+  versionOf,
+} from "../steps/stepContext.ts";
+import { implicitRewardJudge } from "./implicitReward.ts";
+import { endpointVerdicts, localVerdicts, pairwiseJudge } from "./pairwise.ts";
+import type { Judge } from "./types.ts";
+
+/** The judge, holding the engines it loaded until it is disposed. */
+export async function judgeFor(
+  round: RoundRow,
+  config: RoundConfig,
+  { db, env }: Pick<StepContext, "db" | "env">,
+): Promise<Judge & AsyncDisposable> {
+  await using owned = new AsyncDisposableStack();
+  const base = await versionOf(db, round.baseVersionId);
+  let judge: Judge;
+  if (config.judge === "implicit-reward") {
+    if (!base.parentId) throw new RoundStepError("The implicit-reward judge needs a champion with a parent.");
+    const parent = await versionOf(db, base.parentId);
+    // The two engines compute at once: they share the cores.
+    const policy = owned.use(await loadVersion(base, config, { kvCache: "f32", cpuShare: 2 }));
+    const reference = owned.use(await loadVersion(parent, config, { kvCache: "f32", cpuShare: 2 }));
+    judge = implicitRewardJudge({ policy, reference, beta: config.rewardBeta ?? config.dpo.beta });
+  } else if (config.judgeModel && "endpoint" in config.judgeModel) {
+    const { endpoint } = config.judgeModel;
+    const apiKey = endpoint.apiKeyEnv ? env[endpoint.apiKeyEnv] : undefined;
+    if (endpoint.apiKeyEnv && !apiKey) {
+      throw new RoundStepError(`The judge endpoint's key variable ${endpoint.apiKeyEnv} is not set.`);
+    }
+    judge = pairwiseJudge(endpointVerdicts({ url: endpoint.url, model: endpoint.model, apiKey }));
+  } else {
+    const gguf = config.judgeModel && "gguf" in config.judgeModel ? config.judgeModel.gguf : undefined;
+    const engine = owned.use(
+      gguf
+        ? await InferenceEngine.load({
+            ...engineOptions(config, { kvCache: "f32" }),
+            modelPath: gguf,
+            modelName: `judge:${gguf}`,
+          })
+        : await loadVersion(base, config, { kvCache: "f32" }),
+    );
+    judge = pairwiseJudge(localVerdicts(engine));
+  }
+  const engines = owned.move();
+  return { ...judge, [Symbol.asyncDispose]: () => engines.disposeAsync() };
+}

@@ -1,0 +1,165 @@
+// evaluating: the gate. Candidate and champion on the same benchmark questions, the safety set, and the
+// candidate's held-out preference accuracy; the decision, its report and the promotion or rejection are stored
+// with the round's new state in one transaction.
+import "disposablestack/auto";
+import { makeChampion, rejectCandidate } from "../../db/championChanges.ts";
+import type { Database } from "../../db/createDatabase.ts";
+import { findChampion } from "../../db/modelVersions.ts";
+import { advanceRound, findRound, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
+import type { ModelVersionRow, RoundRow } from "../../db/schema.ts";
+import type { ChatMessage } from "../../inference/chatTypes.ts";
+import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import { mapConcurrent } from "../concurrency.ts";
+import {
+  defaultSuitePath,
+  evalResultsOf,
+  findFinishedRun,
+  runEvaluation,
+  suiteItems,
+} from "../eval/evalRun.ts";
+import { decideGate } from "../eval/gatePolicy.ts";
+import { pairResults } from "../eval/pairResults.ts";
+import { defaultSafetySetPath, readSafetySet, scoreSafetySet } from "../eval/safetySet.ts";
+import { implicitRewardJudge } from "../judges/implicitReward.ts";
+import type { RoundConfig } from "../roundConfig.ts";
+import {
+  engineOptions,
+  loadVersion,
+  type RoundStep,
+  RoundStepError,
+  type StepContext,
+  secondsSince,
+  versionOf,
+} from "./stepContext.ts";
+
+export const gateCandidate: RoundStep = async (round, config, context) => {
+  const { db, onProgress, signal } = context;
+  const candidate = await versionOf(db, round.candidateVersionId!);
+  const champion = await findChampion(db, round.modelName);
+  if (!champion) throw new RoundStepError(`"${round.modelName}" has no champion to gate against.`);
+  const { gate } = config;
+  const settings = {
+    shots: gate.shots,
+    format: gate.format,
+    continuation: gate.continuation,
+    limit: gate.limit,
+  };
+  const suitePath = gate.suite ?? defaultSuitePath;
+  const engine = engineOptions(config, { kvCache: "f32" });
+  const items = await suiteItems(suitePath, settings);
+  const evaluate = async (version: ModelVersionRow, label: string) => {
+    const reused = await findFinishedRun(db, version.id, items.suite.name, settings);
+    if (reused) return reused;
+    return runEvaluation(db, {
+      version,
+      suitePath,
+      items,
+      settings,
+      engine,
+      signal,
+      onProgress: ({ done, total }) =>
+        onProgress({ roundId: round.id, step: "evaluating", done, total, message: label }),
+    });
+  };
+  const seconds: Record<string, number> = {};
+  const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      seconds[name] = secondsSince(started);
+    }
+  };
+  const championRun = await timed("champion", () => evaluate(champion, `champion v${champion.version}`));
+  const candidateRun = await timed("candidate", () => evaluate(candidate, `candidate v${candidate.version}`));
+  const [championResults, candidateResults] = await Promise.all([
+    evalResultsOf(db, championRun.id),
+    evalResultsOf(db, candidateRun.id),
+  ]);
+  const benchmarks = pairResults(candidateResults, championResults);
+
+  onProgress({ roundId: round.id, step: "evaluating", message: "safety set and held-out pairs" });
+  const safetyItems = await readSafetySet(gate.safetySet ?? defaultSafetySetPath);
+  const base = await versionOf(db, round.baseVersionId);
+  let safety: { id: string; candidatePassed: boolean; championPassed: boolean }[];
+  let heldoutPreferenceAccuracy: number | null;
+  {
+    await using engines = new AsyncDisposableStack();
+    // Two engines compute at once (candidate with champion, then with the reference): they share the cores.
+    const shared = { kvCache: "f32", cpuShare: 2 } as const;
+    const candidateEngine = engines.use(await loadVersion(candidate, config, shared));
+    const championEngine = engines.use(await loadVersion(champion, config, shared));
+    const [candidateSafety, championSafety] = await timed("safety", () =>
+      Promise.all([
+        scoreSafetySet(candidateEngine, safetyItems),
+        scoreSafetySet(championEngine, safetyItems),
+      ]),
+    );
+    safety = candidateSafety.map((result, i) => ({
+      id: result.id,
+      candidatePassed: result.passed,
+      championPassed: championSafety[i]!.passed,
+    }));
+    const referenceEngine =
+      base.id === champion.id ? championEngine : engines.use(await loadVersion(base, config, shared));
+    heldoutPreferenceAccuracy = await timed("heldout", () =>
+      heldoutAccuracy(round, candidateEngine, referenceEngine, config, context),
+    );
+  }
+  const report = {
+    ...decideGate({ policy: gate.policy, benchmarks, heldoutPreferenceAccuracy, safety }),
+    suite: candidateRun.suite,
+    settings,
+    policy: gate.policy,
+    candidate: { versionId: candidate.id, version: candidate.version, evalRunId: candidateRun.id },
+    champion: { versionId: champion.id, version: champion.version, evalRunId: championRun.id },
+    /** Seconds spent scoring each model on the suite (0 when a finished run was reused), the safety set, held-out pairs. */
+    seconds,
+  };
+  await db.transaction(async (tx) => {
+    const txDb = tx as unknown as Database;
+    const current = await findRound(txDb, round.id);
+    if (current?.state !== "evaluating") return;
+    const actor = `trainer (round ${round.modelName}#${round.number})`;
+    const gateReport = report as unknown as Record<string, unknown>;
+    if (report.passed) {
+      await makeChampion(txDb, candidate.id, {
+        kind: "promote",
+        actor,
+        reason: "passed the benchmark gate",
+        roundId: round.id,
+        gateReport,
+      });
+    } else {
+      await rejectCandidate(txDb, candidate.id, {
+        actor,
+        reason: `failed the benchmark gate: ${report.reasons.join("; ")}`,
+        roundId: round.id,
+        gateReport,
+      });
+    }
+    await advanceRound(txDb, round.id, "evaluating", report.passed ? "promoted" : "rejected", {
+      stats: { gate: gateReport },
+    });
+  });
+};
+
+/** Share of held-out pairs whose chosen answer gets the higher implicit reward under the candidate. */
+async function heldoutAccuracy(
+  round: RoundRow,
+  candidate: InferenceEngine,
+  reference: InferenceEngine,
+  config: RoundConfig,
+  { db, signal }: StepContext,
+): Promise<number | null> {
+  const pairs = (await roundPairsOf(db, round.id)).filter((pair) => pair.split === "heldout");
+  if (pairs.length === 0) return null;
+  const prompts = new Map((await roundPromptsOf(db, round.id)).map((prompt) => [prompt.id, prompt]));
+  const judge = implicitRewardJudge({ policy: candidate, reference, beta: config.dpo.beta });
+  const right = await mapConcurrent(pairs, candidate.info.parallel, async (pair) => {
+    const messages = prompts.get(pair.promptId)!.messages as ChatMessage[];
+    const [chosen, rejected] = await judge.score(messages, [pair.chosen, pair.rejected], signal);
+    return chosen! > rejected!;
+  });
+  return right.filter(Boolean).length / pairs.length;
+}
