@@ -19,7 +19,11 @@ import {
 } from "./schema.ts";
 
 /** States a round can no longer leave. */
-export const finishedRoundStates = ["promoted", "rejected", "failed"] as const satisfies readonly RoundState[];
+export const finishedRoundStates = [
+  "promoted",
+  "rejected",
+  "failed",
+] as const satisfies readonly RoundState[];
 
 export const isFinishedRoundState = (state: RoundState): boolean =>
   (finishedRoundStates as readonly RoundState[]).includes(state);

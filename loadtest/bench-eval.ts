@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
-import { readMedMCQA } from "../trainer/eval/benchmarks.ts";
+import { readMedMCQA } from "../trainer/eval/benchmarks/medmcqa.ts";
 import {
   answerTexts,
   defaultPromptSettings,

@@ -5,7 +5,7 @@ import type { Database } from "../../db/createDatabase.ts";
 import { type EvalRunRow, evalResults, evalRuns, type ModelVersionRow } from "../../db/schema.ts";
 import { verifyModelFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine, type InferenceEngineOptions } from "../../inference/InferenceEngine.ts";
-import { loadSuite } from "./benchmarks.ts";
+import { loadSuite } from "./benchmarks/suite.ts";
 import {
   accuracies,
   defaultPromptSettings,

@@ -2,7 +2,7 @@
 // continuation after a shared prompt, argmax for `acc`, argmax per character for `acc_norm`.
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { mapConcurrent } from "../concurrency.ts";
-import type { McqItem } from "./benchmarks.ts";
+import type { McqItem } from "./benchmarks/records.ts";
 
 /** One multiple-choice question, as the benchmark readers produce it. */
 export type ScoredItem = McqItem;
