@@ -1,46 +1,87 @@
-// The serve process's configuration: one zod schema over flags and MEDGATE_* environment variables,
-// parsed once at start. Flags win over the environment; every option documents its default.
+// The command line's configuration: every option declared once, as a zod field with its help, flag and
+// environment variable (`--parallel` ↔ `MEDGATE_PARALLEL`); commands build their schemas from these fields,
+// and flags and help are generated from the schemas (cli/commandLine.ts). This is the one module that reads
+// the process environment.
+import { hostname } from "node:os";
 import { z } from "zod";
 
-const positiveInt = z.coerce.number().int().positive();
+/** What the command line shows of an option, beyond its zod type. */
+export type OptionMeta = {
+  /** Help text; the default is added after it. */
+  help: string;
+  /** The value's name in help (`N`, `DIR`, `URL`). Default: VALUE (none for a boolean) */
+  value?: string;
+  /** The default as help says it, where the schema computes it. Default: the schema's default, or none */
+  defaultText?: string;
+  /** Read from this environment variable. Default: MEDGATE_<OPTION>; false for no variable */
+  env?: string | false;
+  /** A one-letter alias. */
+  short?: string;
+};
 
-/** Where the database is: PostgreSQL at a URL, or embedded PGlite in a folder. */
-export const databaseConfigSchema = z.object({
-  /** PostgreSQL connection string (read from DATABASE_URL). Default: none, so PGlite is used */
-  databaseUrl: z.string().min(1).optional(),
-  /** PGlite's data folder when no database URL is set. Default: .medgate/db */
-  dataDir: z.string().min(1).default(".medgate/db"),
-});
-export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
+export const optionMeta = z.registry<OptionMeta>();
 
-const positiveIntText = z.coerce.number().int().positive();
+/** Declares an option: the zod schema of its value, with what the command line shows of it. */
+export function option<T extends z.ZodType>(schema: T, meta: OptionMeta): T {
+  optionMeta.add(schema, meta);
+  return schema;
+}
 
-/** `medgate round run` and `medgate trainer`. */
-export const trainerConfigSchema = databaseConfigSchema.extend({
-  /** Where rounds keep datasets, checkpoints and GGUFs. Default: .medgate/rounds */
-  workDir: z.string().min(1).default(".medgate/rounds"),
-  /** A JSON file with the round configuration (see trainer/roundConfig.ts). Default: none, all defaults */
-  roundConfig: z.string().min(1).optional(),
-  /** `medgate trainer`: start a round once this many new distinct prompts were logged. Default: 200 */
-  minNewPrompts: positiveIntText.default(200),
-  /** `medgate trainer`: also start a round this often when at least one new prompt exists (e.g. 24h). Default: none */
-  every: z
-    .string()
-    .regex(/^\d+(s|m|h|d)$/u, "must be a duration such as 30m, 12h or 7d")
-    .optional(),
-  /** `medgate trainer`: how often to look at the database. Default: 60s */
-  poll: z
-    .string()
-    .regex(/^\d+(s|m|h)$/u, "must be a duration such as 30s or 5m")
-    .default("60s"),
-});
-export type TrainerConfig = z.infer<typeof trainerConfigSchema>;
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
 
-/** Where response-log records wait while the database is unreachable; one process per folder. Default: .medgate/spool */
-const spoolDir = z.string().min(1).default(".medgate/spool");
+/** Environment variable for each option, e.g. `MEDGATE_PARALLEL` for `parallel`; `DATABASE_URL` as is. */
+export function envNameOf(option: string): string {
+  const declared = option === "databaseUrl" ? "DATABASE_URL" : undefined;
+  return declared ?? `MEDGATE_${option.replace(/[A-Z]/gu, (letter) => `_${letter}`).toUpperCase()}`;
+}
 
-/** `medgate logs`: the database, and the gateway's spool folder (where refused rows are set aside). */
-export const logsConfigSchema = databaseConfigSchema.extend({ spoolDir });
+/** The variable an option of `schema` is read from, or undefined when it has none. */
+export function envOf(schema: z.ZodObject, key: string): string | undefined {
+  const meta = optionMeta.get(schema.shape[key] as z.ZodType);
+  if (meta?.env === false) return undefined;
+  return meta?.env ?? envNameOf(key);
+}
+
+/** The environment the process was started with. */
+export function processEnvironment(): Readonly<Record<string, string | undefined>> {
+  return process.env;
+}
+
+/** Who runs a command that writes the audit log: `user@host (cli)`. */
+export function operator(): string {
+  return `${process.env.USER ?? "unknown"}@${hostname()} (cli)`;
+}
+
+/** Parses flags over the environment; a bad value fails with the option's flag and variable named. */
+export function parseOptions<Schema extends z.ZodObject>(
+  schema: Schema,
+  flags: Record<string, unknown>,
+  env: Readonly<Record<string, string | undefined>> = processEnvironment(),
+): z.infer<Schema> {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const variable = envOf(schema, key);
+    const fromEnv = variable === undefined ? undefined : env[variable];
+    if (fromEnv !== undefined && fromEnv !== "") raw[key] = fromEnv;
+    if (flags[key] !== undefined) raw[key] = flags[key];
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? "");
+    const variable = envOf(schema, key);
+    if (raw[key] === undefined) throw new ConfigError(`${flagOf(key)} is required.`);
+    throw new ConfigError(`Invalid ${flagOf(key)}${variable ? ` (or ${variable})` : ""}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** `--drain-timeout` for `drainTimeout`. */
+export function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/gu, (letter) => `-${letter.toLowerCase()}`)}`;
+}
 
 /** Milliseconds of a duration such as 30s, 15m, 12h or 7d. */
 export function durationMs(text: string): number {
@@ -50,83 +91,144 @@ export function durationMs(text: string): number {
   return Number(match[1]) * unit;
 }
 
-export const serveConfigSchema = databaseConfigSchema.extend({
-  /** GGUF path, hf: URI or catalog id. Default: the demo model "smollm2-135m-instruct" */
-  model: z.string().min(1).default("smollm2-135m-instruct"),
-  /** Name clients use in `model`. Default: the catalog id, or the GGUF file's base name */
-  modelName: z.string().min(1).optional(),
-  /** Interface to listen on. Default: 127.0.0.1 */
-  host: z.string().min(1).default("127.0.0.1"),
-  /** Port to listen on; 0 picks a free one. Default: 8080 */
-  port: z.coerce.number().int().min(0).max(65535).default(8080),
-  /** Requests generated at once, batched in one context. Default: 4 */
-  parallel: positiveInt.default(4),
-  /** llama.cpp threads. Default: 1 for models under 64 MB, else all math cores (measured; see README) */
-  threads: positiveInt.optional(),
-  /** Tokens per sequence. Default: the model's training context, at most 4096 */
-  context: positiveInt.optional(),
-  /** Requests that may wait for a free sequence before 429. Default: 64 */
-  queue: z.coerce.number().int().min(0).default(64),
-  /** Compute backend: auto, cpu, cuda, vulkan or metal. Default: auto */
-  gpu: z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]).default("auto"),
-  /** Where GGUF files are looked up and downloaded to. Default: .medgate/models */
-  modelsDir: z.string().min(1).default(".medgate/models"),
-  /** System prompt for conversations without one. Default: the catalog's, else none */
-  systemPrompt: z.string().optional(),
-  /** Largest request body in bytes. Default: 4194304 (4 MiB) */
-  bodyLimit: positiveInt.default(4 * 1024 * 1024),
-  /** Longest wait for in-flight requests on SIGTERM, in ms. Default: 30000 */
-  drainTimeout: z.coerce.number().int().min(0).default(30_000),
-  spoolDir,
-  /** Never download: a model missing locally is an error. Default: false */
-  offline: z
-    .union([
-      z.boolean(),
-      z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1"),
-    ])
-    .default(false),
-  /** Hugging Face token for gated repos. Default: none (node-llama-cpp then looks for HF_TOKEN) */
-  hfToken: z.string().optional(),
+const positiveInt = z.coerce.number().int().positive();
+/** A boolean flag, or its variable as true/false/1/0. */
+const flag = z
+  .union([
+    z.boolean(),
+    z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1"),
+  ])
+  .default(false);
+
+// Where the database is: PostgreSQL at a URL, or embedded PGlite in a folder.
+export const databaseOptions = {
+  databaseUrl: option(z.string().min(1).optional(), {
+    help: "PostgreSQL connection string",
+    value: "URL",
+    defaultText: "none, embedded PGlite",
+  }),
+  dataDir: option(z.string().min(1).default(".medgate/db"), { help: "PGlite's data folder", value: "DIR" }),
+};
+export const databaseConfigSchema = z.object(databaseOptions);
+export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
+
+/** The response log's spool folder; serve derives it when it is not given (see `spoolDirOf`). */
+export const spoolDir = option(z.string().min(1).optional(), {
+  help: "Where response-log records wait while the database is down (one process per folder)",
+  value: "DIR",
+  defaultText: "beside the PGlite folder (DIR-spool), or .medgate/spool/<database>-<port> on PostgreSQL",
 });
 
+// How llama.cpp runs a model, for every command that loads one.
+export const engineOptions = {
+  parallel: option(positiveInt.default(4), {
+    help: "Requests (or questions) computed at once, batched",
+    value: "N",
+  }),
+  threads: option(positiveInt.optional(), {
+    help: "llama.cpp threads",
+    value: "N",
+    defaultText: "1 for models under 64 MB, else all cores",
+  }),
+  context: option(positiveInt.optional(), {
+    help: "Tokens per sequence",
+    value: "N",
+    defaultText: "the model's training context, at most 4096",
+  }),
+  gpu: option(z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]).default("auto"), {
+    help: "Compute backend",
+    value: "auto|cpu|cuda|vulkan|metal",
+  }),
+};
+
+// Where a served model comes from and what clients call it.
+export const modelSourceOptions = {
+  model: option(z.string().min(1).default("smollm2-135m-instruct"), {
+    help: "GGUF path, hf: URI (hf:user/repo:Q4_K_M, hf:user/repo/file.gguf) or catalog id",
+    value: "M",
+  }),
+  modelName: option(z.string().min(1).optional(), {
+    help: 'Name clients send in "model"',
+    value: "NAME",
+    defaultText: "catalog id or file name",
+  }),
+  modelsDir: option(z.string().min(1).default(".medgate/models"), {
+    help: "Where models are found and downloaded to",
+    value: "DIR",
+  }),
+};
+
+/** A TCP port; a new schema per option, since each option carries its own help. */
+export function portNumber() {
+  return z.coerce.number().int().min(0).max(65535).default(8080);
+}
+
+// Where the gateway listens.
+export const listenOptions = {
+  host: option(z.string().min(1).default("127.0.0.1"), { help: "Interface to listen on", value: "HOST" }),
+  port: option(portNumber(), { help: "Port (0 = any free)", value: "N" }),
+};
+
+export const serveConfigSchema = z.object({
+  ...modelSourceOptions,
+  ...listenOptions,
+  ...engineOptions,
+  queue: option(z.coerce.number().int().min(0).default(64), {
+    help: "Requests that may wait for a sequence before 429",
+    value: "N",
+  }),
+  systemPrompt: option(z.string().optional(), {
+    help: "System prompt for conversations without one",
+    value: "S",
+    defaultText: "the catalog's",
+  }),
+  bodyLimit: option(positiveInt.default(4 * 1024 * 1024), {
+    help: "Largest request body in bytes",
+    value: "N",
+  }),
+  drainTimeout: option(z.coerce.number().int().min(0).default(30_000), {
+    help: "Wait for in-flight requests on SIGTERM, in ms",
+    value: "MS",
+  }),
+  offline: option(flag, { help: "Never download; a missing model is an error" }),
+  hfToken: option(z.string().optional(), {
+    help: "Hugging Face token for gated repos",
+    value: "TOKEN",
+    defaultText: "HF_TOKEN if set",
+  }),
+  ...databaseOptions,
+  spoolDir,
+});
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
 
-/** Environment variable for each option, e.g. `MEDGATE_PARALLEL` for `parallel`; `DATABASE_URL` as is. */
-export function envNameOf(option: string): string {
-  if (option === "databaseUrl") return "DATABASE_URL";
-  return `MEDGATE_${option.replace(/[A-Z]/gu, (letter) => `_${letter}`).toUpperCase()}`;
-}
-
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-/** Parses flags over the environment; a bad value fails with the option and its source named. */
-export function parseOptions<Schema extends z.ZodObject>(
-  schema: Schema,
-  flags: Record<string, string | boolean | undefined>,
-  env: Record<string, string | undefined>,
-): z.infer<Schema> {
-  const raw: Record<string, unknown> = {};
-  for (const option of Object.keys(schema.shape)) {
-    const fromEnv = env[envNameOf(option)];
-    if (fromEnv !== undefined && fromEnv !== "") raw[option] = fromEnv;
-    const fromFlag = flags[option];
-    if (fromFlag !== undefined) raw[option] = fromFlag;
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const option = String(issue.path[0] ?? "");
-    const flag = `--${option.replace(/[A-Z]/gu, (letter) => `-${letter.toLowerCase()}`)}`;
-    throw new ConfigError(`Invalid ${flag} (or ${envNameOf(option)}): ${issue.message}`);
-  }
-  return parsed.data;
-}
+// Where rounds keep their work and how they are configured.
+export const roundOptions = {
+  roundConfig: option(z.string().min(1).optional(), {
+    help: "Round configuration JSON (judge, candidates, dpo {...}, ggufType...)",
+    value: "FILE",
+    defaultText: "built-in defaults for 7–8B models",
+  }),
+  workDir: option(z.string().min(1).default(".medgate/rounds"), {
+    help: "Datasets, checkpoints and GGUFs",
+    value: "DIR",
+  }),
+};
 
 export function parseServeConfig(
-  flags: Record<string, string | boolean | undefined>,
-  env: Record<string, string | undefined>,
+  flags: Record<string, unknown>,
+  env: Readonly<Record<string, string | undefined>>,
 ): ServeConfig {
   return parseOptions(serveConfigSchema, flags, env);
+}
+
+/**
+ * The spool folder a gateway uses: the one given, else one derived from where its data lives, so that two
+ * gateways on one machine (two PGlite folders, or two ports on one PostgreSQL) never share one.
+ */
+export function spoolDirOf(config: DatabaseConfig & { spoolDir?: string; port?: number }): string {
+  if (config.spoolDir) return config.spoolDir;
+  if (!config.databaseUrl) return `${config.dataDir.replace(/[/\\]+$/u, "")}-spool`;
+  const url = new URL(config.databaseUrl);
+  const database = `${url.hostname}-${url.port || "5432"}-${url.pathname.replace(/^\//u, "") || "postgres"}`;
+  return `.medgate/spool/${database.replace(/[^\w.-]+/gu, "_")}-${config.port ?? 8080}`;
 }

@@ -6,6 +6,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { eq } from "drizzle-orm";
+import { z } from "zod";
 import { createApiKey } from "../db/apiKeys.ts";
 import { registerChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
@@ -21,10 +22,45 @@ import type { GateReport } from "../trainer/eval/gatePolicy.ts";
 import { engineDir, runEngineScript } from "../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner.ts";
 import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
-import { ConfigError } from "./config.ts";
+import { defineCommand } from "./commandLine.ts";
+import { ConfigError, listenOptions, modelSourceOptions, option } from "./config.ts";
 import { ProgressLine } from "./progress.ts";
 
-export const demoUsage = `Usage: medgate demo [options]
+const demoOptions = z.object({
+  dataDir: option(z.string().min(1).default(".medgate/demo"), {
+    help: "Where the demo keeps its database, spool and rounds",
+    value: "DIR",
+    env: false,
+  }),
+  fresh: option(z.boolean().default(false), {
+    help: "Delete DIR first and start from a new registry",
+    env: false,
+  }),
+  ...listenOptions,
+  prompts: option(z.coerce.number().int().default(40), {
+    help: "Patient questions to send (8 to 74)",
+    value: "N",
+    env: false,
+  }),
+  ...modelSourceOptions,
+  hfDir: option(z.string().min(1).optional(), {
+    help: "Hugging Face checkpoint of the model, for training",
+    value: "DIR",
+    defaultText: "made from the GGUF once, beside it (NAME-hf)",
+    env: false,
+  }),
+  preset: option(z.enum(["demo", "tiny"]).default("demo"), {
+    help: "Round settings for the demo model or for the tiny test model",
+    value: "demo|tiny",
+    env: false,
+  }),
+  exit: option(z.boolean().default(false), { help: "Stop after the loop instead of serving", env: false }),
+});
+
+export type DemoOptions = z.infer<typeof demoOptions>;
+
+export const demoCommand = defineCommand({
+  usage: `Usage: medgate demo [options]
 
 Runs the whole loop on the embedded database (PGlite) and the demo model, printing each step:
 serves the model, sends patient questions through the API, gives clinician feedback (corrections
@@ -32,43 +68,16 @@ that add advice to see a clinician, preferences, thumbs-down), runs an alignment
 judging, DPO, GGUF conversion), gates the candidate on the medical benchmarks and the safety set,
 promotes it, and shows the gateway answering with the new version. Then it keeps serving, with the
 API, the review page and the dashboard printed, until Ctrl-C. Run it again for a second round on new
-traffic (judged by the implicit reward of the first round's model).
-
-Options:
-  --data-dir DIR     Where the demo keeps its database, spool and rounds  default: .medgate/demo
-  --fresh            Delete DIR first and start from a new registry
-  --port N           Port (0 = any free)  default: 8080
-  --host HOST        Interface to listen on  default: 127.0.0.1
-  --prompts N        Patient questions to send (at most 74)  default: 40
-  --model M          GGUF path or catalog id  default: smollm2-135m-instruct (the demo model)
-  --model-name NAME  Name clients send in "model"  default: the catalog id or the file name
-  --hf-dir DIR       Hugging Face checkpoint of the model, for training  default: made from the GGUF
-                     once, beside it (NAME-hf)
-  --preset P         demo | tiny: round settings for the demo model or for the tiny test model
-                     default: demo
-  --models-dir DIR   Where the demo model is  default: .medgate/models
-  --exit             Stop after the loop instead of serving
-  -h, --help         Show this help`;
-
-export type DemoOptions = {
-  dataDir: string;
-  fresh: boolean;
-  host: string;
-  port: number;
-  prompts: number;
-  model: string;
-  modelName?: string;
-  hfDir?: string;
-  preset: "demo" | "tiny";
-  modelsDir: string;
-  exit: boolean;
-};
+traffic (judged by the implicit reward of the first round's model).`,
+  options: demoOptions,
+  run: (options) => demo(options),
+});
 
 const CLINICIAN_ADVICE = " If your symptoms persist or get worse, please see a clinician.";
 
 const say = (step: string, text: string) => console.error(`${step.padEnd(10)} ${text}`);
 
-export async function demoCommand(options: DemoOptions): Promise<void> {
+async function demo(options: DemoOptions): Promise<void> {
   const questions = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
     .trim()
     .split("\n")

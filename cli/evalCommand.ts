@@ -1,87 +1,111 @@
-// `medgate eval run --model VERSION --suite medical`: scores a registered version on a benchmark suite.
+// `medgate eval run --model VERSION|FILE.gguf --suite medical`: scores a registered version, or a GGUF file as
+// it is, on a benchmark suite.
+import { existsSync } from "node:fs";
+import { z } from "zod";
 import { findModelVersionByRef } from "../db/modelVersions.ts";
-import { defaultSuitePath, runEvaluation } from "../trainer/eval/evalRun.ts";
-import { ConfigError, type DatabaseConfig } from "./config.ts";
+import {
+  defaultSuitePath,
+  type EvaluatedModel,
+  evaluatedFile,
+  evaluatedVersion,
+  runEvaluation,
+} from "../trainer/eval/evalRun.ts";
+import { defineCommand } from "./commandLine.ts";
+import { ConfigError, databaseOptions, engineOptions, option } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 import { ProgressLine } from "./progress.ts";
 
-export const evalUsage = `Usage: medgate eval run --model VERSION [--suite medical|FILE] [options]
+const count = (min: number) => z.coerce.number().int().min(min);
 
-Scores a registered model version on a benchmark suite the way lm-evaluation-harness does
-(log-likelihood of each answer after a shared prompt; acc and acc_norm) and stores every
-question's result. VERSION: a version id, NAME (its champion) or NAME@vN.
+export const evalCommand = defineCommand({
+  usage: `Usage: medgate eval run --model VERSION|FILE.gguf [--suite medical|FILE] [options]
 
-Options:
-  --model VERSION     The version to score
-  --suite S           "medical" (MedMCQA dev + MMLU medical subjects) or a suite JSON file  default: medical
-  --limit N           Most questions per benchmark  default: all
-  --shots K           Solved examples before each question  default: 0
-  --chat              Put the prompt through the model's chat template (answer without a leading space)
-  --continuation C    letter | text: score answer letters (lm-eval's tasks) or answer texts  default: letter
-  --threads N         llama.cpp threads  default: 1 for models under 64 MB, else all cores
-  --parallel N        Questions scored at once  default: 4
-  --database-url URL  [DATABASE_URL]   --data-dir DIR  [MEDGATE_DATA_DIR]`;
-
-function positive(name: string, text: string | undefined, min = 1): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min)
-    throw new ConfigError(`--${name} must be an integer ≥ ${min}.`);
-  return value;
-}
-
-export async function evalCommand(
-  action: string | undefined,
-  args: {
-    model?: string;
-    suite?: string;
-    limit?: string;
-    shots?: string;
-    chat?: boolean;
-    continuation?: string;
-    threads?: string;
-    parallel?: string;
-  },
-  config: DatabaseConfig,
-): Promise<void> {
-  if (action !== "run" || !args.model) throw new ConfigError(evalUsage);
-  if (args.continuation !== undefined && !["letter", "text"].includes(args.continuation)) {
-    throw new ConfigError("--continuation must be letter or text.");
-  }
-  const suitePath = !args.suite || args.suite === "medical" ? defaultSuitePath : args.suite;
-  const ref = args.model;
-  const progress = new ProgressLine();
-  const run = await withDatabase(config, async (db) => {
-    const version = await findModelVersionByRef(db, ref);
-    if (!version) throw new ConfigError(`No model version "${ref}" (see \`medgate models list\`).`);
-    console.error(`medgate: scoring ${version.name} v${version.version} on ${suitePath}…`);
-    return runEvaluation(db, {
-      version,
-      suitePath,
-      settings: {
-        limit: positive("limit", args.limit),
-        shots: positive("shots", args.shots, 0) ?? 0,
-        format: args.chat ? "chat" : "plain",
-        continuation: (args.continuation as "letter" | "text" | undefined) ?? "letter",
-      },
-      engine: {
-        threads: positive("threads", args.threads),
-        parallel: positive("parallel", args.parallel) ?? 4,
-      },
-      onProgress: ({ done, total }) => progress.update("scoring", done, total),
+Scores a model on a benchmark suite the way lm-evaluation-harness does (log-likelihood of each answer
+after a shared prompt; acc and acc_norm) and stores every question's result. VERSION: a version id,
+NAME (its champion) or NAME@vN; a path to a .gguf file is scored as it is and stored as an
+unregistered run with the file's sha256.`,
+  options: z.object({
+    model: option(z.string({ error: "eval run needs --model VERSION or a .gguf file" }).min(1), {
+      help: "The version or GGUF file to score",
+      value: "VERSION|FILE",
+      env: false,
+    }),
+    suite: option(z.string().min(1).default("medical"), {
+      help: '"medical" (MedMCQA dev + MMLU medical subjects) or a suite JSON file',
+      value: "S",
+      env: false,
+    }),
+    limit: option(count(1).optional(), {
+      help: "Most questions per benchmark",
+      value: "N",
+      defaultText: "all",
+      env: false,
+    }),
+    shots: option(count(0).default(0), {
+      help: "Solved examples before each question",
+      value: "K",
+      env: false,
+    }),
+    chat: option(z.boolean().default(false), {
+      help: "Put the prompt through the model's chat template (answer without a leading space)",
+      env: false,
+    }),
+    continuation: option(z.enum(["letter", "text"]).default("letter"), {
+      help: "Score answer letters (lm-eval's tasks) or answer texts",
+      value: "letter|text",
+      env: false,
+    }),
+    threads: engineOptions.threads,
+    parallel: engineOptions.parallel,
+    ...databaseOptions,
+  }),
+  positionals: true,
+  async run(options, [action]) {
+    if (action !== "run")
+      throw new ConfigError('Usage: medgate eval run --model … (see "medgate eval --help").');
+    const suitePath = options.suite === "medical" ? defaultSuitePath : options.suite;
+    const progress = new ProgressLine();
+    const run = await withDatabase(options, async (db) => {
+      const model = await modelToScore(options.model, (ref) => findModelVersionByRef(db, ref));
+      console.error(`medgate: scoring ${model.label} on ${suitePath}…`);
+      return runEvaluation(db, {
+        model,
+        suitePath,
+        settings: {
+          limit: options.limit,
+          shots: options.shots,
+          format: options.chat ? "chat" : "plain",
+          continuation: options.continuation,
+        },
+        engine: { threads: options.threads, parallel: options.parallel },
+        onProgress: ({ done, total }) => progress.update("scoring", done, total),
+      });
     });
-  });
-  progress.end();
-  const summary = run.summary as {
-    benchmarks: Record<string, { n: number; acc: number; accNorm: number }>;
-    pooled: { n: number; acc: number; accNorm: number };
-  };
-  console.log(["benchmark", "n", "acc", "acc_norm"].join("\t"));
-  for (const [name, row] of Object.entries(summary.benchmarks)) {
-    console.log([name, row.n, row.acc.toFixed(4), row.accNorm.toFixed(4)].join("\t"));
+    progress.end();
+    const summary = run.summary as {
+      benchmarks: Record<string, { n: number; acc: number; accNorm: number }>;
+      pooled: { n: number; acc: number; accNorm: number };
+    };
+    console.log(["benchmark", "n", "acc", "acc_norm"].join("\t"));
+    const rows = [...Object.entries(summary.benchmarks), ["pooled", summary.pooled] as const];
+    for (const [name, row] of rows)
+      console.log([name, row.n, row.acc.toFixed(4), row.accNorm.toFixed(4)].join("\t"));
+    console.error(
+      `medgate: eval run ${run.id} stored${run.modelVersionId ? "" : " (an unregistered file)"}.`,
+    );
+  },
+});
+
+/** A registered version by id, NAME or NAME@vN; else a .gguf path as it is. */
+async function modelToScore(
+  ref: string,
+  findVersion: (ref: string) => Promise<Parameters<typeof evaluatedVersion>[0] | undefined>,
+): Promise<EvaluatedModel> {
+  const version = await findVersion(ref);
+  if (version) return evaluatedVersion(version);
+  if (/\.gguf$/iu.test(ref) || existsSync(ref)) {
+    if (!existsSync(ref)) throw new ConfigError(`No GGUF file at ${ref}.`);
+    return evaluatedFile(ref);
   }
-  console.log(
-    ["pooled", summary.pooled.n, summary.pooled.acc.toFixed(4), summary.pooled.accNorm.toFixed(4)].join("\t"),
-  );
-  console.error(`medgate: eval run ${run.id} stored.`);
+  throw new ConfigError(`No model version "${ref}" and no such file (see \`medgate models list\`).`);
 }

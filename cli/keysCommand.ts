@@ -1,11 +1,39 @@
 // `medgate keys create|list|revoke`: API keys; a new key's secret is printed once and only its hash is kept.
+
+import { z } from "zod";
 import { createApiKey, listApiKeys, revokeApiKey } from "../db/apiKeys.ts";
-import { ConfigError, type DatabaseConfig } from "./config.ts";
+import { defineCommand } from "./commandLine.ts";
+import { ConfigError, type DatabaseConfig, databaseOptions, option } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 
 const roles = ["client", "clinician", "admin"] as const;
 
-export async function keysCommand(
+export const keysCommand = defineCommand({
+  usage: `Usage:
+  medgate keys create --role client|clinician|admin --name NAME   prints the new key's secret once
+  medgate keys list                                                id, prefix, role, name, dates
+  medgate keys revoke ID_OR_PREFIX
+
+Clients chat; clinicians chat and give feedback; admins do everything, including reading logs.
+Only a sha256 of each key is stored.`,
+  options: z.object({
+    role: option(z.string().optional(), {
+      help: "The new key's role",
+      value: "client|clinician|admin",
+      env: false,
+    }),
+    name: option(z.string().optional(), {
+      help: "Who or what the new key is for",
+      value: "NAME",
+      env: false,
+    }),
+    ...databaseOptions,
+  }),
+  positionals: true,
+  run: (options, [action, target]) => keys(action, { ...options, target }, options),
+});
+
+async function keys(
   action: string | undefined,
   args: { role?: string; name?: string; target?: string },
   config: DatabaseConfig,

@@ -1,21 +1,52 @@
 // `medgate logs prune --older-than 90d` (retention) and `medgate logs rejected [--replay]` (rows the
 // database refused, set aside by the response log: list them, and offer them again after a fix).
+
+import { z } from "zod";
 import { pruneCompletions } from "../db/completions.ts";
 import { RejectedCompletions } from "../gateway/log/RejectedCompletions.ts";
-import { ConfigError, type DatabaseConfig, durationMs } from "./config.ts";
+import { defineCommand } from "./commandLine.ts";
+import {
+  ConfigError,
+  type DatabaseConfig,
+  databaseOptions,
+  durationMs,
+  option,
+  portNumber,
+  spoolDir,
+  spoolDirOf,
+} from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 
-export const logsUsage = `Usage:
+export const logsCommand = defineCommand({
+  usage: `Usage:
   medgate logs prune --older-than 90d        delete response-log rows older than the age (d, h or m)
   medgate logs rejected [--json]             list the rows the database refused, with the reason
   medgate logs rejected --replay             offer them to the database again (after a fix)
 
 Rows the database refuses (a value out of range, a constraint) are never dropped: the response log sets
 them aside in <spool dir>/rejected with the reason, and a gateway offers them again each time it starts.
---json prints each refused record whole (it holds the conversation: patient data), one per line.
-
-Options:
-  --spool-dir DIR     The gateway's spool folder  [MEDGATE_SPOOL_DIR]  default: .medgate/spool`;
+--json prints each refused record whole (it holds the conversation: patient data), one per line.`,
+  options: z.object({
+    olderThan: option(z.string().optional(), {
+      help: "With prune: the age, like 90d",
+      value: "AGE",
+      env: false,
+    }),
+    replay: option(z.boolean().default(false), {
+      help: "With rejected: offer the rows to the database again",
+      env: false,
+    }),
+    json: option(z.boolean().default(false), { help: "With rejected: print the whole records", env: false }),
+    ...databaseOptions,
+    spoolDir,
+    port: option(portNumber(), {
+      help: "The gateway's port, which its derived spool folder names",
+      value: "N",
+    }),
+  }),
+  positionals: true,
+  run: (options, [action]) => logs(action, options),
+});
 
 /** Parses "90d", "12h" or "30m" into milliseconds. */
 export function parseAge(text: string): number {
@@ -24,11 +55,17 @@ export function parseAge(text: string): number {
   return durationMs(text.trim());
 }
 
-export async function logsCommand(
+async function logs(
   action: string | undefined,
-  options: { olderThan?: string; replay?: boolean; json?: boolean },
-  config: DatabaseConfig & { spoolDir: string },
+  options: DatabaseConfig & {
+    olderThan?: string;
+    replay: boolean;
+    json: boolean;
+    spoolDir?: string;
+    port: number;
+  },
 ) {
+  const config = options;
   if (action === "prune" && options.olderThan) {
     const before = new Date(Date.now() - parseAge(options.olderThan));
     const deleted = await withDatabase(config, (db) => pruneCompletions(db, before));
@@ -36,8 +73,9 @@ export async function logsCommand(
     console.log(deleted);
     return;
   }
-  if (action !== "rejected") throw new ConfigError(logsUsage);
-  const rejected = new RejectedCompletions(config.spoolDir);
+  if (action !== "rejected")
+    throw new ConfigError('Usage: medgate logs prune | rejected (see "medgate logs --help").');
+  const rejected = new RejectedCompletions(spoolDirOf(config));
   if (options.replay) {
     const result = await withDatabase(config, (db) => rejected.replay(db));
     console.error(

@@ -2,13 +2,15 @@
 import { existsSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
+import { z } from "zod";
 import { ChampionChangeError, makeChampion, rollbackChampion } from "../db/championChanges.ts";
 import { findChampion, listModelVersions, registerModelVersion } from "../db/modelVersions.ts";
 import { sha256OfFile } from "../inference/fileDigest.ts";
-import { ConfigError, type DatabaseConfig } from "./config.ts";
+import { defineCommand } from "./commandLine.ts";
+import { ConfigError, type DatabaseConfig, databaseOptions, operator, option } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 
-export const modelsUsage = `Usage:
+const modelsUsage = `Usage:
   medgate models register --name NAME --gguf FILE [--hf-dir DIR] [--champion]
       Adds a version of NAME (the name clients send in "model"). --hf-dir is the Hugging Face
       checkpoint the GGUF was made from: rounds train from it. --champion makes it the served
@@ -21,7 +23,51 @@ export const modelsUsage = `Usage:
       Returns NAME to the champion it had before the current one (audited).
 Gateways following NAME switch within seconds (PostgreSQL LISTEN/NOTIFY, or their polling).`;
 
-export async function modelsCommand(
+export const modelsCommand = defineCommand({
+  usage: modelsUsage,
+  options: z.object({
+    name: option(z.string().optional(), { help: "The served model name", value: "NAME", env: false }),
+    gguf: option(z.string().optional(), { help: "With register: the GGUF file", value: "FILE", env: false }),
+    hfDir: option(z.string().optional(), {
+      help: "With register: the Hugging Face checkpoint the GGUF was made from",
+      value: "DIR",
+      env: false,
+    }),
+    champion: option(z.boolean().default(false), {
+      help: "With register: make it the champion of a name that has none",
+      env: false,
+    }),
+    ...databaseOptions,
+  }),
+  positionals: true,
+  run: (options, [action]) => models(action, options, options),
+});
+
+const reason = option(z.string().optional(), { help: "Why, for the audit log", value: '"…"', env: false });
+
+export const promoteCommand = defineCommand({
+  usage: `Usage: medgate promote VERSION_ID --force --reason "…"
+
+Makes a version the champion without the benchmark gate (audited with the reason).`,
+  options: z.object({
+    force: option(z.boolean().default(false), { help: "Skip the gate (required)", env: false }),
+    reason,
+    ...databaseOptions,
+  }),
+  positionals: true,
+  run: ({ force, reason, ...config }, [target]) => champion("promote", { target, force, reason }, config),
+});
+
+export const rollbackCommand = defineCommand({
+  usage: `Usage: medgate rollback NAME --reason "…"
+
+Returns NAME to the champion it had before the current one (audited).`,
+  options: z.object({ reason, ...databaseOptions }),
+  positionals: true,
+  run: ({ reason, ...config }, [target]) => champion("rollback", { target, reason }, config),
+});
+
+async function models(
   action: string | undefined,
   args: { name?: string; gguf?: string; hfDir?: string; champion?: boolean },
   config: DatabaseConfig,
@@ -92,7 +138,7 @@ export async function modelsCommand(
 }
 
 /** `medgate promote VERSION --force --reason` and `medgate rollback NAME --reason`. */
-export async function championCommand(
+async function champion(
   action: "promote" | "rollback",
   args: { target?: string; force?: boolean; reason?: string },
   config: DatabaseConfig,
@@ -106,7 +152,7 @@ export async function championCommand(
   ) {
     throw new ConfigError(`"${target}" is not a model version id (see \`medgate models list\`).`);
   }
-  const actor = `${process.env.USER ?? "unknown"}@${hostname()} (cli)`;
+  const actor = operator();
   try {
     if (action === "promote") {
       if (!args.force) {

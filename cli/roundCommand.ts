@@ -1,24 +1,29 @@
-// `medgate round run`, `medgate rounds list|show` and `medgate trainer`: alignment rounds from the command line.
+// `medgate round run` and `medgate rounds list|show`: alignment rounds from the command line.
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { z } from "zod";
 import type { DatabaseHandle } from "../db/createDatabase.ts";
 import { findModelVersion } from "../db/modelVersions.ts";
-import {
-  countNewPrompts,
-  findRoundByRef,
-  latestRound,
-  listRounds,
-  roundMetricsOf,
-  roundPairsOf,
-} from "../db/rounds.ts";
+import { findRoundByRef, listRounds, roundMetricsOf, roundPairsOf } from "../db/rounds.ts";
 import type { RoundRow } from "../db/schema.ts";
-import { createRoundFor, driveRound, RoundBusyError, resumableRound } from "../trainer/RoundRunner.ts";
+import { createRoundFor, driveRound, resumableRound } from "../trainer/RoundRunner.ts";
 import type { RoundConfigInput } from "../trainer/roundConfig.ts";
-import { ConfigError, type DatabaseConfig, durationMs, type TrainerConfig } from "./config.ts";
+import { defineCommand } from "./commandLine.ts";
+import {
+  ConfigError,
+  type DatabaseConfig,
+  databaseOptions,
+  option,
+  processEnvironment,
+  roundOptions,
+} from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 import { ProgressLine } from "./progress.ts";
 
-async function readRoundConfig(path: string | undefined): Promise<RoundConfigInput> {
+/** Where a command that drives rounds keeps their work and reads their configuration. */
+export type RoundsConfig = DatabaseConfig & { workDir: string; roundConfig?: string };
+
+export async function readRoundConfig(path: string | undefined): Promise<RoundConfigInput> {
   if (!path) return {};
   try {
     return JSON.parse(await readFile(path, "utf8")) as RoundConfigInput;
@@ -30,10 +35,10 @@ async function readRoundConfig(path: string | undefined): Promise<RoundConfigInp
 }
 
 /** Drives one round with a progress line; SIGINT/SIGTERM stop it between units of work, resumable later. */
-async function driveWithProgress(
+export async function driveWithProgress(
   handle: DatabaseHandle,
   round: RoundRow,
-  config: TrainerConfig,
+  config: RoundsConfig,
 ): Promise<RoundRow> {
   const progress = new ProgressLine();
   const controller = new AbortController();
@@ -44,6 +49,7 @@ async function driveWithProgress(
     const finished = await driveRound(round.id, {
       database: handle,
       workDir: config.workDir,
+      env: processEnvironment(),
       signal: controller.signal,
       onProgress: ({ step, done, total, message }) => progress.update(step, done, total, message),
     });
@@ -56,7 +62,7 @@ async function driveWithProgress(
   }
 }
 
-function summary(round: RoundRow): string {
+export function summary(round: RoundRow): string {
   const lines = [`round ${round.modelName}#${round.number} (${round.id}): ${round.state}`];
   if (round.error) lines.push(`  error: ${round.error}`);
   const stats = round.stats as Record<string, unknown>;
@@ -78,30 +84,61 @@ function summary(round: RoundRow): string {
   return lines.join("\n");
 }
 
-/** `medgate round run --model NAME`: continues the model's unfinished round, or starts one. */
-export async function roundRunCommand(modelName: string | undefined, config: TrainerConfig): Promise<number> {
-  if (!modelName) throw new ConfigError("round run needs --model NAME.");
-  const roundConfig = await readRoundConfig(config.roundConfig);
-  return withDatabase(config, async (db, handle) => {
-    let round = await resumableRound(db, modelName);
-    if (round) console.error(`medgate: resuming round ${modelName}#${round.number} at ${round.state}.`);
-    else {
-      round = await createRoundFor(db, { modelName, config: roundConfig, createdBy: `cli@${hostname()}` });
-      console.error(`medgate: round ${modelName}#${round.number} started (${round.id}).`);
-    }
-    const finished = await driveWithProgress(handle, round, config);
-    console.error(summary(finished));
-    console.log(finished.id);
-    return finished.state === "failed" ? 1 : 0;
-  });
-}
+export const roundCommand = defineCommand({
+  usage: `Usage: medgate round run --model NAME [options]
 
-export const roundsUsage = `Usage:
+Runs one alignment round for the served model NAME, or resumes its unfinished round: prompts logged
+since the previous round → K candidates from the champion → judge (pairwise, or the previous round's
+implicit reward) with clinician judgements first → preference pairs and a dataset snapshot → DPO
+(TRL, LoRA) → merged checkpoint → GGUF → a registered candidate version → the benchmark gate. Each
+step is stored before the next; a killed run resumes where it stopped. Exits 1 if the round failed.`,
+  options: z.object({
+    model: option(z.string({ error: "round run needs --model NAME" }).min(1), {
+      help: "Served model name; it needs a registered champion with --hf-dir",
+      value: "NAME",
+      env: false,
+    }),
+    ...roundOptions,
+    ...databaseOptions,
+  }),
+  positionals: true,
+  async run({ model: modelName, ...config }, [action]) {
+    if (action !== "run")
+      throw new ConfigError('Usage: medgate round run --model NAME (see "medgate round --help").');
+    const roundConfig = await readRoundConfig(config.roundConfig);
+    return withDatabase(config, async (db, handle) => {
+      let round = await resumableRound(db, modelName);
+      if (round) console.error(`medgate: resuming round ${modelName}#${round.number} at ${round.state}.`);
+      else {
+        round = await createRoundFor(db, { modelName, config: roundConfig, createdBy: `cli@${hostname()}` });
+        console.error(`medgate: round ${modelName}#${round.number} started (${round.id}).`);
+      }
+      const finished = await driveWithProgress(handle, round, config);
+      console.error(summary(finished));
+      console.log(finished.id);
+      return finished.state === "failed" ? 1 : 0;
+    });
+  },
+});
+
+export const roundsCommand = defineCommand({
+  usage: `Usage:
   medgate rounds list [--model NAME]     rounds, newest first
   medgate rounds show ROUND              a round's state, pairs and training metrics
-                                         (ROUND: its id, an id prefix, or NAME#N)`;
+                                         (ROUND: its id, an id prefix, or NAME#N)`,
+  options: z.object({
+    model: option(z.string().min(1).optional(), {
+      help: "With list: only this model's rounds",
+      value: "NAME",
+      env: false,
+    }),
+    ...databaseOptions,
+  }),
+  positionals: true,
+  run: ({ model, ...config }, [action, ref]) => rounds(action, { model, ref }, config),
+});
 
-export async function roundsCommand(
+async function rounds(
   action: string | undefined,
   args: { model?: string; ref?: string },
   config: DatabaseConfig,
@@ -126,7 +163,7 @@ export async function roundsCommand(
     return;
   }
   if (action === "show") {
-    if (!args.ref) throw new ConfigError(roundsUsage);
+    if (!args.ref) throw new ConfigError("rounds show needs a ROUND (its id, an id prefix, or NAME#N).");
     const ref = args.ref;
     const shown = await withDatabase(config, async (db) => {
       const round = await findRoundByRef(db, ref);
@@ -176,66 +213,5 @@ export async function roundsCommand(
     }
     return;
   }
-  throw new ConfigError(roundsUsage);
-}
-
-/**
- * `medgate trainer`: resumes unfinished rounds, then starts a round for a model whenever enough new
- * prompts arrived (or the schedule says so and any arrived), until SIGINT/SIGTERM.
- */
-export async function trainerCommand(models: string[], config: TrainerConfig): Promise<number> {
-  if (models.length === 0) throw new ConfigError("trainer needs at least one --model NAME.");
-  const roundConfig = await readRoundConfig(config.roundConfig);
-  const pollMs = durationMs(config.poll);
-  const everyMs = config.every ? durationMs(config.every) : undefined;
-  let stopping = false;
-  let wake: (() => void) | undefined;
-  const stop = () => {
-    stopping = true;
-    wake?.();
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  return withDatabase(config, async (db, handle) => {
-    console.error(
-      `medgate: trainer watching ${models.join(", ")} (a round at ${config.minNewPrompts} new prompts${everyMs ? ` or every ${config.every}` : ""}; polling every ${config.poll}).`,
-    );
-    while (!stopping) {
-      for (const modelName of models) {
-        if (stopping) break;
-        try {
-          let round = await resumableRound(db, modelName);
-          if (!round) {
-            const previous = await latestRound(db, modelName);
-            const fresh = await countNewPrompts(db, modelName, previous?.until ?? null);
-            const due =
-              fresh >= config.minNewPrompts ||
-              (everyMs !== undefined &&
-                fresh > 0 &&
-                Date.now() - (previous?.createdAt.getTime() ?? 0) >= everyMs);
-            if (!due) continue;
-            round = await createRoundFor(db, {
-              modelName,
-              config: roundConfig,
-              createdBy: `trainer@${hostname()}`,
-            });
-            console.error(`medgate: round ${modelName}#${round.number} started with ${fresh} new prompt(s).`);
-          }
-          const finished = await driveWithProgress(handle, round, config);
-          console.error(summary(finished));
-        } catch (error) {
-          if (error instanceof RoundBusyError) continue;
-          if (stopping) break;
-          console.error(`medgate: trainer: ${modelName}: ${error instanceof Error ? error.message : error}`);
-        }
-      }
-      if (stopping) break;
-      await new Promise<void>((done) => {
-        wake = done;
-        setTimeout(done, pollMs);
-      });
-    }
-    console.error("medgate: trainer stopped.");
-    return 0;
-  });
+  throw new ConfigError('Usage: medgate rounds list | show ROUND (see "medgate rounds --help").');
 }

@@ -7,14 +7,27 @@ import { registerChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { findChampion, listModelVersions } from "../db/modelVersions.ts";
 import type { ModelVersionRow } from "../db/schema.ts";
+import { SpoolLockedError } from "../gateway/log/CompletionSpool.ts";
 import { ChampionWatcher } from "../gateway/models/ChampionWatcher.ts";
 import { openGateway } from "../gateway/openGateway.ts";
 import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
-import type { ServeConfig } from "./config.ts";
+import { defineCommand } from "./commandLine.ts";
+import { type ServeConfig, serveConfigSchema, spoolDirOf } from "./config.ts";
 
-export async function serveCommand(config: ServeConfig): Promise<void> {
+export const serveCommand = defineCommand({
+  usage: `Usage: medgate serve [--model M] [options]
+
+Serves one GGUF chat model at http://HOST:PORT/v1 (chat completions, models) with /health and /ready.
+Prints the API URL on stdout once the model can answer. Every /v1 request needs an API key
+(Authorization: Bearer …). On a new embedded database, serve creates one admin key and prints it once;
+make others with "medgate keys create".`,
+  options: serveConfigSchema,
+  run: serve,
+});
+
+async function serve(config: ServeConfig): Promise<void> {
   const stopped = untilStopSignal();
   {
     // Everything serve holds, disposed in reverse order when this block ends (a stop signal or an error):
@@ -25,13 +38,20 @@ export async function serveCommand(config: ServeConfig): Promise<void> {
     );
     await database.migrate();
     await ensureQuickstartKey(database);
+    const spoolDir = spoolDirOf(config);
     const gateway = resources.use(
       await openGateway(database, {
         host: config.host,
         port: config.port,
-        spoolDir: config.spoolDir,
+        spoolDir,
         bodyLimit: config.bodyLimit,
         drainTimeout: config.drainTimeout,
+      }).catch((error: unknown) => {
+        if (!(error instanceof SpoolLockedError)) throw error;
+        throw new Error(
+          `${error.message} Another gateway uses the spool folder ${spoolDir}: give each its own with --spool-dir (MEDGATE_SPOOL_DIR).`,
+          { cause: error },
+        );
       }),
     );
     const { server, models } = gateway;

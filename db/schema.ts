@@ -290,12 +290,16 @@ export const championChanges = pgTable(
   (table) => [index("champion_changes_model_idx").on(table.modelName, table.createdAt)],
 );
 
-/** One scoring of a model version on a benchmark suite. */
+/** One scoring of a model on a benchmark suite: a registered version, or a GGUF file scored unregistered. */
 export const evalRuns = pgTable(
   "eval_runs",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    modelVersionId: uuid("model_version_id").notNull(),
+    /** The registry version scored; null for a file scored without being registered. */
+    modelVersionId: uuid("model_version_id"),
+    /** The GGUF scored and its sha256 (null on runs stored before they were recorded). */
+    ggufPath: text("gguf_path"),
+    ggufSha256: text("gguf_sha256"),
     suite: losslessText("suite").notNull(),
     suiteVersion: integer("suite_version").notNull(),
     /** Prompting: shots, chat template or plain, and the scorer's settings. */

@@ -1,9 +1,11 @@
-// An eval run: one model version scored on a benchmark suite, every question's result stored.
+// An eval run: one model (a registered version or a GGUF file) scored on a benchmark suite, every question's
+// result stored.
+import { basename, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { and, asc, eq } from "drizzle-orm";
 import type { Database } from "../../db/createDatabase.ts";
 import { type EvalRunRow, evalResults, evalRuns, type ModelVersionRow } from "../../db/schema.ts";
-import { verifyModelFile } from "../../inference/fileDigest.ts";
+import { sha256OfFile, verifyModelFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine, type InferenceEngineOptions } from "../../inference/InferenceEngine.ts";
 import { loadSuite } from "./benchmarks/suite.ts";
 import {
@@ -48,14 +50,39 @@ export async function suiteItems(suitePath: string, settings: EvalSettings): Pro
   return { suite: { name: suite.name, version: suite.version }, scored: limited, examples };
 }
 
+/** What an eval run scores: a registered version (its file checked against the registry) or a GGUF file. */
+export type EvaluatedModel = {
+  /** The registry version, or null for a file scored without being registered. */
+  versionId: string | null;
+  /** How progress and the engine name it. */
+  label: string;
+  ggufPath: string;
+  ggufSha256: string;
+};
+
+export function evaluatedVersion(version: ModelVersionRow): EvaluatedModel {
+  return {
+    versionId: version.id,
+    label: `${version.name}@v${version.version}`,
+    ggufPath: version.ggufPath,
+    ggufSha256: version.ggufSha256,
+  };
+}
+
+/** A GGUF file as it is: scored and stored as an unregistered run with the file's sha256. */
+export async function evaluatedFile(path: string): Promise<EvaluatedModel> {
+  const ggufPath = resolve(path);
+  return { versionId: null, label: basename(ggufPath), ggufPath, ggufSha256: await sha256OfFile(ggufPath) };
+}
+
 /**
- * Scores `version` on the suite and stores the run and its per-question results. The GGUF's sha256 is
- * checked against the registry first.
+ * Scores `model` on the suite and stores the run and its per-question results. The GGUF's sha256 is checked
+ * first (against the registry for a version, against the one just taken for a file).
  */
 export async function runEvaluation(
   db: Database,
   options: {
-    version: ModelVersionRow;
+    model: EvaluatedModel;
     suitePath: string;
     /** The suite as `suiteItems` read it with these settings, when the caller has it already. */
     items?: SuiteItems;
@@ -70,7 +97,9 @@ export async function runEvaluation(
   const [run] = await db
     .insert(evalRuns)
     .values({
-      modelVersionId: options.version.id,
+      modelVersionId: options.model.versionId,
+      ggufPath: options.model.ggufPath,
+      ggufSha256: options.model.ggufSha256,
       suite: suite.name,
       suiteVersion: suite.version,
       settings: { ...settings },
@@ -78,13 +107,13 @@ export async function runEvaluation(
     })
     .returning();
   try {
-    await verifyModelFile(options.version.ggufPath, options.version.ggufSha256);
+    await verifyModelFile(options.model.ggufPath, options.model.ggufSha256);
     const engine = await InferenceEngine.load({
       kvCache: "f32",
       maxQueue: 100_000,
       ...options.engine,
-      modelPath: options.version.ggufPath,
-      modelName: `${options.version.name}@v${options.version.version}`,
+      modelPath: options.model.ggufPath,
+      modelName: options.model.label,
     });
     let done = 0;
     let pending: ItemResult[] = [];

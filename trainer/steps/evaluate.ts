@@ -13,6 +13,7 @@ import { mapConcurrent } from "../concurrency.ts";
 import {
   defaultSuitePath,
   evalResultsOf,
+  evaluatedVersion,
   findFinishedRun,
   runEvaluation,
   suiteItems,
@@ -51,7 +52,7 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
     const reused = await findFinishedRun(db, version.id, items.suite.name, settings);
     if (reused) return reused;
     return runEvaluation(db, {
-      version,
+      model: evaluatedVersion(version),
       suitePath,
       items,
       settings,
