@@ -1,6 +1,7 @@
 // The medgate command as a user runs it: help, flag errors, serving a model, and SIGTERM draining.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,8 +10,9 @@ import { eq, sql } from "drizzle-orm";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import { createDatabase } from "../../db/createDatabase.ts";
-import { completions } from "../../db/schema.ts";
+import { completions, evalRuns } from "../../db/schema.ts";
 import { CompletionLog } from "../../gateway/log/CompletionLog.ts";
+import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { completionRow } from "../support/completionRows.ts";
 import { testModels } from "../support/fixtures.ts";
 import { createTestDatabase } from "../support/testDatabase.ts";
@@ -161,6 +163,60 @@ describe("medgate CLI", () => {
     expect(code).toBe(0);
     await expect(fetch(`${url}/models`)).rejects.toThrow();
     await rm(dataDir, { recursive: true, force: true });
+  });
+});
+
+describe("medgate serve beside another", () => {
+  it("starts two gateways from one folder on two data folders, each with its own derived spool", async () => {
+    const root = await mkdtemp(join(tmpdir(), "medgate-cli-two-"));
+    const children: ChildProcess[] = [];
+    try {
+      for (const name of ["a", "b"]) {
+        const args = ["--data-dir", join(root, name), "--model", testModels().ggufPath, "--port", "0"];
+        const { child, url } = await serve([...args, "--threads", "1", "--gpu", "cpu"]);
+        children.push(child);
+        expect(url).toMatch(/^http:/u);
+        expect(existsSync(join(root, `${name}-spool`, "spool.lock"))).toBe(true);
+      }
+      // The same folder twice: the second is refused with the flag that fixes it.
+      const clash = await run(["serve", "--data-dir", join(root, "c"), "--spool-dir", join(root, "a-spool")]);
+      expect(clash.code).toBe(1);
+      expect(clash.stderr).toMatch(/--spool-dir \(MEDGATE_SPOOL_DIR\)/u);
+    } finally {
+      for (const child of children) {
+        const exited = once(child, "exit");
+        child.kill("SIGTERM");
+        await exited;
+      }
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("medgate eval run on a GGUF file", () => {
+  it("scores a file that is not registered and stores the run with the file's sha256", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-eval-"));
+    try {
+      const where = ["--data-dir", dataDir, "--threads", "1"];
+      const scored = await run(["eval", "run", "--model", testModels().ggufPath, "--limit", "3", ...where]);
+      expect(scored.code, scored.stderr).toBe(0);
+      expect(scored.stdout).toMatch(/^pooled\t\d+\t/mu);
+      expect(scored.stderr).toContain("an unregistered file");
+      const missing = await run(["eval", "run", "--model", "./nowhere.gguf", ...where]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain("No GGUF file at ./nowhere.gguf");
+      const handle = await createDatabase({ dataDir });
+      const [stored] = await handle.db.select().from(evalRuns);
+      await handle[Symbol.asyncDispose]();
+      expect(stored).toMatchObject({
+        modelVersionId: null,
+        ggufPath: testModels().ggufPath,
+        ggufSha256: await sha256OfFile(testModels().ggufPath),
+        status: "finished",
+      });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
