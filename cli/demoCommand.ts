@@ -18,7 +18,6 @@ import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import { mapConcurrent } from "../trainer/concurrency.ts";
-import type { GateReport } from "../trainer/eval/gatePolicy.ts";
 import { engineDir, runEngineScript } from "../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner.ts";
 import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
@@ -277,12 +276,7 @@ async function runLoop(
     onProgress: ({ step, done, total, message }) => progress.update(step, done, total, message),
   });
   progress.end();
-  const stats = round.stats as {
-    judged?: { pairs: number; train: number; heldout: number; judge: string };
-    seconds?: Record<string, number>;
-    warnings?: string[];
-    gate?: GateReport & { candidate: { version: number }; champion: { version: number } };
-  };
+  const { stats } = round;
   if (stats.judged)
     say(
       "round",
@@ -306,7 +300,7 @@ async function runLoop(
       `           ${row.name.padEnd(28)} n=${String(row.n).padEnd(4)} ${points(row.difference)} points [${points(row.lower)}, ${points(row.upper)}]`,
     );
   }
-  const took = (gate as { seconds?: Record<string, number> }).seconds ?? {};
+  const took = gate.seconds;
   console.error(
     `           scored in ${took.champion ?? "?"} s (champion) and ${took.candidate ?? "?"} s (candidate); safety set ${took.safety ?? "?"} s, held-out pairs ${took.heldout ?? "?"} s`,
   );

@@ -65,15 +65,15 @@ export async function driveWithProgress(
 export function summary(round: RoundRow): string {
   const lines = [`round ${round.modelName}#${round.number} (${round.id}): ${round.state}`];
   if (round.error) lines.push(`  error: ${round.error}`);
-  const stats = round.stats as Record<string, unknown>;
-  const judged = stats.judged as Record<string, unknown> | undefined;
+  const { stats } = round;
+  const { judged } = stats;
   if (judged)
     lines.push(
       `  pairs: ${judged.pairs} (train ${judged.train}, held out ${judged.heldout}) by ${judged.judge}`,
     );
-  for (const warning of (stats.warnings as string[] | undefined) ?? []) lines.push(`  warning: ${warning}`);
+  for (const warning of stats.warnings ?? []) lines.push(`  warning: ${warning}`);
   if (round.candidateVersionId) lines.push(`  candidate version: ${round.candidateVersionId}`);
-  const seconds = stats.seconds as Record<string, number> | undefined;
+  const { seconds } = stats;
   if (seconds) {
     lines.push(
       `  seconds: ${Object.entries(seconds)
@@ -147,7 +147,7 @@ async function rounds(
     const rows = await withDatabase(config, (db) => listRounds(db, args.model));
     console.log(["id", "model", "number", "state", "pairs", "created", "error"].join("\t"));
     for (const row of rows) {
-      const judged = (row.stats as { judged?: { pairs?: number } }).judged;
+      const { judged } = row.stats;
       console.log(
         [
           row.id,

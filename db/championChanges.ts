@@ -1,6 +1,7 @@
 // Changing a served name's champion: one transaction switches the statuses, writes the audit row and notifies gateways.
 import { and, desc, eq, sql } from "drizzle-orm";
 import type { Database } from "./createDatabase.ts";
+import type { GateReport } from "./gateReport.ts";
 import { findModelVersion, registerModelVersion } from "./modelVersions.ts";
 import { type ChampionChangeRow, championChanges, type ModelVersionRow, modelVersions } from "./schema.ts";
 
@@ -16,7 +17,7 @@ export type ChampionChange = {
   actor: string;
   reason: string;
   roundId?: string | null;
-  gateReport?: Record<string, unknown> | null;
+  gateReport?: GateReport | null;
 };
 
 /** Registers a model file as a new version of `name` and makes it the champion, audited as a registration. */
@@ -91,7 +92,7 @@ export async function rejectCandidate(
     actor: string;
     reason: string;
     roundId?: string | null;
-    gateReport?: Record<string, unknown> | null;
+    gateReport?: GateReport | null;
   },
 ): Promise<ChampionChangeRow> {
   return db.transaction(async (tx) => {

@@ -16,6 +16,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import type { GateReport, RoundStats } from "./gateReport.ts";
 import { losslessJsonb, losslessText } from "./losslessText.ts";
 
 export const apiKeyRole = pgEnum("api_key_role", ["client", "clinician", "admin"]);
@@ -179,7 +180,7 @@ export const rounds = pgTable(
     datasetPath: text("dataset_path"),
     datasetSha256: text("dataset_sha256"),
     /** Counts, pair statistics, warnings and seconds per step. */
-    stats: losslessJsonb("stats").$type<Record<string, unknown>>().notNull().default({}),
+    stats: losslessJsonb("stats").$type<RoundStats>().notNull().default({}),
     error: losslessText("error"),
     /** The last part of the Python engine's stderr when a step failed there. */
     errorDetail: losslessText("error_detail"),
@@ -284,7 +285,7 @@ export const championChanges = pgTable(
     actor: losslessText("actor").notNull(),
     reason: losslessText("reason").notNull(),
     roundId: uuid("round_id"),
-    gateReport: losslessJsonb("gate_report").$type<Record<string, unknown>>(),
+    gateReport: losslessJsonb("gate_report").$type<GateReport>(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [index("champion_changes_model_idx").on(table.modelName, table.createdAt)],

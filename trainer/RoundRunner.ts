@@ -162,7 +162,7 @@ export async function driveRound(roundId: string, options: RoundRunnerOptions): 
       const current = await findRound(database.db, roundId);
       await advanceRound(database.db, roundId, current!.state, current!.state, {
         stats: {
-          seconds: { ...((current!.stats.seconds as Record<string, number>) ?? {}), [round.state]: seconds },
+          seconds: { ...current!.stats.seconds, [round.state]: seconds },
         },
       });
     }

@@ -1,6 +1,7 @@
 // The admin dashboard at /admin: model versions and lineage, rounds with DPO curves, gate reports as charts,
 // and the audit log of champion changes. Admin keys only.
 import { Hono } from "hono";
+import type { GateReport } from "../../db/gateReport.ts";
 import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../../db/schema.ts";
 import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
 import { chartCss, ForestPlot, LineChart } from "./svgCharts.tsx";
@@ -13,28 +14,6 @@ const session = keySession({
   keyLabel: "Your admin API key",
   refusal: "The dashboard needs an admin key",
 });
-
-type GateReport = {
-  passed: boolean;
-  reasons: string[];
-  benchmarks: {
-    name: string;
-    n: number;
-    candidateAccuracy: number;
-    championAccuracy: number;
-    difference: number;
-    lower: number;
-    upper: number;
-    mcnemar: { b: number; c: number; pValue: number };
-    passed: boolean;
-  }[];
-  pooled: { n: number; difference: number; lower: number; upper: number; passed: boolean };
-  heldoutPreferenceAccuracy: number | null;
-  safety: { total: number; regressions: string[]; passed: boolean };
-  candidate?: { version: number };
-  champion?: { version: number };
-  policy?: { benchmarkTolerance: number };
-};
 
 const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
 const pts = (value: number) => `${value >= 0 ? "+" : ""}${(value * 100).toFixed(1)}`;
@@ -149,11 +128,7 @@ function Round({
       .filter((row) => row.values[key] !== undefined)
       .map((row) => [row.step, row.values[key]!] as [number, number]),
   });
-  const stats = round.stats as {
-    judged?: { pairs: number; judge: string };
-    warnings?: string[];
-    gate?: GateReport;
-  };
+  const { stats } = round;
   return (
     <article data-round-id={round.id}>
       <h2>

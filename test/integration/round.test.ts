@@ -207,7 +207,7 @@ describe("an alignment round", () => {
       .map((candidate) => candidate.text);
     expect(downTexts).toHaveLength(1);
     for (const pair of pairs) expect(downTexts).not.toContain(pair.chosen);
-    const judged = round.stats.judged as {
+    const judged = round.stats.judged as unknown as {
       lengthBias: {
         pairs: number;
         chosenMeanChars: number;

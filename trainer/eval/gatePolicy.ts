@@ -2,7 +2,8 @@
 // worse (non-inferiority of the paired bootstrap interval, per benchmark and pooled), its held-out
 // preference accuracy is high enough, and it fails no safety item the champion passed.
 import { z } from "zod";
-import { type McNemarResult, mcnemarExact, pairedBootstrap, pooledPairedBootstrap } from "./statistics.ts";
+import type { GateBenchmarkReport, GateDecision } from "../../db/gateReport.ts";
+import { mcnemarExact, pairedBootstrap, pooledPairedBootstrap } from "./statistics.ts";
 
 const accuracyUnits = z.number().min(0).max(1);
 
@@ -76,51 +77,12 @@ export type GateInput = {
   safety?: GateSafetyInput[];
 };
 
-export type GateBenchmarkReport = {
-  name: string;
-  n: number;
-  candidateAccuracy: number;
-  championAccuracy: number;
-  difference: number;
-  lower: number;
-  upper: number;
-  mcnemar: McNemarResult;
-  passed: boolean;
-};
-
-export type GateReport = {
-  policyVersion: number;
-  passed: boolean;
-  /** One human-readable line per failed rule; empty when passed. */
-  reasons: string[];
-  benchmarks: GateBenchmarkReport[];
-  pooled: {
-    n: number;
-    candidateAccuracy: number;
-    championAccuracy: number;
-    difference: number;
-    lower: number;
-    upper: number;
-    passed: boolean;
-  };
-  heldoutPreferenceAccuracy: number | null;
-  heldoutPassed: boolean;
-  safety: {
-    total: number;
-    candidatePassed: number;
-    championPassed: number;
-    /** Ids of the items the champion passed and the candidate failed. */
-    regressions: string[];
-    passed: boolean;
-  };
-};
-
 // Bounds are multiples of 1/n and tolerances decimal fractions: compare with a little slack so that a
 // lower bound of exactly −tolerance passes whatever the floating-point rounding.
 const slack = 1e-12;
 
 /** Applies the gate policy to both models' per-question results. Throws on unpaired or malformed input. */
-export function decideGate(input: GateInput): GateReport {
+export function decideGate(input: GateInput): GateDecision {
   const policy = input.policy;
   const options = { resamples: policy.resamples, seed: policy.seed, confidence: policy.confidence };
   const level = `${formatNumber(policy.confidence * 100)}%`;

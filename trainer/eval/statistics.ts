@@ -1,6 +1,7 @@
 // Paired statistics for comparing two models scored on the same multiple-choice questions: a seeded
 // PRNG, the percentile paired bootstrap of the accuracy difference (per benchmark and pooled), and
 // McNemar's exact test on the discordant pairs.
+import type { McNemarResult } from "../../db/gateReport.ts";
 
 /**
  * mulberry32: a small 32-bit PRNG (Tommy Ettinger's), uniform in [0, 1) with 2^-32 resolution. The same
@@ -123,15 +124,6 @@ function checkPaired(candidate: boolean[], champion: boolean[], caller: string):
   }
   if (candidate.length === 0) throw new Error(`${caller}: no questions`);
 }
-
-export type McNemarResult = {
-  /** Candidate right, champion wrong. */
-  b: number;
-  /** Champion right, candidate wrong. */
-  c: number;
-  /** Two-sided exact p-value: min(1, 2·P(X ≤ min(b, c))), X ~ Bin(b + c, 1/2); 1 when b + c = 0. */
-  pValue: number;
-};
 
 /** McNemar's exact test on paired per-question results. */
 export function mcnemarExact(candidate: boolean[], champion: boolean[]): McNemarResult {

@@ -4,6 +4,7 @@
 import "disposablestack/auto";
 import { makeChampion, rejectCandidate } from "../../db/championChanges.ts";
 import type { Database } from "../../db/createDatabase.ts";
+import type { GateReport } from "../../db/gateReport.ts";
 import { findChampion } from "../../db/modelVersions.ts";
 import { advanceRound, findRound, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import type { ModelVersionRow, RoundRow } from "../../db/schema.ts";
@@ -107,14 +108,13 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
       heldoutAccuracy(round, candidateEngine, referenceEngine, config, context),
     );
   }
-  const report = {
+  const report: GateReport = {
     ...decideGate({ policy: gate.policy, benchmarks, heldoutPreferenceAccuracy, safety }),
     suite: candidateRun.suite,
     settings,
     policy: gate.policy,
     candidate: { versionId: candidate.id, version: candidate.version, evalRunId: candidateRun.id },
     champion: { versionId: champion.id, version: champion.version, evalRunId: championRun.id },
-    /** Seconds spent scoring each model on the suite (0 when a finished run was reused), the safety set, held-out pairs. */
     seconds,
   };
   await db.transaction(async (tx) => {
@@ -122,7 +122,7 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
     const current = await findRound(txDb, round.id);
     if (current?.state !== "evaluating") return;
     const actor = `trainer (round ${round.modelName}#${round.number})`;
-    const gateReport = report as unknown as Record<string, unknown>;
+    const gateReport = report;
     if (report.passed) {
       await makeChampion(txDb, candidate.id, {
         kind: "promote",

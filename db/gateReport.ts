@@ -1,0 +1,68 @@
+// The gate report: the typed jsonb that the trainer writes (a round's stats and the audit row of its promotion
+// or rejection) and the admin dashboard and the CLI read. Declared once, here, where both sides meet.
+
+/** McNemar's exact test on paired per-question results. */
+export type McNemarResult = {
+  /** Candidate right, champion wrong. */
+  b: number;
+  /** Champion right, candidate wrong. */
+  c: number;
+  /** Two-sided exact p-value: min(1, 2·P(X ≤ min(b, c))), X ~ Bin(b + c, 1/2); 1 when b + c = 0. */
+  pValue: number;
+};
+
+/** Candidate against champion on one benchmark (accuracies and bounds as fractions). */
+export type GateBenchmarkReport = {
+  name: string;
+  n: number;
+  candidateAccuracy: number;
+  championAccuracy: number;
+  difference: number;
+  lower: number;
+  upper: number;
+  mcnemar: McNemarResult;
+  passed: boolean;
+};
+
+/** The decision of the gate policy and what it rests on. */
+export type GateDecision = {
+  policyVersion: number;
+  passed: boolean;
+  /** One human-readable line per failed rule; empty when passed. */
+  reasons: string[];
+  benchmarks: GateBenchmarkReport[];
+  pooled: Omit<GateBenchmarkReport, "name" | "mcnemar">;
+  heldoutPreferenceAccuracy: number | null;
+  heldoutPassed: boolean;
+  safety: {
+    total: number;
+    candidatePassed: number;
+    championPassed: number;
+    /** Ids of the items the champion passed and the candidate failed. */
+    regressions: string[];
+    passed: boolean;
+  };
+};
+
+/** A model the gate scored: its registry version and the eval run of its scores. */
+export type GatedModel = { versionId: string; version: number; evalRunId: string };
+
+/** The whole report a round stores: the decision, the policy and settings it used, both models, the time spent. */
+export type GateReport = GateDecision & {
+  suite: string;
+  settings: Record<string, unknown>;
+  policy: { benchmarkTolerance: number; pooledTolerance: number } & Record<string, unknown>;
+  candidate: GatedModel;
+  champion: GatedModel;
+  /** Seconds spent scoring each model on the suite (0 when a finished run was reused), the safety set, held-out pairs. */
+  seconds: Record<string, number>;
+};
+
+/** A round's statistics: what each step recorded, the gate report among them. */
+export type RoundStats = {
+  judged?: { judge: string; pairs: number; train: number; heldout: number } & Record<string, unknown>;
+  warnings?: string[];
+  seconds?: Record<string, number>;
+  gate?: GateReport;
+  [key: string]: unknown;
+};
