@@ -48,36 +48,7 @@ export async function runDpo(options: {
   const { dpo } = options;
   await mkdir(options.outputDir, { recursive: true });
   const configPath = join(options.outputDir, "dpo-config.json");
-  await writeFile(
-    configPath,
-    `${JSON.stringify(
-      {
-        model_dir: resolve(options.modelDir),
-        train_file: resolve(options.datasetPath),
-        output_dir: resolve(options.outputDir),
-        beta: dpo.beta,
-        learning_rate: dpo.learningRate,
-        epochs: dpo.epochs,
-        batch_size: dpo.batchSize,
-        gradient_accumulation_steps: dpo.gradientAccumulationSteps,
-        max_length: dpo.maxLength,
-        warmup_ratio: dpo.warmupRatio,
-        seed: dpo.seed,
-        loss_type: "sigmoid",
-        ...(dpo.threads ? { threads: dpo.threads } : {}),
-        lora: dpo.lora
-          ? {
-              r: dpo.lora.r,
-              alpha: dpo.lora.alpha,
-              dropout: dpo.lora.dropout,
-              target_modules: dpo.lora.targetModules,
-            }
-          : null,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  await writeFile(configPath, `${JSON.stringify(dpoEngineConfig(options), null, 2)}\n`);
   let checkpointDir: string | undefined;
   let summary: Record<string, unknown> = {};
   // Metrics are stored one after another, in step order, while training goes on.
@@ -108,6 +79,70 @@ export async function runDpo(options: {
   if (storeError) throw storeError;
   if (!checkpointDir) throw new Error("The DPO engine finished without reporting its merged checkpoint.");
   return { checkpointDir, summary };
+}
+
+/** Every field dpo.py reads, resolved here: the engine keeps no defaults of its own. */
+export type DpoEngineConfig = {
+  model_dir: string;
+  train_file: string;
+  output_dir: string;
+  beta: number;
+  learning_rate: number;
+  epochs: number;
+  max_steps: number | null;
+  batch_size: number;
+  gradient_accumulation_steps: number;
+  max_length: number;
+  warmup_ratio: number;
+  seed: number;
+  loss_type: string[];
+  lr_scheduler_type: string;
+  logging_steps: number;
+  gradient_checkpointing: boolean;
+  full_determinism: boolean;
+  use_cpu: boolean | null;
+  bf16: boolean | null;
+  save_dtype: string;
+  threads: number | null;
+  lora: { r: number; alpha: number; dropout: number; target_modules: string[] } | null;
+};
+
+export function dpoEngineConfig(options: {
+  modelDir: string;
+  datasetPath: string;
+  outputDir: string;
+  dpo: RoundConfig["dpo"];
+}): DpoEngineConfig {
+  const { dpo } = options;
+  return {
+    model_dir: resolve(options.modelDir),
+    train_file: resolve(options.datasetPath),
+    output_dir: resolve(options.outputDir),
+    beta: dpo.beta,
+    learning_rate: dpo.learningRate,
+    epochs: dpo.epochs,
+    max_steps: dpo.maxSteps,
+    batch_size: dpo.batchSize,
+    gradient_accumulation_steps: dpo.gradientAccumulationSteps,
+    max_length: dpo.maxLength,
+    warmup_ratio: dpo.warmupRatio,
+    seed: dpo.seed,
+    loss_type: dpo.lossType,
+    lr_scheduler_type: dpo.lrSchedulerType,
+    logging_steps: dpo.loggingSteps,
+    gradient_checkpointing: dpo.gradientCheckpointing,
+    full_determinism: dpo.fullDeterminism,
+    use_cpu: dpo.useCpu,
+    bf16: dpo.bf16,
+    save_dtype: dpo.saveDtype,
+    threads: dpo.threads,
+    lora: dpo.lora && {
+      r: dpo.lora.r,
+      alpha: dpo.lora.alpha,
+      dropout: dpo.lora.dropout,
+      target_modules: dpo.lora.targetModules,
+    },
+  };
 }
 
 /** Converts a Hugging Face checkpoint to GGUF with the llama.cpp converter bundled in node-llama-cpp. */

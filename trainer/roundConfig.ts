@@ -35,8 +35,26 @@ export const dpoSchema = z.strictObject({
   seed: z.number().int().min(0).default(0),
   /** LoRA adapter settings, or null for full fine-tuning. */
   lora: loraSchema.nullable().default(loraSchema.parse({})),
-  /** torch threads on CPU. Default: torch's choice */
-  threads: positiveInt.optional(),
+  /** Optimizer steps to stop at, overriding `epochs`. Default: none (train `epochs`) */
+  maxSteps: positiveInt.nullable().default(null),
+  /** TRL loss types (`sigmoid` is the DPO paper's). Default: ["sigmoid"] */
+  lossType: z.array(z.string().min(1)).min(1).default(["sigmoid"]),
+  /** transformers' learning-rate schedule. Default: linear */
+  lrSchedulerType: z.string().min(1).default("linear"),
+  /** Metrics are reported every this many optimizer steps. Default: 1 */
+  loggingSteps: positiveInt.default(1),
+  /** Trade compute for memory (TRL's default). Default: true */
+  gradientCheckpointing: z.boolean().default(true),
+  /** Deterministic CUDA kernels (slower). Default: false */
+  fullDeterminism: z.boolean().default(false),
+  /** Train on the CPU, or null to use CUDA when it is there. Default: null */
+  useCpu: z.boolean().nullable().default(null),
+  /** Train in bfloat16, or null to do so on CUDA that supports it. Default: null */
+  bf16: z.boolean().nullable().default(null),
+  /** The saved checkpoint's dtype: `auto` keeps the starting checkpoint's. Default: auto */
+  saveDtype: z.enum(["auto", "float32", "bfloat16", "float16"]).default("auto"),
+  /** torch threads on CPU, or null for torch's choice. Default: null */
+  threads: positiveInt.nullable().default(null),
   /** An `accelerate` config file: training is then started with `accelerate launch` (multi-GPU). */
   accelerateConfig: z.string().min(1).optional(),
 });

@@ -6,7 +6,7 @@ Usage: python convert_gguf.py --hf-dir DIR --outfile FILE.gguf --outtype f32|f16
 Runs convert_hf_to_gguf.py from the llama.cpp source bundled with node-llama-cpp (default
 <venv>/llama.cpp, as make_fixtures.py does) into FILE.gguf.tmp, then renames it to FILE.gguf, so
 the final path only ever holds a complete file. stdout is the JSON-lines protocol (see
-engine_common.emit); the converter's own output goes to stderr. Events:
+engine_protocol.emit); the converter's own output goes to stderr. Events:
     {"event": "artifact", "kind": "gguf", "path": "<absolute FILE.gguf>", "sha256": str, "bytes": int,
      "outtype": str}
     {"event": "done", "path": str, "outtype": str, "seconds": float}
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine_common import emit, isolate_stdout, log, sha256_file, watch_parent
+from engine_protocol import emit, isolate_stdout, log, sha256_file, watch_parent
 
 OUTTYPES = ("f32", "f16", "bf16", "q8_0")
 

@@ -3,36 +3,26 @@
 Usage: python dpo.py CONFIG.json
        accelerate launch --config_file ACCELERATE.yaml dpo.py CONFIG.json
 
-CONFIG.json (a JSON object):
-    model_dir                    HF checkpoint to start from; also the DPO reference model (required)
-    train_file                   JSON lines, one pair a line (required):
+CONFIG.json (a JSON object) carries every field, resolved by the trainer (trainer/dpoEngine.ts, from the
+round config's zod schema, which documents the defaults); this script keeps no defaults of its own, and a
+missing field is an error:
+    model_dir                    HF checkpoint to start from; also the DPO reference model
+    train_file                   JSON lines, one pair a line:
                                  {"conversation": [{"role", "content"}, ...], "chosen": str, "rejected": str,
                                   "split": "train" | "heldout", ...}; only split == "train" (or no split) is used,
                                  and the conversation's last message must be the user's
-    output_dir                   merged checkpoint -> output_dir/merged, trainer scratch -> output_dir/run (required)
-    beta                         0.1
-    learning_rate                5e-6
-    epochs                       1 (may be fractional)
-    max_steps                    none (a positive value overrides epochs)
-    batch_size                   4 (per device)
-    gradient_accumulation_steps  1
-    max_length                   1024 (prompt + completion tokens; null: no truncation)
-    seed                         0
-    loss_type                    "sigmoid" (or a list of TRL loss types)
-    threads                      none (int: torch.set_num_threads)
-    lora                         {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": [q_proj, k_proj, v_proj,
-                                 o_proj, gate_proj, up_proj, down_proj]} when absent or true (each key optional;
-                                 the targets are filtered to modules the model has); null or false: full fine-tuning
-    warmup_ratio                 0.1
-    lr_scheduler_type            "linear"
-    logging_steps                1
-    use_cpu                      true when CUDA is unavailable
-    bf16                         true when CUDA is used and supports bf16, else false
-    gradient_checkpointing       true (TRL's default)
-    full_determinism             false (true: deterministic CUDA kernels, slower)
+    output_dir                   merged checkpoint -> output_dir/merged, trainer scratch -> output_dir/run
+    beta, learning_rate, epochs, batch_size, gradient_accumulation_steps, max_length, warmup_ratio, seed
+    max_steps                    int, or null to train `epochs`
+    loss_type                    a non-empty list of TRL loss types
+    lr_scheduler_type, logging_steps, gradient_checkpointing, full_determinism
+    use_cpu, bf16                bool, or null: decided by the hardware (CUDA present, bf16 supported)
     save_dtype                   "auto" (the dtype in model_dir's config) | "float32" | "bfloat16" | "float16"
+    threads                      int (torch.set_num_threads), or null for torch's choice
+    lora                         {"r", "alpha", "dropout", "target_modules"} (targets filtered to the modules
+                                 the model has), or null for full fine-tuning
 
-stdout is a JSON-lines protocol (see engine_common.emit); everything else goes to stderr. Events,
+stdout is a JSON-lines protocol (see engine_protocol.emit); everything else goes to stderr. Events,
 written by the main process only:
     {"event": "started", "pairs": N, "pairs_heldout": H, "pairs_used": U, "steps_planned": S, "lora": bool, ...}
     {"event": "metrics", "step": int, "epoch": float, "metrics": {"loss", "rewards/chosen", ...}}
@@ -55,9 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine_common import emit, get_field, isolate_stdout, load_config, log, watch_parent
+from engine_protocol import emit, isolate_stdout, load_config, log, require_field, watch_parent
 
-DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # Copied from model_dir into the merged checkpoint when present. Not tokenizer.save_pretrained():
 # that drops tokenizer.model and add_bos_token, and the converter would then build another
 # vocabulary (llama-hf path, BOS added). See smoke_dpo.py.
@@ -81,10 +70,10 @@ def _log(msg: str) -> None:
 
 @dataclass
 class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGET_MODULES))
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: list[str]
 
 
 @dataclass
@@ -92,25 +81,25 @@ class Settings:
     model_dir: Path
     train_file: Path
     output_dir: Path
-    beta: float = 0.1
-    learning_rate: float = 5e-6
-    epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    max_length: int | None = 1024
-    seed: int = 0
-    loss_type: list[str] = field(default_factory=lambda: ["sigmoid"])
-    threads: int | None = None
-    lora: LoraSettings | None = field(default_factory=LoraSettings)
-    warmup_ratio: float = 0.1
-    lr_scheduler_type: str = "linear"
-    logging_steps: int = 1
-    use_cpu: bool | None = None
-    bf16: bool | None = None
-    gradient_checkpointing: bool = True
-    full_determinism: bool = False
-    save_dtype: str = "auto"
+    beta: float
+    learning_rate: float
+    epochs: float
+    max_steps: int
+    batch_size: int
+    gradient_accumulation_steps: int
+    max_length: int
+    seed: int
+    loss_type: list[str]
+    threads: int | None
+    lora: LoraSettings | None
+    warmup_ratio: float
+    lr_scheduler_type: str
+    logging_steps: int
+    use_cpu: bool | None
+    bf16: bool | None
+    gradient_checkpointing: bool
+    full_determinism: bool
+    save_dtype: str
 
 
 def _positive(name: str, value: float | int | None, allow_zero: bool = False) -> None:
@@ -118,70 +107,58 @@ def _positive(name: str, value: float | int | None, allow_zero: bool = False) ->
         raise SystemExit(f"config: field '{name}' must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
 
-def parse_settings(cfg: dict[str, Any]) -> Settings:
-    s = Settings(
-        model_dir=Path(get_field(cfg, "model_dir", "str")).resolve(),
-        train_file=Path(get_field(cfg, "train_file", "str")).resolve(),
-        output_dir=Path(get_field(cfg, "output_dir", "str")).resolve(),
-    )
-    s.beta = get_field(cfg, "beta", "float", s.beta)
-    s.learning_rate = get_field(cfg, "learning_rate", "float", s.learning_rate)
-    s.epochs = get_field(cfg, "epochs", "float", s.epochs)
-    s.max_steps = get_field(cfg, "max_steps", "int", s.max_steps)
-    s.batch_size = get_field(cfg, "batch_size", "int", s.batch_size)
-    s.gradient_accumulation_steps = get_field(cfg, "gradient_accumulation_steps", "int", s.gradient_accumulation_steps)
-    if "max_length" in cfg and cfg["max_length"] is None:
-        s.max_length = None
-    else:
-        s.max_length = get_field(cfg, "max_length", "int", s.max_length)
-    s.seed = get_field(cfg, "seed", "int", s.seed)
-    loss_type = cfg.get("loss_type")
-    if loss_type is not None:
-        if isinstance(loss_type, str):
-            loss_type = [loss_type]
-        if not (isinstance(loss_type, list) and loss_type and all(isinstance(x, str) for x in loss_type)):
-            raise SystemExit("config: field 'loss_type' must be a string or a non-empty list of strings")
-        s.loss_type = loss_type
-    s.threads = get_field(cfg, "threads", "int", None)
-    s.warmup_ratio = get_field(cfg, "warmup_ratio", "float", s.warmup_ratio)
-    s.lr_scheduler_type = get_field(cfg, "lr_scheduler_type", "str", s.lr_scheduler_type)
-    s.logging_steps = get_field(cfg, "logging_steps", "int", s.logging_steps)
-    s.use_cpu = get_field(cfg, "use_cpu", "bool", None)
-    s.bf16 = get_field(cfg, "bf16", "bool", None)
-    s.gradient_checkpointing = get_field(cfg, "gradient_checkpointing", "bool", s.gradient_checkpointing)
-    s.full_determinism = get_field(cfg, "full_determinism", "bool", s.full_determinism)
-    s.save_dtype = get_field(cfg, "save_dtype", "str", s.save_dtype)
-    if s.save_dtype not in SAVE_DTYPES:
-        raise SystemExit(f"config: field 'save_dtype' must be one of {', '.join(SAVE_DTYPES)}, got {s.save_dtype!r}")
+def _strings(value: Any, name: str) -> list[str]:
+    if not (isinstance(value, list) and value and all(isinstance(x, str) and x for x in value)):
+        raise SystemExit(f"config: field '{name}' must be a non-empty list of strings")
+    return list(value)
 
-    # lora: absent or true -> defaults; null or false -> full fine-tuning; object -> overrides.
-    lora = cfg.get("lora", True)
-    if lora is None or lora is False:
-        s.lora = None
-    elif lora is True:
-        s.lora = LoraSettings()
-    elif isinstance(lora, dict):
+
+def parse_settings(cfg: dict[str, Any]) -> Settings:
+    def req(name: str, kind: str, nullable: bool = False) -> Any:
+        return require_field(cfg, name, kind, nullable)
+
+    lora = req("lora", "dict", nullable=True)
+    if lora is not None:
         unknown = set(lora) - {"r", "alpha", "dropout", "target_modules"}
         if unknown:
             raise SystemExit(f"config: unknown field(s) in 'lora': {', '.join(sorted(unknown))}")
-        d = LoraSettings()
-        targets = lora.get("target_modules")
-        if targets is not None and not (
-            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)
-        ):
-            raise SystemExit("config: field 'lora.target_modules' must be a non-empty list of module names")
-        s.lora = LoraSettings(
-            r=get_field(lora, "r", "int", d.r),
-            alpha=get_field(lora, "alpha", "int", d.alpha),
-            dropout=get_field(lora, "dropout", "float", d.dropout),
-            target_modules=list(targets) if targets is not None else d.target_modules,
+        lora = LoraSettings(
+            r=require_field(lora, "r", "int"),
+            alpha=require_field(lora, "alpha", "int"),
+            dropout=require_field(lora, "dropout", "float"),
+            target_modules=_strings(require_field(lora, "target_modules", "list"), "lora.target_modules"),
         )
-        _positive("lora.r", s.lora.r)
-        _positive("lora.alpha", s.lora.alpha)
-        if not 0.0 <= s.lora.dropout < 1.0:
-            raise SystemExit(f"config: field 'lora.dropout' must be in [0, 1), got {s.lora.dropout}")
-    else:
-        raise SystemExit(f"config: field 'lora' must be an object, true, false or null, got {json.dumps(lora)}")
+        _positive("lora.r", lora.r)
+        _positive("lora.alpha", lora.alpha)
+        if not 0.0 <= lora.dropout < 1.0:
+            raise SystemExit(f"config: field 'lora.dropout' must be in [0, 1), got {lora.dropout}")
+    max_steps = req("max_steps", "int", nullable=True)
+    s = Settings(
+        model_dir=Path(req("model_dir", "str")).resolve(),
+        train_file=Path(req("train_file", "str")).resolve(),
+        output_dir=Path(req("output_dir", "str")).resolve(),
+        beta=req("beta", "float"),
+        learning_rate=req("learning_rate", "float"),
+        epochs=req("epochs", "float"),
+        max_steps=-1 if max_steps is None else max_steps,
+        batch_size=req("batch_size", "int"),
+        gradient_accumulation_steps=req("gradient_accumulation_steps", "int"),
+        max_length=req("max_length", "int"),
+        seed=req("seed", "int"),
+        loss_type=_strings(req("loss_type", "list"), "loss_type"),
+        threads=req("threads", "int", nullable=True),
+        lora=lora,
+        warmup_ratio=req("warmup_ratio", "float"),
+        lr_scheduler_type=req("lr_scheduler_type", "str"),
+        logging_steps=req("logging_steps", "int"),
+        use_cpu=req("use_cpu", "bool", nullable=True),
+        bf16=req("bf16", "bool", nullable=True),
+        gradient_checkpointing=req("gradient_checkpointing", "bool"),
+        full_determinism=req("full_determinism", "bool"),
+        save_dtype=req("save_dtype", "str"),
+    )
+    if s.save_dtype not in SAVE_DTYPES:
+        raise SystemExit(f"config: field 'save_dtype' must be one of {', '.join(SAVE_DTYPES)}, got {s.save_dtype!r}")
 
     _positive("beta", s.beta)
     _positive("learning_rate", s.learning_rate)

@@ -9,7 +9,7 @@ config and saves like any other. A quantized GGUF gives the dequantized weights:
 close to the GGUF as its quantization allows, not the original full-precision model. The checkpoint is
 written to DIR.tmp and renamed to DIR, so DIR only ever holds a complete checkpoint.
 
-stdout is the JSON-lines protocol (engine_common.emit):
+stdout is the JSON-lines protocol (engine_protocol.emit):
     {"event": "done", "path": "<absolute DIR>", "architecture": str, "parameters": int, "seconds": float}
 """
 
@@ -20,7 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
-from engine_common import emit, isolate_stdout, log, watch_parent
+from engine_protocol import emit, isolate_stdout, log, watch_parent
 
 
 def main() -> None:

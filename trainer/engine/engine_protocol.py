@@ -2,7 +2,7 @@
 
 Usage (from a script beside this file):
 
-    from engine_common import emit, isolate_stdout, load_config, sha256_file, watch_parent
+    from engine_protocol import emit, isolate_stdout, load_config, sha256_file, watch_parent
 
     isolate_stdout()          # optional: native writes to fd 1 go to stderr from now on
     watch_parent()            # die with the Node trainer that started us
@@ -186,11 +186,18 @@ _JSON_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "boo
                "dict": "an object"}
 
 
-def get_field(cfg: dict[str, Any], name: str, kind: str, default: Any = None) -> Any:
-    """cfg[name] checked against `kind` (str|int|float|bool|list|dict); `default` when absent/null."""
-    value = cfg.get(name)
+def require_field(cfg: dict[str, Any], name: str, kind: str, nullable: bool = False) -> Any:
+    """cfg[name] checked against `kind` (str|int|float|bool|list|dict); null only when `nullable`.
+
+    The trainer resolves every field before it starts a script, so a missing one is a bug, not a default.
+    """
+    if name not in cfg:
+        raise SystemExit(f"config: field '{name}' is missing (the trainer writes every field)")
+    value = cfg[name]
     if value is None:
-        return default
+        if nullable:
+            return None
+        raise SystemExit(f"config: field '{name}' must not be null")
     types = _KINDS[kind]
     # bool is an int in Python; a JSON true must not pass as a number, nor 1 as a boolean.
     if (kind != "bool" and isinstance(value, bool)) or not isinstance(value, types):
