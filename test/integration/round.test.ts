@@ -19,6 +19,7 @@ import { engineDir, runEngineScript } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, type RoundProgress } from "../../trainer/RoundRunner.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { testModels } from "../support/fixtures.ts";
+import { sendRoundTraffic } from "../support/roundTraffic.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
@@ -72,59 +73,7 @@ beforeAll(async () => {
       }),
     log: () => {},
   });
-  const clinician = await createApiKey(database.db, { name: "Dr. Osei", role: "clinician" });
-  const give = async (body: Record<string, unknown>) => {
-    const response = await fetch(`${gateway.url}/v1/feedback`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${clinician.secret}` },
-      body: JSON.stringify(body),
-    });
-    expect(response.status).toBe(201);
-  };
-  const ask = async (question: string, seed: number) => {
-    const answer = await gateway.client.chat.completions.create({
-      model: "tiny",
-      messages: [{ role: "user", content: question }],
-      max_tokens: 40,
-      temperature: 0.7,
-      seed,
-    });
-    return { id: answer.id, text: answer.choices[0]!.message.content ?? "" };
-  };
-
-  // 44 prompts a clinician corrected the same way: the answer, then advice to consult a clinician.
-  for (const question of questions.slice(0, 44)) {
-    const { id, text } = await ask(question, 1);
-    await give({ type: "correction", completion_id: id, correction: `${text.trimEnd()}${SUFFIX}` });
-  }
-  // 2 prompts answered twice, and a clinician preferred one answer.
-  for (const question of questions.slice(44, 46)) {
-    const first = await ask(question, 1);
-    const second = await ask(question, 2);
-    await give({
-      type: "preference",
-      completion_id: first.id,
-      other_completion_id: second.id,
-      preference: "b",
-    });
-  }
-  // 3 prompts for the AI judge, one of whose answers a clinician rated down.
-  for (const [i, question] of questions.slice(46, 49).entries()) {
-    const { id } = await ask(question, 1);
-    if (i === 0) {
-      await give({ type: "rating", completion_id: id, rating: "down" });
-      thumbsDown.add(id);
-    }
-  }
-  // Neither errors nor a conversation logged without its text take part: a refused request logs nothing,
-  // and a store:false answer has no messages to learn from.
-  await gateway.client.chat.completions.create({
-    model: "tiny",
-    messages: [{ role: "user", content: "Not for training." }],
-    max_tokens: 4,
-    store: false,
-  });
-  await gateway.completionLog.flush();
+  for (const id of await sendRoundTraffic(gateway, questions, SUFFIX)) thumbsDown.add(id);
 
   const created = await createRoundFor(database.db, {
     modelName: "tiny",
