@@ -92,13 +92,14 @@ export function durationMs(text: string): number {
 }
 
 const positiveInt = z.coerce.number().int().positive();
-/** A boolean flag, or its variable as true/false/1/0. */
-const flag = z
-  .union([
-    z.boolean(),
-    z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1"),
-  ])
-  .default(false);
+/** A boolean flag, or its variable as true/false/1/0 (a new schema per option: each carries its own help). */
+const flag = () =>
+  z
+    .union([
+      z.boolean(),
+      z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1"),
+    ])
+    .default(false);
 
 // Where the database is: PostgreSQL at a URL, or embedded PGlite in a folder.
 export const databaseOptions = {
@@ -169,6 +170,51 @@ export const listenOptions = {
   port: option(portNumber(), { help: "Port (0 = any free)", value: "N" }),
 };
 
+/**
+ * OpenTelemetry, configured the standard way (the OTEL_* variables): with no OTLP endpoint there is no
+ * exporter and no tracing cost; metrics are still kept for `GET /metrics` unless the SDK is disabled.
+ */
+export const telemetryOptions = {
+  otlpEndpoint: option(z.string().url().optional(), {
+    help: "OTLP/HTTP collector: traces go to URL/v1/traces, metrics to URL/v1/metrics",
+    value: "URL",
+    env: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    defaultText: "none: no export, no tracing",
+  }),
+  serviceName: option(z.string().min(1).default("medgate"), {
+    help: "service.name of the exported telemetry",
+    value: "NAME",
+    env: "OTEL_SERVICE_NAME",
+  }),
+  tracesSampler: option(
+    z
+      .enum([
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+      ])
+      .default("parentbased_always_on"),
+    { help: "Which traces are recorded", value: "SAMPLER", env: "OTEL_TRACES_SAMPLER" },
+  ),
+  tracesSamplerArg: option(z.coerce.number().min(0).max(1).default(1), {
+    help: "The ratio of the traceidratio samplers",
+    value: "RATIO",
+    env: "OTEL_TRACES_SAMPLER_ARG",
+  }),
+  otelDisabled: option(flag(), {
+    help: "No traces and no metrics at all (GET /metrics answers 404)",
+    env: "OTEL_SDK_DISABLED",
+  }),
+  traceMessageContent: option(flag(), {
+    help: "Put conversations and answers on chat spans (patient data: off unless asked for)",
+    env: "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+  }),
+};
+export type TelemetryConfig = z.infer<z.ZodObject<typeof telemetryOptions>>;
+
 export const serveConfigSchema = z.object({
   ...modelSourceOptions,
   ...listenOptions,
@@ -190,7 +236,7 @@ export const serveConfigSchema = z.object({
     help: "Wait for in-flight requests on SIGTERM, in ms",
     value: "MS",
   }),
-  offline: option(flag, { help: "Never download; a missing model is an error" }),
+  offline: option(flag(), { help: "Never download; a missing model is an error" }),
   hfToken: option(z.string().optional(), {
     help: "Hugging Face token for gated repos",
     value: "TOKEN",
@@ -198,6 +244,11 @@ export const serveConfigSchema = z.object({
   }),
   ...databaseOptions,
   spoolDir,
+  traceViewer: option(z.string().min(1).default("http://localhost:16686/trace/{traceId}"), {
+    help: "Link of a trace in the admin dashboard ({traceId} is replaced)",
+    value: "URL",
+  }),
+  ...telemetryOptions,
 });
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
 

@@ -22,8 +22,9 @@ import { engineDir, runEngineScript } from "../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner.ts";
 import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
 import { defineCommand } from "./commandLine.ts";
-import { ConfigError, listenOptions, modelSourceOptions, option } from "./config.ts";
+import { ConfigError, listenOptions, modelSourceOptions, option, telemetryOptions } from "./config.ts";
 import { ProgressLine } from "./progress.ts";
+import { startTelemetry } from "./telemetry.ts";
 
 const demoOptions = z.object({
   dataDir: option(z.string().min(1).default(".medgate/demo"), {
@@ -54,6 +55,7 @@ const demoOptions = z.object({
     env: false,
   }),
   exit: option(z.boolean().default(false), { help: "Stop after the loop instead of serving", env: false }),
+  ...telemetryOptions,
 });
 
 export type DemoOptions = z.infer<typeof demoOptions>;
@@ -102,6 +104,7 @@ async function demo(options: DemoOptions): Promise<void> {
 
   // 2. The database and the registry; everything the demo holds is disposed in reverse order at the end.
   await using resources = new AsyncDisposableStack();
+  const telemetry = resources.use(startTelemetry(options));
   const database = resources.use(await createDatabase({ dataDir: join(dataDir, "db") }));
   await database.migrate();
   const champion = await demoChampion(database, modelName, resolve(source.path), hfDir);
@@ -114,7 +117,12 @@ async function demo(options: DemoOptions): Promise<void> {
 
   // 3. Serve, following the registry.
   const { server, models, completionLog } = resources.use(
-    await openGateway(database, { host: options.host, port: options.port, spoolDir: join(dataDir, "spool") }),
+    await openGateway(database, {
+      host: options.host,
+      port: options.port,
+      spoolDir: join(dataDir, "spool"),
+      telemetry: { captureMessageContent: options.traceMessageContent, metricsText: telemetry.metricsText },
+    }),
   );
   const roundConfig = options.preset === "tiny" ? tinyRoundConfig() : demoRoundConfig();
   const load = (version: ModelVersionRow) =>
@@ -128,7 +136,7 @@ async function demo(options: DemoOptions): Promise<void> {
       chatTemplateFallback: source.catalogEntry?.chatTemplate,
     });
   await verifyModelFile(champion.ggufPath, champion.ggufSha256);
-  models.serve(modelName, await load(champion), champion.id);
+  models.serve(modelName, await load(champion), champion);
   resources.use(
     await ChampionWatcher.start({
       database,

@@ -16,9 +16,11 @@ import {
   option,
   processEnvironment,
   roundOptions,
+  telemetryOptions,
 } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 import { ProgressLine } from "./progress.ts";
+import { startTelemetry } from "./telemetry.ts";
 
 /** Where a command that drives rounds keeps their work and reads their configuration. */
 export type RoundsConfig = DatabaseConfig & { workDir: string; roundConfig?: string };
@@ -100,11 +102,13 @@ step is stored before the next; a killed run resumes where it stopped. Exits 1 i
     }),
     ...roundOptions,
     ...databaseOptions,
+    ...telemetryOptions,
   }),
   positionals: true,
   async run({ model: modelName, ...config }, [action]) {
     if (action !== "run")
       throw new ConfigError('Usage: medgate round run --model NAME (see "medgate round --help").');
+    await using _telemetry = startTelemetry(config);
     const roundConfig = await readRoundConfig(config.roundConfig);
     return withDatabase(config, async (db, handle) => {
       let round = await resumableRound(db, modelName);

@@ -15,6 +15,7 @@ import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import { defineCommand } from "./commandLine.ts";
 import { type ServeConfig, serveConfigSchema, spoolDirOf } from "./config.ts";
+import { startTelemetry } from "./telemetry.ts";
 
 export const serveCommand = defineCommand({
   usage: `Usage: medgate serve [--model M] [options]
@@ -31,8 +32,10 @@ async function serve(config: ServeConfig): Promise<void> {
   const stopped = untilStopSignal();
   {
     // Everything serve holds, disposed in reverse order when this block ends (a stop signal or an error):
-    // the watcher, the gateway (draining in-flight requests, unloading the engines, flushing the log), the database.
+    // the watcher, the gateway (draining in-flight requests, unloading the engines, flushing the log), the database,
+    // the telemetry (flushing what it holds).
     await using resources = new AsyncDisposableStack();
+    const telemetry = resources.use(startTelemetry(config));
     const database = resources.use(
       await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir }),
     );
@@ -46,6 +49,11 @@ async function serve(config: ServeConfig): Promise<void> {
         spoolDir,
         bodyLimit: config.bodyLimit,
         drainTimeout: config.drainTimeout,
+        telemetry: {
+          captureMessageContent: config.traceMessageContent,
+          metricsText: telemetry.metricsText,
+          traceViewer: config.traceViewer,
+        },
       }).catch((error: unknown) => {
         if (!(error instanceof SpoolLockedError)) throw error;
         throw new Error(
@@ -55,7 +63,9 @@ async function serve(config: ServeConfig): Promise<void> {
       }),
     );
     const { server, models } = gateway;
-    console.error(`medgate: listening on ${server.url}, loading ${config.model}…`);
+    console.error(
+      `medgate: listening on ${server.url}, loading ${config.model}… (${telemetry.tracing ? `traces to ${config.otlpEndpoint}` : "no tracing"}; metrics at /metrics)`,
+    );
     const ready = (async () => {
       const source = await resolveModelSource(config.model, {
         modelsDir: config.modelsDir,
@@ -78,7 +88,7 @@ async function serve(config: ServeConfig): Promise<void> {
           defaultSystemPrompt: config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt,
         });
       const engine = await load(champion?.ggufPath ?? source.path);
-      models.serve(modelName, engine, champion?.id ?? null);
+      models.serve(modelName, engine, champion ?? null);
       resources.use(
         await ChampionWatcher.start({
           database,

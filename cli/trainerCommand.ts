@@ -4,9 +4,10 @@ import { z } from "zod";
 import { countNewPrompts, latestRound } from "../db/rounds.ts";
 import { createRoundFor, RoundBusyError, resumableRound } from "../trainer/RoundRunner.ts";
 import { defineCommand } from "./commandLine.ts";
-import { databaseOptions, durationMs, option, roundOptions } from "./config.ts";
+import { databaseOptions, durationMs, option, roundOptions, telemetryOptions } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 import { driveWithProgress, readRoundConfig, summary } from "./roundCommand.ts";
+import { startTelemetry } from "./telemetry.ts";
 
 const trainerOptions = z.object({
   model: option(z.array(z.string().min(1)).min(1, "trainer needs at least one --model NAME"), {
@@ -34,6 +35,7 @@ const trainerOptions = z.object({
   ),
   ...roundOptions,
   ...databaseOptions,
+  ...telemetryOptions,
 });
 
 export const trainerCommand = defineCommand({
@@ -45,7 +47,10 @@ stops between units of work and resumes at the next start). On the embedded data
 folder belongs to one process: stop \`medgate serve\` first, or use PostgreSQL so that gateways and the
 trainer share it.`,
   options: trainerOptions,
-  run: ({ model, ...config }) => trainer(model, config),
+  async run({ model, ...config }) {
+    await using _telemetry = startTelemetry(config);
+    return trainer(model, config);
+  },
 });
 
 /**

@@ -1,4 +1,5 @@
 // The services a gateway app is built from, and the typed context variables routes reach them through.
+import type { Context } from "@opentelemetry/api";
 
 import type { ApiKeyAuth, Caller } from "./auth/ApiKeyAuth.ts";
 import type { FeedbackStore } from "./feedback/feedbackStore.ts";
@@ -21,12 +22,27 @@ export type GatewayDeps = {
   adminReader?: AdminReader;
   /** Largest accepted request body in bytes. Default: 4 MiB */
   bodyLimitBytes?: number;
+  /** What telemetry shows: message contents on spans (opt-in), the Prometheus text of /metrics, trace links. */
+  telemetry?: GatewayTelemetry;
+};
+
+export type GatewayTelemetry = {
+  /** Put conversations and answers on chat spans. Default: false */
+  captureMessageContent: boolean;
+  /** Every metric as Prometheus text for GET /metrics; undefined when metrics are off. */
+  metricsText?: () => Promise<string>;
+  /** A trace's link in the admin dashboard, `{traceId}` replaced. Default: none */
+  traceViewer?: string;
 };
 
 export type GatewayEnv = {
   Variables: {
     deps: Required<GatewayDeps> & { recentCompletionIds: RecentCompletionIds };
     requestId: string;
+    /** The request's trace id when it belongs to a trace (W3C), else its request id; stored in the log row. */
+    traceId: string;
+    /** The OpenTelemetry context of the request's server span, for the spans of its work. */
+    traceContext: Context;
     /** The authenticated key behind a /v1 request. */
     caller: Caller;
     /** Milliseconds of this request spent inside the inference engine, subtracted from the overhead. */

@@ -14,8 +14,10 @@ import { chatCompletionsRoute } from "./routes/chatCompletions.ts";
 import { completionLogRoutes } from "./routes/completionLog.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { metricsRoute } from "./routes/metrics.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { openApiRoute } from "./routes/openapi.ts";
+import { httpTelemetry } from "./telemetry/httpTelemetry.ts";
 
 export const defaultBodyLimitBytes = 4 * 1024 * 1024;
 
@@ -34,10 +36,12 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
     recentCompletionIds,
     bodyLimitBytes: deps.bodyLimitBytes ?? defaultBodyLimitBytes,
     adminReader: deps.adminReader ?? emptyAdminReader,
+    telemetry: deps.telemetry ?? { captureMessageContent: false },
   };
   const app = new Hono<GatewayEnv>();
 
   app.use(requestId({ headerName: "x-request-id" }));
+  app.use(httpTelemetry);
   app.use(async (c, next) => {
     const startedAt = performance.now();
     c.set("deps", resolved);
@@ -62,6 +66,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
 
   app.route("/", healthRoutes);
   app.route("/", openApiRoute);
+  app.route("/", metricsRoute);
   app.route("/v1", modelRoutes);
   app.route("/v1", chatCompletionsRoute);
   app.route("/v1", completionLogRoutes);

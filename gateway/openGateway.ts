@@ -2,7 +2,7 @@
 // server, owned together and disposed in reverse order of creation.
 import "disposablestack/auto";
 import type { Database, DatabaseHandle } from "../db/createDatabase.ts";
-import type { GatewayDeps } from "./appTypes.ts";
+import type { GatewayDeps, GatewayTelemetry } from "./appTypes.ts";
 import { ApiKeyAuth } from "./auth/ApiKeyAuth.ts";
 import { databaseKeyLookup } from "./auth/databaseKeyLookup.ts";
 import { createApp } from "./createApp.ts";
@@ -12,11 +12,17 @@ import { CompletionLog } from "./log/CompletionLog.ts";
 import { type CompletionRecorder, databaseLogReader } from "./log/completionRecord.ts";
 import { ServedModels } from "./models/ServedModels.ts";
 import { databaseAdminReader } from "./pages/adminReader.ts";
+import { observeGateway } from "./telemetry/gauges.ts";
 
 /** Every service of the app read from and written to `db`; `completionLog` is where answers are recorded. */
 export function databaseGatewayDeps(
   db: Database,
-  services: { models: ServedModels; completionLog: CompletionRecorder; bodyLimitBytes?: number },
+  services: {
+    models: ServedModels;
+    completionLog: CompletionRecorder;
+    bodyLimitBytes?: number;
+    telemetry?: GatewayTelemetry;
+  },
 ): GatewayDeps {
   return {
     ...services,
@@ -40,6 +46,8 @@ export type GatewayOptions = {
   drainTimeout?: number;
   /** Receives the response log's errors. Default: a line on stderr */
   onLogError?: (error: Error) => void;
+  /** Message contents on spans, /metrics and trace links. Default: no contents, no /metrics, no links */
+  telemetry?: GatewayTelemetry;
 };
 
 /** A listening gateway; disposing it drains and closes the server (and its engines), then flushes the log. */
@@ -66,8 +74,14 @@ export async function openGateway(database: DatabaseHandle, options: GatewayOpti
     );
   }
   const models = new ServedModels();
+  stack.use(observeGateway(models, completionLog));
   const app = createApp(
-    databaseGatewayDeps(database.db, { models, completionLog, bodyLimitBytes: options.bodyLimit }),
+    databaseGatewayDeps(database.db, {
+      models,
+      completionLog,
+      bodyLimitBytes: options.bodyLimit,
+      telemetry: options.telemetry,
+    }),
   );
   const server = stack.use(
     await GatewayServer.listen(app, models, {

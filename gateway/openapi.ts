@@ -34,7 +34,7 @@ function errors(...statuses: (400 | 401 | 403 | 404 | 413 | 415 | 429 | 503)[]):
     400: "Bad request: malformed JSON, an invalid field (named in `param`), or a prompt too long.",
     401: "Missing, unknown or revoked API key.",
     403: "The key's role may not use this route.",
-    404: "Unknown model or completion.",
+    404: "Unknown model or completion (or, for /metrics, metrics are off).",
     413: "The body is larger than the limit.",
     415: "A form posted with a content type other than application/x-www-form-urlencoded.",
     429: "Every sequence is busy and the wait queue is full; retry after `Retry-After` seconds.",
@@ -131,6 +131,19 @@ export function openApiDocument(version: string) {
           summary: "This document.",
           responses: {
             "200": { description: "OpenAPI 3.1.", content: json(z.record(z.string(), z.unknown())) },
+          },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Every metric in Prometheus text format (admin keys, as a bearer token).",
+          security: [{ bearerAuth: [] }],
+          responses: {
+            "200": {
+              description: "Prometheus text exposition format 0.0.4.",
+              content: { "text/plain": { schema: z.string() } },
+            },
+            ...errors(401, 403, 404),
           },
         },
       },

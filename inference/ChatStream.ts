@@ -2,6 +2,7 @@
 import type { ChatHistoryItem, ChatWrapper, LlamaContextSequence, LlamaGrammar } from "node-llama-cpp";
 import { LlamaChat } from "node-llama-cpp";
 import type { ChatDelta, ChatResult, FinishReason, SamplingOptions } from "./chatTypes.ts";
+import type { GenerationSpan } from "./generationSpan.ts";
 
 export type ChatStreamInit = {
   sequence: LlamaContextSequence;
@@ -14,6 +15,8 @@ export type ChatStreamInit = {
   stop: string[];
   grammar: LlamaGrammar | undefined;
   signal: AbortSignal | undefined;
+  /** The generation's span; it gets the first token and the result, and ends with the generation. */
+  span?: GenerationSpan;
   /**
    * How long a cancelled generation may take to stop before it is given up: llama.cpp can leave an evaluation
    * that never settles (a sampler failure inside node-llama-cpp's batch dispatch), and the request must still
@@ -42,11 +45,22 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
     const onCallerAbort = () => this.#abort.abort(init.signal?.reason);
     if (init.signal?.aborted) onCallerAbort();
     else init.signal?.addEventListener("abort", onCallerAbort, { once: true });
-    this.result = this.#run(init).finally(() => {
-      init.signal?.removeEventListener("abort", onCallerAbort);
-      this.#ended = true;
-      this.#notify();
-    });
+    this.result = this.#run(init)
+      .then(
+        (result) => {
+          init.span?.end(result);
+          return result;
+        },
+        (error: unknown) => {
+          init.span?.fail(error);
+          throw error;
+        },
+      )
+      .finally(() => {
+        init.signal?.removeEventListener("abort", onCallerAbort);
+        this.#ended = true;
+        this.#notify();
+      });
     // The result is also observed through iteration; keep an unobserved rejection from crashing the process.
     this.result.catch(() => {});
   }
@@ -119,7 +133,10 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
           // Thought segments count as generated tokens but are not part of the answer text.
           if (chunk.type !== undefined) return;
           if (chunk.text === "" && chunk.tokens.length === 0) return;
-          if (firstTextAt === null && chunk.text !== "") firstTextAt = performance.now();
+          if (firstTextAt === null && chunk.text !== "") {
+            firstTextAt = performance.now();
+            init.span?.firstToken(firstTextAt - started);
+          }
           text += chunk.text;
           this.#pending.push({ text: chunk.text, tokens: chunk.tokens.length });
           this.#notify();

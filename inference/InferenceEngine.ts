@@ -11,14 +11,15 @@ import type {
 } from "node-llama-cpp";
 import { ChatStream } from "./ChatStream.ts";
 import type { ChatTemplateFamily } from "./catalog.ts";
-import type { ChatMessage, ChatRequest, ResponseConstraint, SamplingOptions } from "./chatTypes.ts";
+import type { ChatMessage, ChatRequest, SamplingOptions } from "./chatTypes.ts";
 import { chatWrapperFor } from "./chatWrapperFor.ts";
 import {
   ContextLengthExceededError,
   EngineUnavailableError,
   InvalidGenerationRequestError,
 } from "./errors.ts";
-import { toGrammarSchema } from "./grammarSchema.ts";
+import { GrammarCache } from "./GrammarCache.ts";
+import { GenerationSpan } from "./generationSpan.ts";
 import { SequencePool, type SequencePoolStats } from "./SequencePool.ts";
 import { guardSampler } from "./samplerGuard.ts";
 import { type ContinuationScore, scoreContinuations, tokenizeForScoring } from "./scoreContinuations.ts";
@@ -94,7 +95,7 @@ export class InferenceEngine {
   readonly #pool: SequencePool;
   readonly #chatWrapper: ChatWrapper;
   readonly #sampling: SamplingOptions;
-  readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+  readonly #grammars: GrammarCache;
   readonly #samplerGuard: ReturnType<typeof guardSampler>;
   #disposed = false;
 
@@ -107,6 +108,7 @@ export class InferenceEngine {
     sampling: SamplingOptions;
   }) {
     this.#samplerGuard = guardSampler(init.context);
+    this.#grammars = new GrammarCache(init.model.llama);
     this.info = init.info;
     this.model = init.model;
     this.#context = init.context;
@@ -189,9 +191,19 @@ export class InferenceEngine {
     if (request.maxTokens !== undefined && promptTokens + request.maxTokens > contextSize) {
       throw new ContextLengthExceededError(contextSize, promptTokens, request.maxTokens);
     }
-    const grammar = await this.#grammarFor(request.responseFormat);
-    const sequence = await this.#pool.acquire(signal);
+    const span = new GenerationSpan(this.info.modelName, promptTokens);
+    let sequence: LlamaContextSequence;
+    let grammar: LlamaGrammar | undefined;
+    try {
+      grammar = await this.#grammars.grammarFor(request.responseFormat);
+      sequence = await this.#pool.acquire(signal);
+    } catch (error) {
+      span.fail(error);
+      throw error;
+    }
+    span.acquired();
     return new ChatStream({
+      span,
       sequence,
       chatWrapper: this.#chatWrapper,
       history,
@@ -348,41 +360,5 @@ export class InferenceEngine {
   #promptTokens(history: ChatHistoryItem[]): Token[] {
     const { contextText } = this.#chatWrapper.generateContextState({ chatHistory: history });
     return contextText.tokenize(this.model.tokenizer);
-  }
-
-  #grammarFor(format: ResponseConstraint | undefined): Promise<LlamaGrammar | undefined> {
-    if (format === undefined || format.type === "text") return Promise.resolve(undefined);
-    let key: string;
-    try {
-      key = format.type === "json_object" ? "json" : JSON.stringify(format.schema);
-    } catch {
-      // Only a schema nested past the engine's stack gets here.
-      const error = new InvalidGenerationRequestError(
-        "The JSON schema is nested too deeply.",
-        "response_format.json_schema.schema",
-      );
-      return Promise.reject(error);
-    }
-    let grammar = this.#grammars.get(key);
-    if (!grammar) {
-      const llama = this.model.llama;
-      grammar =
-        format.type === "json_object"
-          ? llama.getGrammarFor("json")
-          : Promise.resolve()
-              .then(() => llama.createGrammarForJsonSchema(toGrammarSchema(format.schema) as never))
-              .catch((error: unknown) => {
-                if (error instanceof InvalidGenerationRequestError) throw error;
-                throw new InvalidGenerationRequestError(
-                  `The JSON schema cannot be turned into a grammar: ${error instanceof Error ? error.message : String(error)}`,
-                  "response_format.json_schema.schema",
-                );
-              });
-      this.#grammars.set(key, grammar);
-      // A failed compile is not cached: the next request gets a fresh attempt and the same clear error.
-      grammar.catch(() => this.#grammars.delete(key));
-      if (this.#grammars.size > 64) this.#grammars.delete(this.#grammars.keys().next().value!);
-    }
-    return grammar;
   }
 }

@@ -20,8 +20,15 @@ import { convertCandidate } from "./steps/convert.ts";
 import { gateCandidate } from "./steps/evaluate.ts";
 import { judgeCandidates } from "./steps/judge.ts";
 import { sampleCandidates } from "./steps/sample.ts";
-import { type RoundProgress, type RoundStep, RoundStepError, secondsSince } from "./steps/stepContext.ts";
+import {
+  type RoundProgress,
+  type RoundStep,
+  RoundStepError,
+  type StepContext,
+  secondsSince,
+} from "./steps/stepContext.ts";
 import { trainPolicy } from "./steps/train.ts";
+import { inSpan, recordRoundState, recordStep, roundAttributes } from "./telemetry.ts";
 
 export { type RoundProgress, RoundStepError };
 
@@ -128,46 +135,68 @@ export async function driveRound(roundId: string, options: RoundRunnerOptions): 
     signal: controller.signal,
     env: options.env ?? {},
   };
+  const first = await findRound(database.db, roundId);
   try {
-    for (;;) {
-      const round = await findRound(database.db, roundId);
-      if (!round) throw new Error(`No round ${roundId}.`);
-      if (!isTrainerStep(round.state)) return round;
-      const started = performance.now();
-      options.onProgress?.({ roundId, step: round.state });
-      try {
-        await steps[round.state](round, parseRoundConfig(round.config), context);
-      } catch (error) {
-        if (controller.signal.aborted) throw controller.signal.reason ?? error;
-        const message = `${round.state}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`;
-        await database.db.transaction(async (tx) => {
-          const txDb = tx as unknown as Database;
-          // A candidate whose gate could not run is never promoted: it is rejected with the reason.
-          if (round.state === "evaluating" && round.candidateVersionId) {
-            await rejectCandidate(txDb, round.candidateVersionId, {
-              actor: `trainer (round ${round.modelName}#${round.number})`,
-              reason: `the gate could not run: ${message}`,
-              roundId: round.id,
-            });
-          }
-          await advanceRound(txDb, roundId, round.state, "failed", {
-            error: message,
-            errorDetail: error instanceof EngineScriptError ? error.stderrTail : null,
-            stats: { failedStep: round.state },
-          });
-        });
-        return (await findRound(database.db, roundId))!;
-      }
-      const seconds = secondsSince(started);
-      const current = await findRound(database.db, roundId);
-      await advanceRound(database.db, roundId, current!.state, current!.state, {
-        stats: {
-          seconds: { ...current!.stats.seconds, [round.state]: seconds },
-        },
-      });
-    }
+    if (!first) throw new Error(`No round ${roundId}.`);
+    return await inSpan(`round ${first.modelName}#${first.number}`, roundAttributes(first), () =>
+      driveSteps(roundId, options, context, controller.signal),
+    );
   } finally {
     for (const signal of signals) signal.removeEventListener("abort", onStop);
     await lock[Symbol.asyncDispose]();
+  }
+}
+
+/** Runs step after step, each in its span, until the round leaves the trainer's states. */
+async function driveSteps(
+  roundId: string,
+  options: RoundRunnerOptions,
+  context: StepContext,
+  stopped: AbortSignal,
+): Promise<RoundRow> {
+  const { database } = options;
+  for (;;) {
+    const round = await findRound(database.db, roundId);
+    if (!round) throw new Error(`No round ${roundId}.`);
+    if (!isTrainerStep(round.state)) return round;
+    const started = performance.now();
+    options.onProgress?.({ roundId, step: round.state });
+    try {
+      const step = steps[round.state];
+      await inSpan(
+        `round step ${round.state}`,
+        { ...roundAttributes(round), "medgate.round.step": round.state },
+        () => step(round, parseRoundConfig(round.config), context),
+      );
+    } catch (error) {
+      if (stopped.aborted) throw stopped.reason ?? error;
+      const message = `${round.state}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`;
+      await database.db.transaction(async (tx) => {
+        const txDb = tx as unknown as Database;
+        // A candidate whose gate could not run is never promoted: it is rejected with the reason.
+        if (round.state === "evaluating" && round.candidateVersionId) {
+          await rejectCandidate(txDb, round.candidateVersionId, {
+            actor: `trainer (round ${round.modelName}#${round.number})`,
+            reason: `the gate could not run: ${message}`,
+            roundId: round.id,
+          });
+        }
+        await advanceRound(txDb, roundId, round.state, "failed", {
+          error: message,
+          errorDetail: error instanceof EngineScriptError ? error.stderrTail : null,
+          stats: { failedStep: round.state },
+        });
+      });
+      recordRoundState(round, "failed");
+      return (await findRound(database.db, roundId))!;
+    }
+    const seconds = secondsSince(started);
+    const current = await findRound(database.db, roundId);
+    await advanceRound(database.db, roundId, current!.state, current!.state, {
+      stats: {
+        seconds: { ...current!.stats.seconds, [round.state]: seconds },
+      },
+    });
+    recordStep(round, round.state, seconds, current!.state);
   }
 }

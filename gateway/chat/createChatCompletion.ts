@@ -1,5 +1,6 @@
 // The chat-completions service: runs a validated request on the served model, whole or as SSE chunks.
 import { randomBytes } from "node:crypto";
+import { context as otelContext } from "@opentelemetry/api";
 import type { ChatStream } from "../../inference/ChatStream.ts";
 import type { ChatRequest, ChatResult } from "../../inference/chatTypes.ts";
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
@@ -12,6 +13,7 @@ import {
 } from "../log/completionRecord.ts";
 import type { ServedModels } from "../models/ServedModels.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "../protocol.ts";
+import { ChatTelemetry, type ChatTraceOptions } from "../telemetry/chatTelemetry.ts";
 import { toEngineRequest } from "./chatRequestMapping.ts";
 
 export type ChatCompletionOutcome =
@@ -27,15 +29,36 @@ export type ChatCompletionContext = {
   models: ServedModels;
   log: CompletionRecorder;
   caller: Caller;
-  requestId: string;
+  /** The trace the request belongs to, or its request id; stored in the log row. */
+  traceId: string;
   /** `performance.now()` when the request arrived. */
   receivedAt: number;
+  /** Where the completion's span goes. */
+  trace: ChatTraceOptions;
 };
 
+/** Runs the completion inside its `chat {model}` span, which ends with the completion or its failure. */
 export async function createChatCompletion(
   context: ChatCompletionContext,
   request: ChatCompletionRequest,
   requestSignal: AbortSignal,
+): Promise<ChatCompletionOutcome> {
+  const telemetry = new ChatTelemetry(request, context.trace);
+  try {
+    return await otelContext.with(telemetry.context, () =>
+      answer(context, request, requestSignal, telemetry),
+    );
+  } catch (error) {
+    telemetry.fail(error);
+    throw error;
+  }
+}
+
+async function answer(
+  context: ChatCompletionContext,
+  request: ChatCompletionRequest,
+  requestSignal: AbortSignal,
+  telemetry: ChatTelemetry,
 ): Promise<ChatCompletionOutcome> {
   const { models } = context;
   const served = models.get(request.model);
@@ -45,6 +68,7 @@ export async function createChatCompletion(
     throw new NotFoundError(`The model \`${request.model}\` does not exist.`, "model", "model_not_found");
   }
   const engineRequest = toEngineRequest(request);
+  telemetry.answeredBy(served.name, served.versionId, engineRequest.messages);
   const abort = new AbortController();
   const onRequestAbort = () => abort.abort(requestSignal.reason);
   requestSignal.addEventListener("abort", onRequestAbort, { once: true });
@@ -65,22 +89,23 @@ export async function createChatCompletion(
   };
   const startupMs = performance.now() - context.receivedAt;
   // Every response that got an id is recorded once, whatever its end; recording never waits.
-  const record = (outcome: CompletionOutcome) =>
-    context.log.record(
-      completionRecord({
-        id: header.id,
-        createdAt,
-        request,
-        messages: engineRequest.messages,
-        modelName: served.name,
-        modelVersionId: served.versionId,
-        caller: context.caller,
-        traceId: context.requestId,
-        latencyMs: performance.now() - context.receivedAt,
-        startupMs,
-        outcome,
-      }),
-    );
+  const record = (outcome: CompletionOutcome) => {
+    const row = completionRecord({
+      id: header.id,
+      createdAt,
+      request,
+      messages: engineRequest.messages,
+      modelName: served.name,
+      modelVersionId: served.versionId,
+      caller: context.caller,
+      traceId: context.traceId,
+      latencyMs: performance.now() - context.receivedAt,
+      startupMs,
+      outcome,
+    });
+    context.log.record(row);
+    telemetry.finish(header.id, outcome, row.timeToFirstTokenMs ?? null);
+  };
   if (request.stream) {
     const engineMs = performance.now() - startedAt;
     const includeUsage = request.stream_options?.include_usage === true;
@@ -123,10 +148,7 @@ export async function createChatCompletion(
  * Waits for every choice; a failure of any one fails the completion, a cancelled one (or a client that
  * left) cancels it.
  */
-async function settle(
-  choices: Promise<ChatResult>[],
-  signal: AbortSignal,
-): Promise<CompletionOutcome & { cause?: unknown }> {
+async function settle(choices: Promise<ChatResult>[], signal: AbortSignal): Promise<CompletionOutcome> {
   const settled = await Promise.allSettled(choices);
   const results = settled.flatMap((entry) => (entry.status === "fulfilled" ? [entry.value] : []));
   const failure = settled.find((entry) => entry.status === "rejected");
@@ -222,11 +244,11 @@ function sseBody(
         return result;
       };
       const finish = async () => {
-        const { cause, ...outcome } = await settle(streams.map(runChoice), abort.signal);
+        const outcome = await settle(streams.map(runChoice), abort.signal);
         if (outcome.kind === "failed") {
           // Headers are gone: a failure after the first byte becomes one error event.
           for (const stream of streams) stream.cancel();
-          send(errorBody(toApiError(cause)));
+          send(errorBody(toApiError(outcome.cause)));
         } else if (outcome.kind === "answered" && includeUsage) {
           send(chunk([], usageOf(outcome.results)));
         }

@@ -1,9 +1,11 @@
 // The response log writer: batches completion rows into the database, spooling them to disk while it is away.
+import { SpanStatusCode } from "@opentelemetry/api";
 import { sql } from "drizzle-orm";
 import { insertCompletions, reviveCompletionRow } from "../../db/completions.ts";
 import type { Database } from "../../db/createDatabase.ts";
 import { errorCauses, rowRefusal } from "../../db/databaseErrors.ts";
 import type { NewCompletionRow } from "../../db/schema.ts";
+import { gatewayInstruments, tracer } from "../telemetry/instruments.ts";
 import { CompletionSpool } from "./CompletionSpool.ts";
 import { RejectedCompletions, rejectedRecord } from "./RejectedCompletions.ts";
 
@@ -154,6 +156,11 @@ export class CompletionLog {
     return this.#closing;
   }
 
+  /** Bytes of the spool's segments not yet replayed. */
+  spoolBytes(): Promise<number> {
+    return this.#spool.bytes();
+  }
+
   get stats(): CompletionLogStats {
     return { queued: this.#queue.length, ...this.#counts, mode: this.#mode };
   }
@@ -177,16 +184,19 @@ export class CompletionLog {
       const batch = this.#queue.slice(0, this.#batchSize);
       if (this.#mode === "direct") {
         try {
-          this.#counts.written += await this.#insert(batch);
+          this.#counts.written += await traced("completion_log.insert", batch.length, () =>
+            this.#insert(batch),
+          );
           this.#settle(batch.length);
           continue;
         } catch (error) {
+          gatewayInstruments().logWriteErrors.add(1, { "error.type": "database_unreachable" });
           this.#report(error, "database write failed, spooling");
           this.#mode = "spooling";
         }
       }
       try {
-        await this.#spool.append(batch);
+        await traced("completion_log.spool", batch.length, () => this.#spool.append(batch));
       } catch (error) {
         this.#report(error, "spool append failed, rows kept in memory");
         break; // the retry timer comes back to them
@@ -213,11 +223,13 @@ export class CompletionLog {
       return; // still down; reported when the outage began
     }
     try {
-      const result = await this.#spool.replay(
-        async (batch) => {
-          this.#counts.replayed += await this.#insert(batch.map(reviveCompletionRow));
-        },
-        { batchSize: this.#batchSize },
+      const result = await traced("completion_log.replay", this.#counts.spooled, () =>
+        this.#spool.replay(
+          async (batch) => {
+            this.#counts.replayed += await this.#insert(batch.map(reviveCompletionRow));
+          },
+          { batchSize: this.#batchSize },
+        ),
       );
       const skipped = result.skippedTornLines + result.skippedCorruptLines;
       if (skipped > 0) this.#report(new Error(`${skipped} unreadable spool lines skipped`));
@@ -248,6 +260,7 @@ export class CompletionLog {
       const row = batch[0]!;
       await this.#rejected.add([rejectedRecord(row, refusal, new Date())]);
       this.#counts.rejected++;
+      gatewayInstruments().logWriteErrors.add(1, { "error.type": "row_refused" });
       this.#report(
         error,
         `row ${row.id} refused by the database (SQLSTATE ${refusal.code}), set aside in ${this.#rejected.dir}; see \`medgate logs rejected\``,
@@ -284,4 +297,25 @@ function withTimeout<T>(query: PromiseLike<T>, ms: number): Promise<T> {
     timer = setTimeout(reject, ms, new Error(`no answer in ${ms} ms`));
   });
   return Promise.race([query, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `work` in a span of its own (a root span: the log works apart from any request) with the row count. */
+async function traced<T>(name: string, rows: number, work: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(
+    name,
+    { root: true, attributes: { "medgate.completion_log.rows": rows } },
+    async (span) => {
+      try {
+        return await work();
+      } catch (error) {
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: String((error as Error)?.message ?? error).split("\n")[0],
+        });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }

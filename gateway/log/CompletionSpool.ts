@@ -1,6 +1,6 @@
 // The durable local spool of completion records while the database is away: fsynced JSON-lines segments.
 
-import { type FileHandle, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { releaseFolderLock, takeFolderLock } from "../../db/folderLock.ts";
 
@@ -145,6 +145,18 @@ export class CompletionSpool<T extends { id: string }> {
   /** Records waiting in the spool, closed and current segments alike. */
   async pending(): Promise<number> {
     return (await CompletionSpool.records(this.#dir)).length;
+  }
+
+  /** Bytes of the segments waiting in the spool. */
+  async bytes(): Promise<number> {
+    let total = 0;
+    for (const name of await segmentNames(this.#dir)) {
+      total += await stat(join(this.#dir, name)).then(
+        (file) => file.size,
+        () => 0, // a replay just delivered it
+      );
+    }
+    return total;
   }
 
   /**

@@ -31,7 +31,7 @@ export function databaseLogReader(db: Database): CompletionLogReader {
 export type CompletionOutcome =
   | { kind: "answered"; results: ChatResult[] }
   | { kind: "cancelled"; results: ChatResult[] }
-  | { kind: "failed"; error: string; results: ChatResult[] };
+  | { kind: "failed"; error: string; results: ChatResult[]; cause?: unknown };
 
 export function completionRecord(input: {
   id: string;

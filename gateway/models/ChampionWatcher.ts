@@ -106,7 +106,7 @@ export class ChampionWatcher {
       await engine[Symbol.asyncDispose]();
       return;
     }
-    const replaced = models.serve(name, engine, champion.id);
+    const replaced = models.serve(name, engine, champion);
     this.swaps++;
     this.#log(`now serving ${name} v${champion.version} (${champion.ggufPath}).`);
     if (replaced) {

@@ -9,6 +9,8 @@ export type ServedModel = {
   servedSince: Date;
   /** The model-registry version this engine runs, when the name is registered. */
   versionId: string | null;
+  /** Its version number (1, 2, …). */
+  version: number | null;
 };
 
 export class ServedModels {
@@ -18,9 +20,19 @@ export class ServedModels {
    * Serves `engine` under `name`, returning the model it replaced, if any: requests that already hold the
    * old engine finish on it, every later request gets the new one.
    */
-  serve(name: string, engine: InferenceEngine, versionId: string | null = null): ServedModel | undefined {
+  serve(
+    name: string,
+    engine: InferenceEngine,
+    registered: { id: string; version: number } | null = null,
+  ): ServedModel | undefined {
     const previous = this.#models.get(name);
-    this.#models.set(name, { name, engine, servedSince: new Date(), versionId });
+    this.#models.set(name, {
+      name,
+      engine,
+      servedSince: new Date(),
+      versionId: registered?.id ?? null,
+      version: registered?.version ?? null,
+    });
     return previous;
   }
 

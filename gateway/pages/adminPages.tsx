@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import type { GateReport } from "../../db/gateReport.ts";
 import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../../db/schema.ts";
 import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
+import { RecentAnswers } from "./recentAnswers.tsx";
 import { chartCss, ForestPlot, LineChart } from "./svgCharts.tsx";
 
 const site = { name: "medgate admin", base: "/admin" };
@@ -197,10 +198,11 @@ export const adminPages = new Hono<SessionEnv>()
   .post("/admin/logout", session.signOut)
   .get("/admin", async (c) => {
     const reader = c.get("deps").adminReader;
-    const [versions, rounds, changes] = await Promise.all([
+    const [versions, rounds, changes, answers] = await Promise.all([
       reader.versions(),
       reader.rounds(20),
       reader.changes(100),
+      reader.recentCompletions(20),
     ]);
     const metrics = await Promise.all(rounds.map((round) => reader.metrics(round.id)));
     return renderPage(
@@ -215,6 +217,12 @@ export const adminPages = new Hono<SessionEnv>()
           <p>No rounds yet.</p>
         ) : (
           rounds.map((round, i) => <Round round={round} metrics={metrics[i]!} />)
+        )}
+        <h2>Recent answers</h2>
+        {answers.length === 0 ? (
+          <p>No answers logged yet.</p>
+        ) : (
+          <RecentAnswers rows={answers} traceViewer={c.get("deps").telemetry.traceViewer} />
         )}
         <h2>Audit log</h2>
         {changes.length === 0 ? (

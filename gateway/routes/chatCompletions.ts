@@ -15,8 +15,13 @@ export const chatCompletionsRoute = new Hono<GatewayEnv>().post("/chat/completio
       models,
       log: completionLog,
       caller: c.get("caller"),
-      requestId: c.get("requestId"),
+      traceId: c.get("traceId"),
       receivedAt: startedAt,
+      trace: {
+        parent: c.get("traceContext"),
+        captureMessageContent: c.get("deps").telemetry.captureMessageContent,
+        server: serverOf(c.req.url),
+      },
     },
     request,
     c.req.raw.signal,
@@ -33,3 +38,9 @@ export const chatCompletionsRoute = new Hono<GatewayEnv>().post("/chat/completio
     },
   });
 });
+
+/** `server.address` and `server.port` of the request as the client addressed it. */
+function serverOf(requestUrl: string): { address: string; port: number } {
+  const url = new URL(requestUrl);
+  return { address: url.hostname, port: Number(url.port || (url.protocol === "https:" ? 443 : 80)) };
+}

@@ -16,9 +16,10 @@ import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { engineDir, runEngineScript } from "../../trainer/pythonEngine.ts";
-import { createRoundFor, driveRound, type RoundProgress } from "../../trainer/RoundRunner.ts";
+import { createRoundFor, driveRound, type RoundProgress, trainerSteps } from "../../trainer/RoundRunner.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { testModels } from "../support/fixtures.ts";
+import { startTestTelemetry } from "../support/otlpReceiver.ts";
 import { sendRoundTraffic } from "../support/roundTraffic.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
@@ -34,10 +35,12 @@ let gateway: TestGateway;
 let champion: ModelVersionRow;
 let round: RoundRow;
 let watcher: ChampionWatcher;
+let exporting: Awaited<ReturnType<typeof startTestTelemetry>>;
 const progress: RoundProgress[] = [];
 const thumbsDown = new Set<string>();
 
 beforeAll(async () => {
+  exporting = await startTestTelemetry();
   const { ggufPath, hfDir, dir } = testModels();
   database = await createTestDatabase("postgres");
   gateway = await startGateway(
@@ -89,6 +92,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  await exporting?.[Symbol.asyncDispose]();
   await watcher?.[Symbol.asyncDispose]();
   await gateway?.[Symbol.asyncDispose]();
   await database?.[Symbol.asyncDispose]();
@@ -276,6 +280,21 @@ describe("an alignment round", () => {
     } finally {
       await engine[Symbol.asyncDispose]();
     }
+  });
+
+  it("traces the round: a span for each step, and for each part of the gate", async () => {
+    await exporting.telemetry.forceFlush();
+    const { receiver } = exporting;
+    const [whole] = receiver.named("round tiny#1");
+    const steps = receiver.spans
+      .filter((span) => span.parentSpanId === whole!.spanId)
+      .map((span) => span.name);
+    expect(steps).toEqual(trainerSteps.map((step) => `round step ${step}`));
+    const [gate] = receiver.named("round step evaluating");
+    const parts = receiver.spans
+      .filter((span) => span.parentSpanId === gate!.spanId)
+      .map((span) => span.name);
+    expect(parts).toEqual(["gate champion", "gate candidate", "gate safety", "gate heldout"]);
   });
 
   it("keeps the round in the database as it ran", async () => {

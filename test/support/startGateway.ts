@@ -5,6 +5,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { createDatabase } from "../../db/createDatabase.ts";
+import type { GatewayTelemetry } from "../../gateway/appTypes.ts";
 import type { GatewayServer } from "../../gateway/GatewayServer.ts";
 import type { CompletionLog } from "../../gateway/log/CompletionLog.ts";
 import type { ServedModels } from "../../gateway/models/ServedModels.ts";
@@ -32,6 +33,8 @@ export async function startGateway(
     bodyLimitBytes?: number;
     /** The gateway's own connection, e.g. through a cuttable proxy, to a migrated database. Default: a fresh PGlite */
     databaseUrl?: string;
+    /** Message contents on spans, /metrics. Default: neither */
+    telemetry?: GatewayTelemetry;
   } = {},
 ): Promise<TestGateway> {
   const engine = await InferenceEngine.load({ modelName: "tiny", gpu: false, threads: 1, ...engineOptions });
@@ -46,6 +49,7 @@ export async function startGateway(
     spoolDir,
     bodyLimit: appOptions.bodyLimitBytes,
     drainTimeout: 5_000,
+    telemetry: appOptions.telemetry,
   });
   gateway.models.serve(engine.info.modelName, engine);
   const { server } = gateway;

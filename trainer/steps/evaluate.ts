@@ -24,6 +24,7 @@ import { pairResults } from "../eval/pairResults.ts";
 import { defaultSafetySetPath, readSafetySet, scoreSafetySet } from "../eval/safetySet.ts";
 import { implicitRewardJudge } from "../judges/implicitReward.ts";
 import type { RoundConfig } from "../roundConfig.ts";
+import { inSpan } from "../telemetry.ts";
 import {
   engineOptions,
   loadVersion,
@@ -64,14 +65,16 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
     });
   };
   const seconds: Record<string, number> = {};
-  const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
-    const started = performance.now();
-    try {
-      return await work();
-    } finally {
-      seconds[name] = secondsSince(started);
-    }
-  };
+  // Each part of the gate is timed for the report and traced as a span of its own.
+  const timed = <T>(name: string, work: () => Promise<T>): Promise<T> =>
+    inSpan(`gate ${name}`, { "medgate.round.id": round.id, "medgate.gate.part": name }, async () => {
+      const started = performance.now();
+      try {
+        return await work();
+      } finally {
+        seconds[name] = secondsSince(started);
+      }
+    });
   const championRun = await timed("champion", () => evaluate(champion, `champion v${champion.version}`));
   const candidateRun = await timed("candidate", () => evaluate(candidate, `candidate v${candidate.version}`));
   const [championResults, candidateResults] = await Promise.all([

@@ -1,0 +1,58 @@
+// Gauges read when metrics are collected: the sequences of each served model, its wait queue, the champion
+// version it serves (info-style: 1 with the version as attributes), and the response log's backlog.
+import type { CompletionLog } from "../log/CompletionLog.ts";
+import type { ServedModels } from "../models/ServedModels.ts";
+import { gatewayInstruments } from "./instruments.ts";
+
+/** Registers the gauges of a gateway; disposing removes them. */
+export function observeGateway(models: ServedModels, log: CompletionLog): Disposable {
+  const { meter } = gatewayInstruments();
+  const busy = meter.createObservableGauge("medgate.sequences.busy", {
+    description: "Sequences generating or scoring",
+  });
+  const free = meter.createObservableGauge("medgate.sequences.free", {
+    description: "Sequences free to lend",
+  });
+  const queued = meter.createObservableGauge("medgate.queue.depth", {
+    description: "Requests waiting for a sequence",
+  });
+  const champion = meter.createObservableGauge("medgate.model.champion", {
+    description: "1 for the version each served name answers with",
+  });
+  const logQueued = meter.createObservableGauge("medgate.completion_log.queued", {
+    description: "Response-log rows in memory, not yet in the database or the spool",
+  });
+  const spooled = meter.createObservableGauge("medgate.completion_log.spooled", {
+    description: "Response-log rows in the spool, not yet replayed",
+  });
+  const spoolBytes = meter.createObservableGauge("medgate.completion_log.spool_bytes", {
+    unit: "By",
+    description: "Bytes of the spool's segments not yet replayed",
+  });
+  const rejected = meter.createObservableGauge("medgate.completion_log.rejected", {
+    description: "Response-log rows the database refused, set aside",
+  });
+  const observables = [busy, free, queued, champion, logQueued, spooled, spoolBytes, rejected];
+  const callback = async (result: Parameters<Parameters<typeof meter.addBatchObservableCallback>[0]>[0]) => {
+    for (const served of models.list()) {
+      if (served.engine.disposed) continue;
+      const pool = served.engine.poolStats;
+      const model = { "gen_ai.request.model": served.name };
+      result.observe(busy, pool.inUse, model);
+      result.observe(free, pool.size - pool.inUse, model);
+      result.observe(queued, pool.queued, model);
+      result.observe(champion, 1, {
+        ...model,
+        "medgate.model.version_id": served.versionId ?? "unregistered",
+        "medgate.model.version": served.version ?? 0,
+      });
+    }
+    const stats = log.stats;
+    result.observe(logQueued, stats.queued);
+    result.observe(spooled, stats.spooled);
+    result.observe(rejected, stats.rejected);
+    result.observe(spoolBytes, await log.spoolBytes().catch(() => 0));
+  };
+  meter.addBatchObservableCallback(callback, observables);
+  return { [Symbol.dispose]: () => meter.removeBatchObservableCallback(callback, observables) };
+}
