@@ -15,6 +15,12 @@ import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { type LoadResult, runChatLoad } from "./chatLoad.ts";
 
+// `--tracing`: the tracing on/off comparison instead (two serve processes; see bench-tracing.ts).
+if (process.argv.includes("--tracing")) {
+  await import("./bench-tracing.ts");
+  process.exit(0);
+}
+
 const { values } = parseArgs({
   options: {
     model: { type: "string", default: ".medgate/models/SmolLM2-135M-Instruct.Q4_1.gguf" },
@@ -24,6 +30,7 @@ const { values } = parseArgs({
     stream: { type: "boolean", default: false },
     /** Where the HTTP clients run: "process" (a child process at lower priority) or "inprocess". */
     client: { type: "string", default: "process" },
+    tracing: { type: "boolean", default: false },
   },
 });
 const run = promisify(execFile);

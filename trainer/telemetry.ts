@@ -51,7 +51,7 @@ function instruments() {
 
 /** A step's duration, and the state the round went to after it. */
 export function recordStep(round: RoundRow, step: RoundState, seconds: number, next: RoundState): void {
-  const { stepDuration, state } = instruments();
+  const { stepDuration } = instruments();
   stepDuration.record(seconds, { "medgate.round.model": round.modelName, "medgate.round.step": step });
   recordRoundState(round, next);
 }

@@ -22,7 +22,6 @@ type Attributes = Record<string, string | number | boolean | string[]>;
 /** Lives from the request's validation to its last byte (or its failure), and ends once. */
 export class ChatTelemetry {
   readonly #span: Span;
-  readonly #request: ChatCompletionRequest;
   readonly #capture: boolean;
   readonly #metricAttributes: Attributes;
   readonly #started = performance.now();
@@ -31,7 +30,6 @@ export class ChatTelemetry {
   readonly context: Context;
 
   constructor(request: ChatCompletionRequest, options: ChatTraceOptions) {
-    this.#request = request;
     this.#capture = options.captureMessageContent ?? false;
     const attributes: Attributes = {
       [genAi.operation]: "chat",

@@ -26,17 +26,17 @@ export type ReceivedSpan = {
   status: { code?: number; message?: string };
 };
 
-function valueOf(value: AnyValue): unknown {
+function decodeValue(value: AnyValue): unknown {
   if (value.stringValue !== undefined) return value.stringValue;
   if (value.intValue !== undefined) return Number(value.intValue);
   if (value.doubleValue !== undefined) return value.doubleValue;
   if (value.boolValue !== undefined) return value.boolValue;
-  if (value.arrayValue) return (value.arrayValue.values ?? []).map(valueOf);
+  if (value.arrayValue) return (value.arrayValue.values ?? []).map(decodeValue);
   return undefined;
 }
 
 const attributesOf = (list: KeyValue[] = []) =>
-  Object.fromEntries(list.map((kv) => [kv.key, valueOf(kv.value)]));
+  Object.fromEntries(list.map((kv) => [kv.key, decodeValue(kv.value)]));
 
 export type OtlpReceiver = AsyncDisposable & {
   url: string;
