@@ -60,6 +60,11 @@ export const modelVersions = pgTable(
     hfDir: text("hf_dir"),
     ggufPath: text("gguf_path").notNull(),
     ggufSha256: text("gguf_sha256").notNull(),
+    /**
+     * The model id this version has on the upstream engines serving the name (a vLLM LoRA adapter's name, a
+     * separate deployment's model id); null: each upstream's configured model.
+     */
+    upstreamModel: losslessText("upstream_model"),
     status: modelVersionStatus("status").notNull(),
     datasetSha256: text("dataset_sha256"),
     config: losslessJsonb("config").$type<Record<string, unknown>>(),
@@ -106,6 +111,8 @@ export const completions = pgTable(
     timeToFirstTokenMs: real("time_to_first_token_ms"),
     modelName: losslessText("model_name").notNull(),
     modelVersionId: uuid("model_version_id"),
+    /** The upstream endpoint(s) that answered, by their name in the upstreams file; null for the own engine. */
+    upstream: losslessText("upstream"),
     apiKeyId: uuid("api_key_id"),
     traceId: text("trace_id").notNull(),
     user: losslessText("user"),

@@ -119,6 +119,6 @@ export class GatewayServer {
     }
     this.#server.closeAllConnections();
     await closed;
-    for (const served of this.#models.clear()) await served.engine[Symbol.asyncDispose]();
+    for (const served of this.#models.clear()) await served.backend[Symbol.asyncDispose]();
   }
 }

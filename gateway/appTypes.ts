@@ -6,6 +6,7 @@ import type { FeedbackStore } from "./feedback/feedbackStore.ts";
 import type { CompletionLogReader, CompletionRecorder } from "./log/completionRecord.ts";
 import type { RecentCompletionIds } from "./log/RecentCompletionIds.ts";
 import type { ServedModels } from "./models/ServedModels.ts";
+import type { VersionEngines } from "./models/VersionEngines.ts";
 import type { AdminReader } from "./pages/adminReader.ts";
 
 export type GatewayDeps = {
@@ -20,6 +21,8 @@ export type GatewayDeps = {
   feedbackStore: FeedbackStore;
   /** The registry, rounds and audit log for the /admin dashboard. Default: an empty one */
   adminReader?: AdminReader;
+  /** Registered versions loaded on demand for scoring (`NAME@vN`). Default: none (only served names score) */
+  versions?: VersionEngines;
   /** Largest accepted request body in bytes. Default: 4 MiB */
   bodyLimitBytes?: number;
   /** What telemetry shows: message contents on spans (opt-in), the Prometheus text of /metrics, trace links. */
@@ -37,7 +40,8 @@ export type GatewayTelemetry = {
 
 export type GatewayEnv = {
   Variables: {
-    deps: Required<GatewayDeps> & { recentCompletionIds: RecentCompletionIds };
+    deps: Required<Omit<GatewayDeps, "versions">> &
+      Pick<GatewayDeps, "versions"> & { recentCompletionIds: RecentCompletionIds };
     requestId: string;
     /** The request's trace id when it belongs to a trace (W3C), else its request id; stored in the log row. */
     traceId: string;

@@ -12,11 +12,13 @@ import { emptyAdminReader } from "./pages/adminReader.ts";
 import { reviewPages } from "./pages/reviewPages.tsx";
 import { chatCompletionsRoute } from "./routes/chatCompletions.ts";
 import { completionLogRoutes } from "./routes/completionLog.ts";
+import { completionsRoute } from "./routes/completions.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { openApiRoute } from "./routes/openapi.ts";
+import { tokenizerRoutes } from "./routes/tokenizer.ts";
 import { httpTelemetry } from "./telemetry/httpTelemetry.ts";
 
 export const defaultBodyLimitBytes = 4 * 1024 * 1024;
@@ -54,21 +56,25 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   });
   // Every /v1 route needs a key; routes for feedback or logs narrow the roles further.
   app.use("/v1/*", resolved.auth.require("client", "clinician", "admin"));
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: resolved.bodyLimitBytes,
-      onError: () => {
-        throw new PayloadTooLargeError(resolved.bodyLimitBytes);
-      },
-    }),
-  );
+  // The tokenizer routes sit at the root, where vLLM serves them.
+  const limitBody = bodyLimit({
+    maxSize: resolved.bodyLimitBytes,
+    onError: () => {
+      throw new PayloadTooLargeError(resolved.bodyLimitBytes);
+    },
+  });
+  app.use("/v1/*", limitBody);
+  for (const path of ["/tokenize", "/detokenize", "/tokenizer_info"]) {
+    app.use(path, resolved.auth.require("admin"), limitBody);
+  }
 
   app.route("/", healthRoutes);
   app.route("/", openApiRoute);
   app.route("/", metricsRoute);
   app.route("/v1", modelRoutes);
   app.route("/v1", chatCompletionsRoute);
+  app.route("/v1", completionsRoute);
+  app.route("/", tokenizerRoutes);
   app.route("/v1", completionLogRoutes);
   app.route("/v1", feedbackRoutes);
   app.route("/", reviewPages);

@@ -2,6 +2,7 @@
 // server, owned together and disposed in reverse order of creation.
 import "disposablestack/auto";
 import type { Database, DatabaseHandle } from "../db/createDatabase.ts";
+import { findModelVersionByRef } from "../db/modelVersions.ts";
 import type { GatewayDeps, GatewayTelemetry } from "./appTypes.ts";
 import { ApiKeyAuth } from "./auth/ApiKeyAuth.ts";
 import { databaseKeyLookup } from "./auth/databaseKeyLookup.ts";
@@ -11,6 +12,7 @@ import { GatewayServer } from "./GatewayServer.ts";
 import { CompletionLog } from "./log/CompletionLog.ts";
 import { type CompletionRecorder, databaseLogReader } from "./log/completionRecord.ts";
 import { ServedModels } from "./models/ServedModels.ts";
+import { VersionEngines, type VersionEnginesOptions } from "./models/VersionEngines.ts";
 import { databaseAdminReader } from "./pages/adminReader.ts";
 import { observeGateway } from "./telemetry/gauges.ts";
 
@@ -22,6 +24,7 @@ export function databaseGatewayDeps(
     completionLog: CompletionRecorder;
     bodyLimitBytes?: number;
     telemetry?: GatewayTelemetry;
+    versions?: VersionEngines;
   },
 ): GatewayDeps {
   return {
@@ -48,6 +51,11 @@ export type GatewayOptions = {
   onLogError?: (error: Error) => void;
   /** Message contents on spans, /metrics and trace links. Default: no contents, no /metrics, no links */
   telemetry?: GatewayTelemetry;
+  /**
+   * Registered versions scoring requests may name (`NAME@vN`), loaded on demand with `load`. Default: none
+   * (only served names score)
+   */
+  versions?: Pick<VersionEnginesOptions, "load" | "maxLoaded" | "idleMs">;
 };
 
 /** A listening gateway; disposing it drains and closes the server (and its engines), then flushes the log. */
@@ -75,12 +83,18 @@ export async function openGateway(database: DatabaseHandle, options: GatewayOpti
   }
   const models = new ServedModels();
   stack.use(observeGateway(models, completionLog));
+  const versions = options.versions
+    ? stack.use(
+        new VersionEngines({ ...options.versions, find: (ref) => findModelVersionByRef(database.db, ref) }),
+      )
+    : undefined;
   const app = createApp(
     databaseGatewayDeps(database.db, {
       models,
       completionLog,
       bodyLimitBytes: options.bodyLimit,
       telemetry: options.telemetry,
+      versions,
     }),
   );
   const server = stack.use(

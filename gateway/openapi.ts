@@ -9,6 +9,9 @@ import {
   chatCompletionRequest,
   completionIdSchema,
   completionListQuery,
+  completionRequest,
+  detokenizeRequest,
+  detokenizeResponse,
   errorResponse,
   feedbackList,
   feedbackObject,
@@ -20,6 +23,10 @@ import {
   readiness,
   storedCompletion,
   storedCompletionList,
+  textCompletion,
+  tokenizeRequest,
+  tokenizeResponse,
+  tokenizerInfo,
 } from "./protocol.ts";
 
 /** Cookies of the server-rendered pages, set by their sign-in forms. */
@@ -38,7 +45,7 @@ function errors(...statuses: (400 | 401 | 403 | 404 | 413 | 415 | 429 | 503)[]):
     413: "The body is larger than the limit.",
     415: "A form posted with a content type other than application/x-www-form-urlencoded.",
     429: "Every sequence is busy and the wait queue is full; retry after `Retry-After` seconds.",
-    503: "Not ready yet (the model is loading), or API keys cannot be checked.",
+    503: "Not ready yet (the model is loading), a version that could not be loaded, or API keys cannot be checked.",
   } as const;
   return Object.fromEntries(
     statuses.map((status) => [
@@ -185,6 +192,47 @@ export function openApiDocument(version: string) {
           summary: "One logged completion (admin keys).",
           requestParams: { path: z.object({ completion_id: z.string() }) },
           responses: { "200": { description: "OK", content: json(storedCompletion) }, ...errors(404) },
+        }),
+      },
+      "/v1/completions": {
+        post: api({
+          summary:
+            "Raw text completion and prompt scoring (admin keys): with `echo` and `logprobs`, every prompt token's log-probability, as vLLM answers. `model` may name a registered version (`NAME@vN`), loaded on demand. Not logged: it serves evaluation.",
+          requestBody: { content: json(completionRequest) },
+          responses: {
+            "200": { description: "The completion.", content: json(textCompletion) },
+            ...errors(400, 404, 413, 429, 503),
+          },
+        }),
+      },
+      "/tokenize": {
+        post: api({
+          summary: "Tokens of a text or of a conversation through the chat template (admin keys), as vLLM's.",
+          requestBody: { content: json(tokenizeRequest) },
+          responses: {
+            "200": { description: "The tokens.", content: json(tokenizeResponse) },
+            ...errors(400, 404, 413, 429, 503),
+          },
+        }),
+      },
+      "/detokenize": {
+        post: api({
+          summary: "The text of tokens (admin keys), as vLLM's.",
+          requestBody: { content: json(detokenizeRequest) },
+          responses: {
+            "200": { description: "The text.", content: json(detokenizeResponse) },
+            ...errors(400, 404, 413, 429, 503),
+          },
+        }),
+      },
+      "/tokenizer_info": {
+        get: api({
+          summary: "The special tokens and context length of a model's tokenizer (admin keys), as vLLM's.",
+          requestParams: { query: z.object({ model: z.string().optional() }) },
+          responses: {
+            "200": { description: "The tokenizer.", content: json(tokenizerInfo) },
+            ...errors(400, 404, 429, 503),
+          },
         }),
       },
       "/v1/feedback": {

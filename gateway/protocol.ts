@@ -117,13 +117,124 @@ export const chatCompletionChunk = z.object({
 });
 export type ChatCompletionChunk = z.infer<typeof chatCompletionChunk>;
 
+// The legacy completions API, medgate's scoring and evaluation API (as vLLM's): `echo` with `logprobs` returns
+// every prompt token's log-probability, the protocol of lm-evaluation-harness's `local-completions` model.
+const tokenIds = z.array(z.number().int().min(0)).min(1, "must hold at least one token");
+
+export const completionRequest = z.object({
+  model: z.string().min(1),
+  prompt: z.union([
+    z.string(),
+    z.array(z.string()).min(1, "must hold at least one prompt"),
+    tokenIds,
+    z.array(tokenIds).min(1, "must hold at least one prompt"),
+  ]),
+  best_of: z.number().int().min(1).nullable().optional(),
+  echo: z.boolean().nullable().optional(),
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  logit_bias: z.record(z.string(), z.number()).nullable().optional(),
+  logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  /** OpenAI's default is 16; 0 (with `echo`) scores the prompt without generating. */
+  max_tokens: z.number().int().min(0).nullable().optional(),
+  n: z.number().int().min(1).max(16).nullable().optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  seed: z.number().int().nullable().optional(),
+  stop: z
+    .union([z.string(), z.array(z.string()).max(4)])
+    .nullable()
+    .optional(),
+  stream: z.boolean().nullable().optional(),
+  suffix: z.string().nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().min(0).max(1).nullable().optional(),
+  user: z.string().optional(),
+  /** medgate extension (as in llama-server and vLLM). */
+  top_k: z.number().int().min(0).nullable().optional(),
+  /** medgate extension (as in llama-server and vLLM). */
+  min_p: z.number().min(0).max(1).nullable().optional(),
+  /** medgate extension (as in llama-server). */
+  repeat_penalty: z.number().min(0.01, "must be at least 0.01 (1 disables it)").max(10).nullable().optional(),
+});
+export type CompletionRequest = z.infer<typeof completionRequest>;
+
+export const completionLogprobs = z.object({
+  tokens: z.array(z.string()),
+  /** null for the first prompt token, which nothing precedes. */
+  token_logprobs: z.array(z.number().nullable()),
+  /** The most likely tokens at each position, the scored one included (so up to `logprobs` + 1 entries). */
+  top_logprobs: z.array(z.record(z.string(), z.number()).nullable()),
+  text_offset: z.array(z.number().int()),
+});
+export type CompletionLogprobs = z.infer<typeof completionLogprobs>;
+
+export const textCompletion = z.object({
+  id: z.string(),
+  object: z.literal("text_completion"),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      text: z.string(),
+      index: z.number().int(),
+      logprobs: completionLogprobs.nullable(),
+      finish_reason: z.enum(["stop", "length"]),
+    }),
+  ),
+  usage,
+  system_fingerprint: z.string(),
+});
+export type TextCompletion = z.infer<typeof textCompletion>;
+
+// medgate extension (as vLLM's): the served model's tokenizer, which scorers and lm-evaluation-harness's
+// remote tokenizer use.
+export const tokenizeRequest = z.union([
+  z.object({
+    model: z.string().min(1).optional(),
+    prompt: z.string(),
+    /** BOS where the model wants one. Default: true */
+    add_special_tokens: z.boolean().optional(),
+    /** Text of special tokens (`<|im_end|>`) read as those tokens, as llama-server's. Default: true */
+    parse_special: z.boolean().optional(),
+  }),
+  z.object({
+    model: z.string().min(1).optional(),
+    messages: z.array(chatMessage).min(1, "must contain at least one message"),
+    /** An open assistant turn after a last message that is not the assistant's. Default: true */
+    add_generation_prompt: z.boolean().optional(),
+    /** A last assistant message is left open (no end of turn), to be continued. Default: false */
+    continue_final_message: z.boolean().optional(),
+  }),
+]);
+export type TokenizeRequest = z.infer<typeof tokenizeRequest>;
+
+export const tokenizeResponse = z.object({
+  count: z.number().int(),
+  max_model_len: z.number().int(),
+  tokens: z.array(z.number().int()),
+  token_strs: z.array(z.string()).nullable(),
+});
+
+export const detokenizeRequest = z.object({
+  model: z.string().min(1).optional(),
+  tokens: z.array(z.number().int().min(0)),
+});
+export const detokenizeResponse = z.object({ prompt: z.string() });
+
+export const tokenizerInfo = z.object({
+  tokenizer_class: z.string(),
+  bos_token: z.string().nullable(),
+  eos_token: z.string().nullable(),
+  pad_token: z.string().nullable(),
+  model_max_length: z.number().int(),
+});
+
 export const model = z.object({
   id: z.string(),
   object: z.literal("model"),
   created: z.number().int(),
   owned_by: z.string(),
-  /** medgate extension: per-sequence context length in tokens. */
-  context_length: z.number().int(),
+  /** medgate extension: per-sequence context length in tokens (absent for a model served by upstreams). */
+  context_length: z.number().int().optional(),
 });
 export type Model = z.infer<typeof model>;
 
@@ -254,7 +365,7 @@ export const readiness = z.object({
         size: z.number().int(),
         inUse: z.number().int(),
         queued: z.number().int(),
-        maxQueue: z.number().int(),
+        maxQueue: z.number().int().optional(),
       }),
     }),
   ),

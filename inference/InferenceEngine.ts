@@ -11,19 +11,23 @@ import type {
 } from "node-llama-cpp";
 import { ChatStream } from "./ChatStream.ts";
 import type { ChatTemplateFamily } from "./catalog.ts";
+import { chatHistoryOf } from "./chatHistory.ts";
 import type { ChatMessage, ChatRequest, SamplingOptions } from "./chatTypes.ts";
 import { chatWrapperFor } from "./chatWrapperFor.ts";
-import {
-  ContextLengthExceededError,
-  EngineUnavailableError,
-  InvalidGenerationRequestError,
-} from "./errors.ts";
+import { ContextLengthExceededError, EngineUnavailableError } from "./errors.ts";
 import { GrammarCache } from "./GrammarCache.ts";
 import { GenerationSpan } from "./generationSpan.ts";
 import { SequencePool, type SequencePoolStats } from "./SequencePool.ts";
 import { guardSampler } from "./samplerGuard.ts";
-import { type ContinuationScore, scoreContinuations, tokenizeForScoring } from "./scoreContinuations.ts";
+import {
+  type ContinuationScore,
+  type PromptScore,
+  scoreContinuations,
+  scorePrompts,
+  tokenizeForScoring,
+} from "./scoreContinuations.ts";
 import { type GpuChoice, sharedLlama } from "./sharedLlama.ts";
+import { completeText, type TextCompletionResult } from "./textCompletion.ts";
 import { defaultThreadCount } from "./threadDefaults.ts";
 
 /** llama-server's sampling defaults, so answers match what users of llama.cpp already know. */
@@ -169,6 +173,11 @@ export class InferenceEngine {
     }
   }
 
+  /** Tokens in the model's vocabulary: every token id is below it (0 when the GGUF does not list them). */
+  get vocabularySize(): number {
+    return this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0;
+  }
+
   get poolStats(): SequencePoolStats {
     return this.#pool.stats;
   }
@@ -297,6 +306,99 @@ export class InferenceEngine {
     return this.#promptTokens(this.#historyOf(messages));
   }
 
+  /** Log-likelihood of each text continuation right after the conversation's open assistant turn. */
+  scoreChatContinuations(
+    messages: ChatMessage[],
+    continuations: readonly string[],
+    options: { signal?: AbortSignal; truncateLeft?: boolean } = {},
+  ): Promise<ContinuationScore[]> {
+    return this.scoreContinuations(this.promptTokensOf(messages), continuations, options);
+  }
+
+  /**
+   * A conversation's tokens as the chat template renders it. `generationPrompt`: an open assistant turn is
+   * added after a last message that is not the assistant's (default true). `closeFinal`: a last assistant
+   * message is closed with the end-of-turn token, as `scoreAnswers` scores a finished answer (default false).
+   */
+  renderChat(
+    messages: ChatMessage[],
+    options: { generationPrompt?: boolean; closeFinal?: boolean } = {},
+  ): Token[] {
+    const tokens = this.#promptTokens(this.#historyOf(messages, options.generationPrompt ?? true));
+    const end = this.model.tokens.eot ?? this.model.tokens.eos;
+    return options.closeFinal && messages.at(-1)?.role === "assistant" && end !== null
+      ? [...tokens, end]
+      : tokens;
+  }
+
+  /** Whether text prompts start with BOS: the model's tokenizer asks for one. */
+  get addsBos(): boolean {
+    return this.model.tokens.shouldPrependBosToken && this.model.tokens.bos !== null;
+  }
+
+  /**
+   * The tokens of `text`: BOS first when `bos` and the model's tokenizer asks for one (default true); the text
+   * of special tokens (`<|im_end|>`) read as those tokens when `special` (default true).
+   */
+  tokenize(text: string, options: { bos?: boolean; special?: boolean } = {}): Token[] {
+    const tokens = this.model.tokenize(text, options.special ?? true);
+    return (options.bos ?? true) && this.addsBos ? [this.model.tokens.bos!, ...tokens] : tokens;
+  }
+
+  /** The text of tokens, special tokens written out. */
+  detokenize(tokens: readonly Token[]): string {
+    return this.model.detokenize(tokens, true);
+  }
+
+  /**
+   * Log-probability of every token of each prompt after those before it, with the `top` most likely
+   * alternatives per position: what the legacy completions API returns for `echo` with `logprobs`.
+   */
+  async scorePrompts(
+    prompts: Token[][],
+    options: { top?: number; signal?: AbortSignal } = {},
+  ): Promise<PromptScore[]> {
+    this.#assertLive();
+    for (const prompt of prompts) {
+      if (prompt.length > this.info.contextSize)
+        throw new ContextLengthExceededError(this.info.contextSize, prompt.length, undefined);
+    }
+    const sequence = await this.#pool.acquire(options.signal);
+    try {
+      return await scorePrompts(sequence, prompts, options.top ?? 0);
+    } finally {
+      this.#pool.release(sequence);
+    }
+  }
+
+  /** Raw text completion after prompt tokens (no chat template), on one of the engine's sequences. */
+  async completeText(
+    promptTokens: Token[],
+    request: Pick<ChatRequest, "maxTokens" | "sampling" | "seed" | "stop">,
+    signal?: AbortSignal,
+  ): Promise<TextCompletionResult> {
+    this.#assertLive();
+    const contextSize = this.info.contextSize;
+    const maxTokens = request.maxTokens ?? contextSize - promptTokens.length;
+    if (promptTokens.length + maxTokens > contextSize)
+      throw new ContextLengthExceededError(contextSize, promptTokens.length, maxTokens);
+    const sequence = await this.#pool.acquire(signal);
+    try {
+      return await completeText(sequence, {
+        promptTokens,
+        maxTokens,
+        sampling: { ...this.#sampling, ...request.sampling },
+        seed: request.seed,
+        stop: request.stop ?? [],
+        signal,
+      });
+    } catch (error) {
+      throw this.#samplerGuard.failureOf(error);
+    } finally {
+      this.#pool.release(sequence);
+    }
+  }
+
   /**
    * For a hot swap, once no new request is routed here: lets every running and queued request finish, then
    * disposes. A request that picked this engine a moment before the swap still gets its sequence: the
@@ -338,23 +440,8 @@ export class InferenceEngine {
     if (this.#disposed) throw new EngineUnavailableError("The model has been unloaded.");
   }
 
-  #historyOf(messages: ChatMessage[]): ChatHistoryItem[] {
-    if (messages.length === 0) {
-      throw new InvalidGenerationRequestError("The conversation has no messages.", "messages");
-    }
-    const history: ChatHistoryItem[] = [];
-    const hasSystem = messages.some((message) => message.role === "system");
-    if (!hasSystem && this.info.defaultSystemPrompt) {
-      history.push({ type: "system", text: this.info.defaultSystemPrompt });
-    }
-    for (const message of messages) {
-      if (message.role === "system") history.push({ type: "system", text: message.content });
-      else if (message.role === "user") history.push({ type: "user", text: message.content });
-      else history.push({ type: "model", response: [message.content] });
-    }
-    // An assistant message last is a prefix the answer continues; otherwise the answer starts empty.
-    if (history.at(-1)?.type !== "model") history.push({ type: "model", response: [] });
-    return history;
+  #historyOf(messages: ChatMessage[], generationPrompt = true): ChatHistoryItem[] {
+    return chatHistoryOf(messages, this.info.defaultSystemPrompt, generationPrompt);
   }
 
   #promptTokens(history: ChatHistoryItem[]): Token[] {

@@ -10,6 +10,8 @@ export type ContinuationScore = {
   logprob: number;
   /** Whether every token was the most likely one at its position (greedy match). */
   isGreedy: boolean;
+  /** Per position, the most likely tokens and their log-probabilities, best first (when asked for). */
+  topLogprobs?: [Token, number][][];
 };
 
 export type ScoreInput = {
@@ -55,7 +57,12 @@ export function tokenizeForScoring(
 export async function scoreContinuations(
   sequence: LlamaContextSequence,
   input: ScoreInput,
+  options: {
+    /** How many of the most likely tokens to return per position (`topLogprobs`). Default: 0 */
+    top?: number;
+  } = {},
 ): Promise<ContinuationScore[]> {
+  const topCount = options.top ?? 0;
   const { promptTokens } = input;
   if (promptTokens.length === 0) throw new Error("Scoring needs at least one prompt token (e.g. BOS).");
   const prefix = promptTokens.slice(0, -1);
@@ -65,7 +72,13 @@ export async function scoreContinuations(
   const scores: ContinuationScore[] = [];
   for (const continuation of input.continuations) {
     if (continuation.length === 0) {
-      scores.push({ tokens: [], tokenLogprobs: [], logprob: 0, isGreedy: true });
+      scores.push({
+        tokens: [],
+        tokenLogprobs: [],
+        logprob: 0,
+        isGreedy: true,
+        ...(topCount ? { topLogprobs: [] } : {}),
+      });
       continue;
     }
     // Drop the previous continuation but keep the shared prefix in the cache.
@@ -75,7 +88,7 @@ export async function scoreContinuations(
         token,
         {
           generateNext: {
-            logits: { filter: { tokens: [continuation[index]!], includeTop: 1 } },
+            logits: { filter: { tokens: [continuation[index]!], includeTop: Math.max(1, topCount) } },
             totalLogitWeight: true,
           },
         },
@@ -83,6 +96,7 @@ export async function scoreContinuations(
     );
     const outputs = await sequence.controlledEvaluate(inputs);
     const tokenLogprobs: number[] = [];
+    const topLogprobs: [Token, number][][] = [];
     let isGreedy = true;
     continuation.forEach((token, index) => {
       const next = outputs[index]?.next;
@@ -93,14 +107,22 @@ export async function scoreContinuations(
       if (logits === undefined || total === undefined || logit === undefined || top === undefined) {
         throw new Error(`llama.cpp returned no logits for continuation position ${index}.`);
       }
-      if (top[0] !== token && top[1] > logit) isGreedy = false;
-      tokenLogprobs.push(logit - top[1] - Math.log(total));
+      const [, topLogit] = top;
+      if (top[0] !== token && topLogit > logit) isGreedy = false;
+      const logOfTotal = Math.log(total);
+      tokenLogprobs.push(logit - topLogit - logOfTotal);
+      // The map is sorted by logit, best first; the scored token is in it even when it is not among the best.
+      if (topCount)
+        topLogprobs.push(
+          [...logits].slice(0, topCount).map(([id, value]) => [id, value - topLogit - logOfTotal]),
+        );
     });
     scores.push({
       tokens: continuation,
       tokenLogprobs,
       logprob: tokenLogprobs.reduce((sum, value) => sum + value, 0),
       isGreedy,
+      ...(topCount ? { topLogprobs } : {}),
     });
   }
   return scores;
@@ -110,4 +132,56 @@ async function evaluatePrefix(sequence: LlamaContextSequence, prefix: Token[]): 
   await sequence.adaptStateToTokens(prefix, false);
   const missing = prefix.slice(sequence.nextTokenIndex);
   if (missing.length > 0) await sequence.evaluateWithoutGeneratingNewTokens(missing);
+}
+
+export type PromptScore = {
+  /** log p(token_i | tokens_<i), natural log; null for the first token, which nothing precedes. */
+  tokenLogprobs: (number | null)[];
+  /** Per position, the `top` most likely tokens and their log-probabilities (null for the first token). */
+  topLogprobs: ([Token, number][] | null)[];
+};
+
+/**
+ * The log-probability of every token of each prompt after the tokens before it: the `echo` of the legacy
+ * completions API, which evaluation harnesses score with. Prompts that share a beginning (a question followed by
+ * each of its answers) have it evaluated once.
+ */
+export async function scorePrompts(
+  sequence: LlamaContextSequence,
+  prompts: readonly Token[][],
+  top: number,
+): Promise<PromptScore[]> {
+  const shared = commonPrefixLength(prompts);
+  if (shared === 0) {
+    const each: PromptScore[] = [];
+    for (const prompt of prompts) each.push(...(await scorePrompts(sequence, [prompt], top)));
+    return each;
+  }
+  const prefix = prompts[0]!.slice(0, shared);
+  const [head] = await scoreContinuations(
+    sequence,
+    { promptTokens: prefix.slice(0, 1), continuations: [prefix.slice(1)] },
+    { top },
+  );
+  const tails = await scoreContinuations(
+    sequence,
+    { promptTokens: prefix, continuations: prompts.map((prompt) => prompt.slice(shared)) },
+    { top },
+  );
+  const tops = (score: ContinuationScore) => score.topLogprobs ?? score.tokens.map(() => null);
+  return tails.map((tail) => ({
+    tokenLogprobs: [null, ...head!.tokenLogprobs, ...tail.tokenLogprobs],
+    topLogprobs: [null, ...tops(head!), ...tops(tail)],
+  }));
+}
+
+function commonPrefixLength(prompts: readonly Token[][]): number {
+  const first = prompts[0] ?? [];
+  let length = first.length;
+  for (const prompt of prompts.slice(1)) {
+    let i = 0;
+    while (i < length && i < prompt.length && prompt[i] === first[i]) i++;
+    length = i;
+  }
+  return length;
 }

@@ -13,6 +13,30 @@ export function toEngineRequest(request: ChatCompletionRequest): ChatRequest {
     throw new BadRequestError("Tool calling is not supported by this server.", "tools");
   }
   if (request.logprobs) throw new BadRequestError("logprobs are not supported by this server.", "logprobs");
+  return {
+    messages: request.messages.map(toEngineMessage),
+    maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+    sampling: samplingOf(request),
+    seed: request.seed ?? undefined,
+    stop: stopOf(request),
+    responseFormat: toConstraint(request),
+  };
+}
+
+type SamplingFields = Pick<
+  ChatCompletionRequest,
+  | "temperature"
+  | "top_p"
+  | "top_k"
+  | "min_p"
+  | "repeat_penalty"
+  | "frequency_penalty"
+  | "presence_penalty"
+  | "stop"
+>;
+
+/** The sampling a request sets (the rest is the engine's default), for chat and text completions alike. */
+export function samplingOf(request: SamplingFields): Partial<SamplingOptions> {
   const sampling: Partial<SamplingOptions> = {};
   if (request.temperature != null) sampling.temperature = request.temperature;
   if (request.top_p != null) sampling.topP = request.top_p;
@@ -21,20 +45,18 @@ export function toEngineRequest(request: ChatCompletionRequest): ChatRequest {
   if (request.repeat_penalty != null) sampling.repeatPenalty = request.repeat_penalty;
   if (request.frequency_penalty != null) sampling.frequencyPenalty = request.frequency_penalty;
   if (request.presence_penalty != null) sampling.presencePenalty = request.presence_penalty;
+  return sampling;
+}
+
+/** The request's stop strings as a list; an empty one is refused. */
+export function stopOf(request: SamplingFields): string[] {
   const stop = request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
   if (stop.some((value) => value === ""))
     throw new BadRequestError("Stop strings must not be empty.", "stop");
-  return {
-    messages: request.messages.map(toEngineMessage),
-    maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
-    sampling,
-    seed: request.seed ?? undefined,
-    stop,
-    responseFormat: toConstraint(request),
-  };
+  return stop;
 }
 
-function toEngineMessage(message: ChatMessageInput, index: number): ChatMessage {
+export function toEngineMessage(message: ChatMessageInput, index: number): ChatMessage {
   const param = `messages[${index}]`;
   if (message.role === "tool" || message.role === "function") {
     throw new BadRequestError(`${message.role} messages are not supported by this server.`, `${param}.role`);

@@ -1,9 +1,7 @@
 // The chat-completions service: runs a validated request on the served model, whole or as SSE chunks.
 import { randomBytes } from "node:crypto";
 import { context as otelContext } from "@opentelemetry/api";
-import type { ChatStream } from "../../inference/ChatStream.ts";
 import type { ChatRequest, ChatResult } from "../../inference/chatTypes.ts";
-import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import type { Caller } from "../auth/ApiKeyAuth.ts";
 import { errorBody, NotFoundError, toApiError, UnavailableError } from "../errors.ts";
 import {
@@ -11,6 +9,7 @@ import {
   type CompletionRecorder,
   completionRecord,
 } from "../log/completionRecord.ts";
+import type { ChatAnswer, ChatBackend } from "../models/ChatBackend.ts";
 import type { ServedModels } from "../models/ServedModels.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "../protocol.ts";
 import { ChatTelemetry, type ChatTraceOptions } from "../telemetry/chatTelemetry.ts";
@@ -73,9 +72,9 @@ async function answer(
   const onRequestAbort = () => abort.abort(requestSignal.reason);
   requestSignal.addEventListener("abort", onRequestAbort, { once: true });
   const startedAt = performance.now();
-  let streams: ChatStream[];
+  let streams: ChatAnswer[];
   try {
-    streams = await startChoices(served.engine, engineRequest, request.n ?? 1, abort.signal);
+    streams = await startChoices(served.backend, engineRequest, request.n ?? 1, abort.signal);
   } catch (error) {
     requestSignal.removeEventListener("abort", onRequestAbort);
     throw error;
@@ -85,7 +84,7 @@ async function answer(
     id: newCompletionId(),
     created: Math.floor(createdAt.getTime() / 1000),
     model: served.name,
-    system_fingerprint: fingerprintOf(served.engine),
+    system_fingerprint: served.backend.fingerprint,
   };
   const startupMs = performance.now() - context.receivedAt;
   // Every response that got an id is recorded once, whatever its end; recording never waits.
@@ -97,6 +96,7 @@ async function answer(
       messages: engineRequest.messages,
       modelName: served.name,
       modelVersionId: served.versionId,
+      upstream: upstreamsOf(streams),
       caller: context.caller,
       traceId: context.traceId,
       latencyMs: performance.now() - context.receivedAt,
@@ -163,17 +163,17 @@ async function settle(choices: Promise<ChatResult>[], signal: AbortSignal): Prom
 }
 
 async function startChoices(
-  engine: InferenceEngine,
+  backend: ChatBackend,
   request: ChatRequest,
   n: number,
   signal: AbortSignal,
-): Promise<ChatStream[]> {
-  const streams: ChatStream[] = [];
+): Promise<ChatAnswer[]> {
+  const streams: ChatAnswer[] = [];
   try {
     for (let index = 0; index < n; index++) {
       // Distinct seeds per choice, so n choices with a seed differ from each other yet stay reproducible.
       const seed = request.seed === undefined ? undefined : request.seed + index;
-      streams.push(await engine.startChat({ ...request, seed }, signal));
+      streams.push(await backend.startChat({ ...request, seed }, signal));
     }
     return streams;
   } catch (error) {
@@ -193,14 +193,16 @@ function usageOf(results: ChatResult[]): Usage {
   };
 }
 
-function fingerprintOf(engine: InferenceEngine): string {
-  return `medgate-${engine.info.fileBytes.toString(36)}-${engine.info.fileModifiedAt.getTime().toString(36)}`;
+/** The upstreams that answered the choices, or null when medgate's own engine did. */
+function upstreamsOf(streams: ChatAnswer[]): string | null {
+  const names = [...new Set(streams.flatMap((stream) => (stream.upstream ? [stream.upstream] : [])))];
+  return names.length === 0 ? null : names.join(",");
 }
 
 type ChunkHeader = Pick<ChatCompletionChunk, "id" | "created" | "model" | "system_fingerprint">;
 
 function sseBody(
-  streams: ChatStream[],
+  streams: ChatAnswer[],
   header: ChunkHeader,
   includeUsage: boolean,
   abort: AbortController,
@@ -222,7 +224,7 @@ function sseBody(
         choices,
         ...(includeUsage ? { usage: usage ?? null } : {}),
       });
-      const runChoice = async (stream: ChatStream, index: number): Promise<ChatResult> => {
+      const runChoice = async (stream: ChatAnswer, index: number): Promise<ChatResult> => {
         send(
           chunk([{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]),
         );

@@ -41,6 +41,8 @@ export function completionRecord(input: {
   modelName: string;
   /** The registry version that answered, when the served model is registered. */
   modelVersionId?: string | null;
+  /** The upstream(s) that answered, for a model served by upstreams. */
+  upstream?: string | null;
   caller: Caller;
   traceId: string;
   /** Milliseconds from the request's arrival to the end of the answer. */
@@ -80,6 +82,7 @@ export function completionRecord(input: {
     timeToFirstTokenMs: firstToken.length > 0 ? input.startupMs + Math.min(...firstToken) : null,
     modelName: input.modelName,
     modelVersionId: input.modelVersionId ?? null,
+    upstream: input.upstream ?? null,
     apiKeyId: input.caller.keyId,
     traceId: input.traceId,
     user: request.user ?? null,

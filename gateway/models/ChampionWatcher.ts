@@ -110,7 +110,7 @@ export class ChampionWatcher {
     this.swaps++;
     this.#log(`now serving ${name} v${champion.version} (${champion.ggufPath}).`);
     if (replaced) {
-      const retiring = replaced.engine
+      const retiring = replaced.backend
         .retire()
         .catch((error: unknown) =>
           this.#log(`retiring the previous engine of "${name}" failed: ${messageOf(error)}`),

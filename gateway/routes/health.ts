@@ -8,6 +8,6 @@ export const healthRoutes = new Hono<GatewayEnv>()
   .get("/ready", (c) => {
     const { models } = c.get("deps");
     if (!models.ready) return c.json(errorBody(new UnavailableError("The model is still loading.")), 503);
-    const served = models.list().map((model) => ({ model: model.name, pool: model.engine.poolStats }));
+    const served = models.list().map((model) => ({ model: model.name, pool: model.backend.stats }));
     return c.json({ status: "ready", models: served });
   });

@@ -11,7 +11,7 @@ function toModel(served: ServedModel): Model {
     object: "model",
     created: Math.floor(served.servedSince.getTime() / 1000),
     owned_by: "medgate",
-    context_length: served.engine.info.contextSize,
+    ...(served.backend.contextLength === null ? {} : { context_length: served.backend.contextLength }),
   };
 }
 

@@ -35,8 +35,8 @@ export function observeGateway(models: ServedModels, log: CompletionLog): Dispos
   const observables = [busy, free, queued, champion, logQueued, spooled, spoolBytes, rejected];
   const callback = async (result: Parameters<Parameters<typeof meter.addBatchObservableCallback>[0]>[0]) => {
     for (const served of models.list()) {
-      if (served.engine.disposed) continue;
-      const pool = served.engine.poolStats;
+      if (served.backend.disposed) continue;
+      const pool = served.backend.stats;
       const model = { "gen_ai.request.model": served.name };
       result.observe(busy, pool.inUse, model);
       result.observe(free, pool.size - pool.inUse, model);

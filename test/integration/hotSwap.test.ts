@@ -87,7 +87,7 @@ const ask = (content: string) =>
 
 describe("hot swap", () => {
   it("switches the champion under 50 streams in flight without failing one", async () => {
-    const oldEngine = gateway.models.get("tiny")!.engine;
+    const oldEngine = gateway.models.get("tiny")!.engine!;
     let firstChunks = 0;
     const streams = Array.from({ length: 50 }, async (_, i) => {
       const stream = await gateway.client.chat.completions.create({

@@ -35,6 +35,8 @@ export async function startGateway(
     databaseUrl?: string;
     /** Message contents on spans, /metrics. Default: neither */
     telemetry?: GatewayTelemetry;
+    /** Registered versions may be scored by `NAME@vN`, loaded with the same engine settings. Default: false */
+    versions?: boolean;
   } = {},
 ): Promise<TestGateway> {
   const engine = await InferenceEngine.load({ modelName: "tiny", gpu: false, threads: 1, ...engineOptions });
@@ -50,6 +52,18 @@ export async function startGateway(
     bodyLimit: appOptions.bodyLimitBytes,
     drainTimeout: 5_000,
     telemetry: appOptions.telemetry,
+    versions: appOptions.versions
+      ? {
+          load: (version) =>
+            InferenceEngine.load({
+              gpu: false,
+              threads: 1,
+              ...engineOptions,
+              modelPath: version.ggufPath,
+              modelName: `${version.name}@v${version.version}`,
+            }),
+        }
+      : undefined,
   });
   gateway.models.serve(engine.info.modelName, engine);
   const { server } = gateway;

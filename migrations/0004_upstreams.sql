@@ -1,0 +1,2 @@
+ALTER TABLE "completions" ADD COLUMN "upstream" text;--> statement-breakpoint
+ALTER TABLE "model_versions" ADD COLUMN "upstream_model" text;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds llama-server from the llama.cpp source node-llama-cpp ships (llama/gitRelease.bundle), once per
+# machine and node-llama-cpp version: the binary is cached outside the checkout, in
+#   ${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@<version>/bin/llama-server
+# and the path is printed on the last line. The upstream tests and `npm run bench:serve -- --upstream` use it.
+#
+# Run from the repository root after `npm ci`. Environment:
+#   MEDGATE_CACHE_DIR   cache root (default: ~/.cache/medgate)
+#   BUILD_JOBS          parallel compile jobs (default: the number of cores)
+set -euo pipefail
+
+NLC_DIR=node_modules/node-llama-cpp
+BUNDLE="$NLC_DIR/llama/gitRelease.bundle"
+say() { echo "build-llama-server: $*" >&2; }
+die() { echo "build-llama-server: error: $*" >&2; exit 1; }
+
+[[ -f "$BUNDLE" ]] || die "$BUNDLE not found; run \`npm ci\` first"
+command -v cmake >/dev/null || die "cmake is needed (apt-get install cmake g++)"
+nlc_version=$(node -p "require('./$NLC_DIR/package.json').version")
+root="${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@$nlc_version"
+binary="$root/bin/llama-server"
+if [[ -x "$binary" ]] && "$binary" --version >/dev/null 2>&1; then
+  say "cached ($binary)"
+  echo "$binary"
+  exit 0
+fi
+
+mkdir -p "$root"
+# One build at a time per cache folder; a second caller waits for the first and reuses its binary.
+exec 9>"$root/.lock"
+flock 9
+if [[ -x "$binary" ]] && "$binary" --version >/dev/null 2>&1; then
+  say "built by another process ($binary)"
+  echo "$binary"
+  exit 0
+fi
+
+work=$(mktemp -d -p "$root" build.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+say "building llama-server from node-llama-cpp@$nlc_version's llama.cpp (several minutes, once per machine)"
+started=$SECONDS
+git -c advice.detachedHead=false clone --quiet "$BUNDLE" "$work/src"
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+cmake -S "$work/src" -B "$work/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON >/dev/null
+cmake --build "$work/build" --target llama-server -j "${BUILD_JOBS:-$(nproc)}" >/dev/null
+mkdir -p "$root/bin.tmp"
+cp "$work/build/bin/llama-server" "$root/bin.tmp/"
+rm -rf "$root/bin"
+mv "$root/bin.tmp" "$root/bin"
+"$binary" --version >&2 || die "the built llama-server does not run"
+say "built in $((SECONDS - started))s ($binary)"
+echo "$binary"
