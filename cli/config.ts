@@ -237,6 +237,14 @@ export const serveConfigSchema = z.object({
     value: "MS",
   }),
   offline: option(flag(), { help: "Never download; a missing model is an error" }),
+  upstreams: option(z.string().min(1).optional(), {
+    help: "JSON file of model names answered by upstream OpenAI-compatible engines (vLLM, SGLang, llama-server)",
+    value: "FILE",
+    defaultText: "none",
+  }),
+  upstreamsOnly: option(flag(), {
+    help: "With --upstreams: load no model in this process, serve only the upstreams' names",
+  }),
   hfToken: option(z.string().optional(), {
     help: "Hugging Face token for gated repos",
     value: "TOKEN",

@@ -1,22 +1,31 @@
-// `medgate models register|list`: the model registry from the command line.
+// `medgate models register|list|set-upstream`: the model registry from the command line.
 import { existsSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { ChampionChangeError, makeChampion, rollbackChampion } from "../db/championChanges.ts";
-import { findChampion, listModelVersions, registerModelVersion } from "../db/modelVersions.ts";
+import {
+  findChampion,
+  findModelVersionByRef,
+  listModelVersions,
+  registerModelVersion,
+  setUpstreamModel,
+} from "../db/modelVersions.ts";
 import { sha256OfFile } from "../inference/fileDigest.ts";
 import { defineCommand } from "./commandLine.ts";
 import { ConfigError, type DatabaseConfig, databaseOptions, operator, option } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 
 const modelsUsage = `Usage:
-  medgate models register --name NAME --gguf FILE [--hf-dir DIR] [--champion]
+  medgate models register --name NAME --gguf FILE [--hf-dir DIR] [--upstream-model ID] [--champion]
       Adds a version of NAME (the name clients send in "model"). --hf-dir is the Hugging Face
-      checkpoint the GGUF was made from: rounds train from it. --champion makes it the served
-      version when NAME has no champion yet.
+      checkpoint the GGUF was made from: rounds train from it. --upstream-model is its model id on
+      the upstream engines that serve NAME (a vLLM LoRA adapter name). --champion makes it the
+      served version when NAME has no champion yet.
+  medgate models set-upstream NAME@vN --upstream-model ID
+      Names a version's upstream model id (not the champion's: promote a new version instead).
   medgate models list [--name NAME]
-      Versions with status, parent, round and GGUF sha256.
+      Versions with status, parent, round, upstream model and GGUF sha256.
   medgate promote VERSION_ID --force --reason "…"
       Makes a version the champion without the benchmark gate (audited with the reason).
   medgate rollback NAME --reason "…"
@@ -37,10 +46,15 @@ export const modelsCommand = defineCommand({
       help: "With register: make it the champion of a name that has none",
       env: false,
     }),
+    upstreamModel: option(z.string().min(1).optional(), {
+      help: "With register and set-upstream: the version's model id on the upstream engines",
+      value: "ID",
+      env: false,
+    }),
     ...databaseOptions,
   }),
   positionals: true,
-  run: (options, [action]) => models(action, options, options),
+  run: (options, [action, ref]) => models(action, ref, options, options),
 });
 
 const reason = option(z.string().optional(), { help: "Why, for the audit log", value: '"…"', env: false });
@@ -69,7 +83,8 @@ Returns NAME to the champion it had before the current one (audited).`,
 
 async function models(
   action: string | undefined,
-  args: { name?: string; gguf?: string; hfDir?: string; champion?: boolean },
+  ref: string | undefined,
+  args: { name?: string; gguf?: string; hfDir?: string; champion?: boolean; upstreamModel?: string },
   config: DatabaseConfig,
 ): Promise<void> {
   switch (action) {
@@ -96,6 +111,7 @@ async function models(
           ggufPath,
           ggufSha256,
           hfDir,
+          upstreamModel: args.upstreamModel,
           status: "candidate",
           config: { registeredBy: `cli@${hostname()}` },
         });
@@ -111,10 +127,38 @@ async function models(
       console.log(row.id);
       return;
     }
+    case "set-upstream": {
+      if (!ref || !args.upstreamModel)
+        throw new ConfigError("models set-upstream needs NAME@vN and --upstream-model ID.");
+      const upstreamModel = args.upstreamModel;
+      const row = await withDatabase(config, async (db) => {
+        const version = await findModelVersionByRef(db, ref);
+        if (!version) throw new ConfigError(`No model version ${ref}.`);
+        const updated = await setUpstreamModel(db, version.id, upstreamModel);
+        if (!updated) {
+          throw new ConfigError(
+            `${version.name} v${version.version} is the champion: its route changes only by promotion (register a new version with --upstream-model and promote it).`,
+          );
+        }
+        return updated;
+      });
+      console.error(`${row.name} v${row.version} has upstream model ${row.upstreamModel}.`);
+      return;
+    }
     case "list": {
       const rows = await withDatabase(config, (db) => listModelVersions(db, args.name));
       console.log(
-        ["id", "name", "version", "status", "parent", "round", "gguf_sha256", "created"].join("\t"),
+        [
+          "id",
+          "name",
+          "version",
+          "status",
+          "parent",
+          "round",
+          "upstream_model",
+          "gguf_sha256",
+          "created",
+        ].join("\t"),
       );
       for (const row of rows) {
         console.log(
@@ -125,6 +169,7 @@ async function models(
             row.status,
             row.parentId ?? "-",
             row.roundId ?? "-",
+            row.upstreamModel ?? "-",
             row.ggufSha256.slice(0, 16),
             row.createdAt.toISOString(),
           ].join("\t"),

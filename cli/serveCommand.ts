@@ -10,17 +10,27 @@ import type { ModelVersionRow } from "../db/schema.ts";
 import { SpoolLockedError } from "../gateway/log/CompletionSpool.ts";
 import { ChampionWatcher } from "../gateway/models/ChampionWatcher.ts";
 import { openGateway } from "../gateway/openGateway.ts";
+import { readUpstreamsFile } from "../gateway/upstream/upstreamConfig.ts";
+import { serveUpstreamModels } from "../gateway/upstream/upstreamModels.ts";
 import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import { defineCommand } from "./commandLine.ts";
-import { type ServeConfig, serveConfigSchema, spoolDirOf } from "./config.ts";
+import {
+  ConfigError,
+  processEnvironment,
+  type ServeConfig,
+  serveConfigSchema,
+  spoolDirOf,
+} from "./config.ts";
 import { startTelemetry } from "./telemetry.ts";
 
 export const serveCommand = defineCommand({
   usage: `Usage: medgate serve [--model M] [options]
 
-Serves one GGUF chat model at http://HOST:PORT/v1 (chat completions, models) with /health and /ready.
+Serves one GGUF chat model at http://HOST:PORT/v1 (chat completions, models) with /health and /ready,
+and with --upstreams FILE the names that upstream OpenAI-compatible engines answer (README: "Serving on a
+fleet").
 Prints the API URL on stdout once the model can answer. Every /v1 request needs an API key
 (Authorization: Bearer …). On a new embedded database, serve creates one admin key and prints it once;
 make others with "medgate keys create".`,
@@ -29,6 +39,14 @@ make others with "medgate keys create".`,
 });
 
 async function serve(config: ServeConfig): Promise<void> {
+  if (config.upstreamsOnly && !config.upstreams)
+    throw new ConfigError("--upstreams-only needs --upstreams FILE.");
+  // Read before anything starts, so that a bad file fails at once with its field named.
+  const upstreams = config.upstreams
+    ? await readUpstreamsFile(config.upstreams, processEnvironment()).catch((error: Error) => {
+        throw new ConfigError(error.message);
+      })
+    : undefined;
   const stopped = untilStopSignal();
   {
     // Everything serve holds, disposed in reverse order when this block ends (a stop signal or an error):
@@ -64,9 +82,34 @@ async function serve(config: ServeConfig): Promise<void> {
     );
     const { server, models } = gateway;
     console.error(
-      `medgate: listening on ${server.url}, loading ${config.model}… (${telemetry.tracing ? `traces to ${config.otlpEndpoint}` : "no tracing"}; metrics at /metrics)`,
+      `medgate: listening on ${server.url}, ${config.upstreamsOnly ? "" : `loading ${config.model}… `}(${telemetry.tracing ? `traces to ${config.otlpEndpoint}` : "no tracing"}; metrics at /metrics)`,
     );
     const ready = (async () => {
+      if (upstreams) {
+        const fleet = resources.use(
+          await serveUpstreamModels(database.db, models, upstreams.file, upstreams.apiKeys),
+        );
+        resources.use(
+          await ChampionWatcher.start({
+            database,
+            models,
+            names: fleet.names,
+            loadEngine: () => Promise.reject(new Error("a name served by upstreams loads no engine")),
+            upstreamRoute: fleet.route,
+          }),
+        );
+        for (const [name, pool] of fleet.pools) {
+          const healthy = pool.stats.filter((upstream) => upstream.healthy).length;
+          console.error(
+            `medgate: "${name}" served by ${pool.members.length} upstream(s), ${healthy} healthy: ${pool.members.map((member) => `${member.name} ${member.config.url}`).join(", ")}`,
+          );
+        }
+        if (config.upstreamsOnly) {
+          console.error(`medgate: API ${server.url}/v1 · admin dashboard ${server.url}/admin`);
+          console.log(`${server.url}/v1`);
+          return;
+        }
+      }
       const source = await resolveModelSource(config.model, {
         modelsDir: config.modelsDir,
         download: config.offline ? "offline" : "auto",
@@ -74,6 +117,11 @@ async function serve(config: ServeConfig): Promise<void> {
         huggingFaceToken: config.hfToken,
       });
       const modelName = config.modelName ?? source.name;
+      if (upstreams?.file.models[modelName]) {
+        throw new ConfigError(
+          `"${modelName}" is named in ${config.upstreams} and served by this process: give one of them another name.`,
+        );
+      }
       const champion = await championToServe(database, modelName, source.path);
       const load = (modelPath: string) =>
         InferenceEngine.load({

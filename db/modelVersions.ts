@@ -1,5 +1,5 @@
 // Queries of the model registry: register versions, find a name's champion, list a name's lineage.
-import { and, asc, desc, eq, sql } from "drizzle-orm";
+import { and, asc, desc, eq, ne, sql } from "drizzle-orm";
 import type { Database } from "./createDatabase.ts";
 import { type ModelVersionRow, modelVersions } from "./schema.ts";
 
@@ -85,4 +85,21 @@ export async function listModelVersions(db: Database, name?: string): Promise<Mo
     .from(modelVersions)
     .where(name === undefined ? undefined : eq(modelVersions.name, name))
     .orderBy(asc(modelVersions.name), desc(modelVersions.version));
+}
+
+/**
+ * Names the model id a version has on the upstream engines of its name (null: the upstreams file's). A champion's
+ * route is not changed under it: register a new version and promote it instead, audited.
+ */
+export async function setUpstreamModel(
+  db: Database,
+  id: string,
+  upstreamModel: string | null,
+): Promise<ModelVersionRow | undefined> {
+  const [row] = await db
+    .update(modelVersions)
+    .set({ upstreamModel })
+    .where(and(eq(modelVersions.id, id), ne(modelVersions.status, "champion")))
+    .returning();
+  return row;
 }

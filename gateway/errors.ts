@@ -14,7 +14,7 @@ export type OpenAIErrorBody = {
 export class ApiError extends Error {
   override name = "ApiError";
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503,
     message: string,
     readonly type: string,
     readonly param: string | null = null,

@@ -366,6 +366,17 @@ export const readiness = z.object({
         inUse: z.number().int(),
         queued: z.number().int(),
         maxQueue: z.number().int().optional(),
+        /** For a model served by upstreams: each upstream's requests in flight, limit and health. */
+        upstreams: z
+          .array(
+            z.object({
+              name: z.string(),
+              outstanding: z.number().int(),
+              maxConcurrency: z.number().int(),
+              healthy: z.boolean(),
+            }),
+          )
+          .optional(),
       }),
     }),
   ),

@@ -20,6 +20,11 @@ if (process.argv.includes("--tracing")) {
   await import("./bench-tracing.ts");
   process.exit(0);
 }
+// `--upstream`: medgate in front of llama-server against llama-server called directly (bench-upstream.ts).
+if (process.argv.includes("--upstream")) {
+  await import("./bench-upstream.ts");
+  process.exit(0);
+}
 
 const { values } = parseArgs({
   options: {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama-server from the llama.cpp source node-llama-cpp ships (llama/gitRelease.bundle), once per
 # machine and node-llama-cpp version: the binary is cached outside the checkout, in
-#   ${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@<version>/bin/llama-server
+#   ${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@<version>-portable/bin/llama-server
 # and the path is printed on the last line. The upstream tests and `npm run bench:serve -- --upstream` use it.
 #
 # Run from the repository root after `npm ci`. Environment:
@@ -17,7 +17,9 @@ die() { echo "build-llama-server: error: $*" >&2; exit 1; }
 [[ -f "$BUNDLE" ]] || die "$BUNDLE not found; run \`npm ci\` first"
 command -v cmake >/dev/null || die "cmake is needed (apt-get install cmake g++)"
 nlc_version=$(node -p "require('./$NLC_DIR/package.json').version")
-root="${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@$nlc_version"
+# A portable x86 build (AVX2, no -march=native): a native build turns on llama.cpp's AMX kernels, which crash
+# on hosts whose CPU reports AMX but whose kernel does not grant it.
+root="${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@$nlc_version-portable"
 binary="$root/bin/llama-server"
 if [[ -x "$binary" ]] && "$binary" --version >/dev/null 2>&1; then
   say "cached ($binary)"
@@ -43,7 +45,7 @@ git -c advice.detachedHead=false clone --quiet "$BUNDLE" "$work/src"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$work/src" -B "$work/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
-  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON >/dev/null
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF >/dev/null
 cmake --build "$work/build" --target llama-server -j "${BUILD_JOBS:-$(nproc)}" >/dev/null
 mkdir -p "$root/bin.tmp"
 cp "$work/build/bin/llama-server" "$root/bin.tmp/"

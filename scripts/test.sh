@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-python.sh
+# llama-server for the upstream tests: built once per machine (several minutes), then cached outside the clone.
+echo "== llama-server"; bash scripts/build-llama-server.sh >/dev/null
 echo "== typecheck"; npx tsc --noEmit
 echo "== lint and format"; npx biome ci .
 echo "== import directions"; npx depcruise --config .dependency-cruiser.cjs gateway inference trainer db loadtest cli

@@ -1,5 +1,6 @@
 // Hot swap: follows each served name's champion in the registry (LISTEN/NOTIFY, polling as a fallback) and
-// moves new requests to a new champion's engine while in-flight ones finish on the old engine.
+// moves new requests to a new champion's engine (or, for a name served by upstreams, to the champion's upstream
+// model id) while in-flight ones finish where they started.
 
 import { championChannel } from "../../db/championChanges.ts";
 import type { DatabaseHandle, Listener } from "../../db/createDatabase.ts";
@@ -7,6 +8,7 @@ import { findChampion } from "../../db/modelVersions.ts";
 import type { ModelVersionRow } from "../../db/schema.ts";
 import { verifyModelFile } from "../../inference/fileDigest.ts";
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import type { ChatBackend } from "./ChatBackend.ts";
 import type { ServedModels } from "./ServedModels.ts";
 
 export type ChampionWatcherOptions = {
@@ -16,6 +18,8 @@ export type ChampionWatcherOptions = {
   names: string[];
   /** Loads a version's GGUF with the gateway's engine settings (its sha256 is checked before). */
   loadEngine: (version: ModelVersionRow) => Promise<InferenceEngine>;
+  /** For a name served by upstreams: the route to a version (nothing is loaded here). Default: none */
+  upstreamRoute?: (name: string, version: ModelVersionRow) => ChatBackend | undefined;
   /** How often to look at the registry whatever the notifications say. Default: 10 s */
   pollMs?: number;
   log?: (message: string) => void;
@@ -91,6 +95,16 @@ export class ChampionWatcher {
     }
     const served = models.get(name);
     if (!champion || served?.versionId === champion.id || this.#failed.has(champion.id)) return;
+    const route = this.#options.upstreamRoute?.(name, champion);
+    if (route) {
+      this.#swap(name, route, champion, `upstream model ${champion.upstreamModel ?? "as configured"}`);
+      if (!champion.upstreamModel) {
+        this.#log(
+          `${name} v${champion.version} names no upstream model: its upstreams answer with the model id of the upstreams file; set one with \`medgate models set-upstream\`.`,
+        );
+      }
+      return;
+    }
     let engine: InferenceEngine;
     try {
       await verifyModelFile(champion.ggufPath, champion.ggufSha256);
@@ -106,9 +120,13 @@ export class ChampionWatcher {
       await engine[Symbol.asyncDispose]();
       return;
     }
-    const replaced = models.serve(name, engine, champion);
+    this.#swap(name, engine, champion, champion.ggufPath);
+  }
+
+  #swap(name: string, backend: ChatBackend | InferenceEngine, champion: ModelVersionRow, what: string): void {
+    const replaced = this.#options.models.serve(name, backend, champion);
     this.swaps++;
-    this.#log(`now serving ${name} v${champion.version} (${champion.ggufPath}).`);
+    this.#log(`now serving ${name} v${champion.version} (${what}).`);
     if (replaced) {
       const retiring = replaced.backend
         .retire()

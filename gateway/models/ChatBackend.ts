@@ -22,6 +22,8 @@ export type BackendStats = {
   queued: number;
   /** Most requests that may wait, where there is a wait queue. */
   maxQueue?: number;
+  /** For upstreams: each one's requests in flight, limit and health. */
+  upstreams?: { name: string; outstanding: number; maxConcurrency: number; healthy: boolean }[];
 };
 
 export interface ChatBackend extends AsyncDisposable {

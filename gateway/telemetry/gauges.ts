@@ -1,5 +1,6 @@
 // Gauges read when metrics are collected: the sequences of each served model, its wait queue, the champion
-// version it serves (info-style: 1 with the version as attributes), and the response log's backlog.
+// version it serves (info-style: 1 with the version as attributes), its upstreams' load and health, and the
+// response log's backlog.
 import type { CompletionLog } from "../log/CompletionLog.ts";
 import type { ServedModels } from "../models/ServedModels.ts";
 import { gatewayInstruments } from "./instruments.ts";
@@ -32,7 +33,24 @@ export function observeGateway(models: ServedModels, log: CompletionLog): Dispos
   const rejected = meter.createObservableGauge("medgate.completion_log.rejected", {
     description: "Response-log rows the database refused, set aside",
   });
-  const observables = [busy, free, queued, champion, logQueued, spooled, spoolBytes, rejected];
+  const upstreamOutstanding = meter.createObservableGauge("medgate.upstream.outstanding", {
+    description: "Requests in flight to each upstream of a served name",
+  });
+  const upstreamHealthy = meter.createObservableGauge("medgate.upstream.healthy", {
+    description: "1 while an upstream gets requests (health check passed, not ejected), else 0",
+  });
+  const observables = [
+    busy,
+    free,
+    queued,
+    champion,
+    logQueued,
+    spooled,
+    spoolBytes,
+    rejected,
+    upstreamOutstanding,
+    upstreamHealthy,
+  ];
   const callback = async (result: Parameters<Parameters<typeof meter.addBatchObservableCallback>[0]>[0]) => {
     for (const served of models.list()) {
       if (served.backend.disposed) continue;
@@ -46,6 +64,11 @@ export function observeGateway(models: ServedModels, log: CompletionLog): Dispos
         "medgate.model.version_id": served.versionId ?? "unregistered",
         "medgate.model.version": served.version ?? 0,
       });
+      for (const upstream of pool.upstreams ?? []) {
+        const attributes = { ...model, "medgate.upstream.name": upstream.name };
+        result.observe(upstreamOutstanding, upstream.outstanding, attributes);
+        result.observe(upstreamHealthy, upstream.healthy ? 1 : 0, attributes);
+      }
     }
     const stats = log.stats;
     result.observe(logQueued, stats.queued);

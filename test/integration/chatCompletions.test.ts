@@ -1,9 +1,13 @@
 // The OpenAI-compatible chat API, exercised with the official `openai` client against a listening gateway
-// on the tiny fixture model.
+// on the tiny fixture model: answered by the in-process engine, and by a real llama-server upstream on the
+// same GGUF (the same chat tests pass on both).
 import { Ajv } from "ajv";
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseUpstreamsFile } from "../../gateway/upstream/upstreamConfig.ts";
+import { serveUpstreamModels, type UpstreamModels } from "../../gateway/upstream/upstreamModels.ts";
 import { testModels } from "../support/fixtures.ts";
+import { type LlamaServer, startLlamaServer } from "../../loadtest/llamaServer.ts";
 import { readSse, startGateway, type TestGateway } from "../support/startGateway.ts";
 
 const question: OpenAI.ChatCompletionMessageParam[] = [
@@ -12,35 +16,53 @@ const question: OpenAI.ChatCompletionMessageParam[] = [
 ];
 
 let gateway: TestGateway;
-
-/** The test question, whole (not streamed), with the given settings. */
-const ask = (params: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
-  gateway.client.chat.completions.create({ model: "tiny", messages: question, ...params, stream: false });
+let llamaServer: LlamaServer;
+let fleet: UpstreamModels;
 
 beforeAll(async () => {
   gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 });
+  llamaServer = await startLlamaServer({ modelPath: testModels().ggufPath, parallel: 4, contextSize: 2048 });
+  const { file, apiKeys } = parseUpstreamsFile(
+    JSON.stringify({
+      models: { fleet: { upstreams: [{ name: "llama-server", url: llamaServer.url, model: "tiny" }] } },
+    }),
+    "upstreams.json",
+    {},
+  );
+  fleet = await serveUpstreamModels(gateway.database.db, gateway.models, file, apiKeys);
 });
 afterAll(async () => {
   await gateway?.[Symbol.asyncDispose]();
+  fleet?.[Symbol.dispose]();
+  await llamaServer?.[Symbol.asyncDispose]();
 });
 
-describe("non-streamed and streamed answers", () => {
+describe.each([
+  { backend: "in-process engine", model: "tiny" },
+  { backend: "llama-server upstream", model: "fleet" },
+])("non-streamed and streamed answers ($backend)", ({ backend, model }) => {
+  /** The test question, whole (not streamed), with the given settings. */
+  const ask = (params: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
+    gateway.client.chat.completions.create({ model, messages: question, ...params, stream: false });
+
   it("answers with OpenAI's shape, usage and the gateway's headers", async () => {
     const { data, response } = await gateway.client.chat.completions
-      .create({ model: "tiny", messages: question, max_tokens: 12, temperature: 0, seed: 7 })
+      .create({ model, messages: question, max_tokens: 12, temperature: 0, seed: 7 })
       .withResponse();
     expect(data.id).toMatch(/^chatcmpl-/);
     expect(data.object).toBe("chat.completion");
-    expect(data.model).toBe("tiny");
+    expect(data.model).toBe(model);
     expect(data.choices).toHaveLength(1);
     expect(data.choices[0]!.message.role).toBe("assistant");
     expect(typeof data.choices[0]!.message.content).toBe("string");
-    // The tokens the engine evaluates for this conversation; they decode back to the rendered prompt.
+    // The tokens the engine evaluates for this conversation; they decode back to the rendered prompt. An
+    // upstream renders the template itself: its count is its own.
     const tokens = gateway.engine.promptTokensOf(
       question.map((m) => ({ role: m.role as "system" | "user", content: String(m.content) })),
     );
     expect(gateway.engine.model.detokenize(tokens, true)).toContain("What are the symptoms of asthma?");
-    const promptTokens = tokens.length;
+    const promptTokens = backend === "in-process engine" ? tokens.length : data.usage!.prompt_tokens;
+    expect(promptTokens).toBeGreaterThan(10);
     expect(data.usage).toEqual({
       prompt_tokens: promptTokens,
       completion_tokens: data.usage!.completion_tokens,
@@ -59,7 +81,7 @@ describe("non-streamed and streamed answers", () => {
       seed: 11,
     });
     const stream = await gateway.client.chat.completions.create({
-      model: "tiny",
+      model,
       messages: question,
       max_tokens: 24,
       temperature: 0,
@@ -93,7 +115,7 @@ describe("non-streamed and streamed answers", () => {
       method: "POST",
       headers: { "content-type": "application/json", ...gateway.authHeaders },
       body: JSON.stringify({
-        model: "tiny",
+        model,
         messages: question,
         max_tokens: 5,
         temperature: 0,
@@ -120,7 +142,7 @@ describe("non-streamed and streamed answers", () => {
     });
     expect(completion.choices.map((choice) => choice.index)).toEqual([0, 1]);
     const streamed = await gateway.client.chat.completions.create({
-      model: "tiny",
+      model,
       messages: question,
       max_tokens: 8,
       n: 2,
@@ -136,7 +158,7 @@ describe("non-streamed and streamed answers", () => {
   it("stops at max_tokens with finish_reason length, whichever field names it", async () => {
     for (const limit of [{ max_tokens: 3 }, { max_completion_tokens: 3 }]) {
       const completion = await gateway.client.chat.completions.create({
-        model: "tiny",
+        model,
         messages: question,
         temperature: 0,
         ...limit,
@@ -183,7 +205,7 @@ describe("non-streamed and streamed answers", () => {
       additionalProperties: false,
     };
     const completion = await gateway.client.chat.completions.create({
-      model: "tiny",
+      model,
       messages: [{ role: "user", content: "Triage: chest pain for two hours. Answer in JSON." }],
       max_tokens: 120,
       temperature: 0.7,
@@ -195,7 +217,7 @@ describe("non-streamed and streamed answers", () => {
     expect(validate(parsed), JSON.stringify(validate.errors)).toBe(true);
 
     const object = await gateway.client.chat.completions.create({
-      model: "tiny",
+      model,
       messages: [{ role: "user", content: "Give a JSON object." }],
       max_tokens: 200,
       temperature: 0,
@@ -211,7 +233,7 @@ describe("non-streamed and streamed answers", () => {
       method: "POST",
       headers: { "content-type": "application/json", ...gateway.authHeaders },
       body: JSON.stringify({
-        model: "tiny",
+        model,
         messages: question,
         max_tokens: 2,
         some_future_field: { a: 1 },
@@ -226,7 +248,7 @@ describe("non-streamed and streamed answers", () => {
 describe("models and probes", () => {
   it("lists the served model and looks it up by id", async () => {
     const list = await gateway.client.models.list();
-    expect(list.data.map((model) => model.id)).toEqual(["tiny"]);
+    expect(list.data.map((model) => model.id)).toEqual(["tiny", "fleet"]);
     const model = await gateway.client.models.retrieve("tiny");
     expect(model.id).toBe("tiny");
     await expect(gateway.client.models.retrieve("nope")).rejects.toMatchObject({ status: 404 });
