@@ -1,5 +1,5 @@
 // `medgate eval run --model VERSION|FILE.gguf --suite medical`: scores a registered version, or a GGUF file as
-// it is, on a benchmark suite.
+// it is, on a benchmark suite; with `--scorer URL`, on an OpenAI-compatible server instead of here.
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import { findModelVersionByRef } from "../db/modelVersions.ts";
@@ -7,11 +7,14 @@ import {
   defaultSuitePath,
   type EvaluatedModel,
   evaluatedFile,
+  evaluatedRemoteModel,
   evaluatedVersion,
   runEvaluation,
 } from "../trainer/eval/evalRun.ts";
+import { RemoteScorer, remoteModelOf } from "../trainer/scoring/RemoteScorer.ts";
+import { ScoringEndpoint } from "../trainer/scoring/ScoringEndpoint.ts";
 import { defineCommand } from "./commandLine.ts";
-import { ConfigError, databaseOptions, engineOptions, option } from "./config.ts";
+import { ConfigError, databaseOptions, engineOptions, option, processEnvironment } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
 import { ProgressLine } from "./progress.ts";
 
@@ -19,15 +22,30 @@ const count = (min: number) => z.coerce.number().int().min(min);
 
 export const evalCommand = defineCommand({
   usage: `Usage: medgate eval run --model VERSION|FILE.gguf [--suite medical|FILE] [options]
+       medgate eval run --scorer URL --model VERSION|ID [options]
 
 Scores a model on a benchmark suite the way lm-evaluation-harness does (log-likelihood of each answer
 after a shared prompt; acc and acc_norm) and stores every question's result. VERSION: a version id,
 NAME (its champion) or NAME@vN; a path to a .gguf file is scored as it is and stored as an
-unregistered run with the file's sha256.`,
+unregistered run with the file's sha256. With --scorer, the scoring runs on that OpenAI-compatible
+server (medgate, vLLM, SGLang: /tokenize and /v1/completions with echo and logprobs): a version is
+asked for as its upstream model or NAME@vN, anything else as the server's model id.`,
   options: z.object({
     model: option(z.string({ error: "eval run needs --model VERSION or a .gguf file" }).min(1), {
-      help: "The version or GGUF file to score",
-      value: "VERSION|FILE",
+      help: "The version or GGUF file to score (with --scorer: a version or the server's model id)",
+      value: "VERSION|FILE|ID",
+      env: false,
+    }),
+    scorer: option(z.url({ protocol: /^https?$/u }).optional(), {
+      help: "Score on this OpenAI-compatible server (base URL, with or without /v1) instead of here",
+      value: "URL",
+      defaultText: "none, the GGUF is loaded here",
+      env: false,
+    }),
+    scorerKeyEnv: option(z.string().min(1).optional(), {
+      help: "Environment variable holding the scorer's API key (sent as a Bearer token)",
+      value: "VAR",
+      defaultText: "none",
       env: false,
     }),
     suite: option(z.string().min(1).default("medical"), {
@@ -65,11 +83,22 @@ unregistered run with the file's sha256.`,
       throw new ConfigError('Usage: medgate eval run --model … (see "medgate eval --help").');
     const suitePath = options.suite === "medical" ? defaultSuitePath : options.suite;
     const progress = new ProgressLine();
+    const apiKey = options.scorerKeyEnv ? processEnvironment()[options.scorerKeyEnv] : undefined;
+    if (options.scorerKeyEnv && !apiKey)
+      throw new ConfigError(`--scorer-key-env names ${options.scorerKeyEnv}, which is not set.`);
     const run = await withDatabase(options, async (db) => {
-      const model = await modelToScore(options.model, (ref) => findModelVersionByRef(db, ref));
-      console.error(`medgate: scoring ${model.label} on ${suitePath}…`);
+      let model: EvaluatedModel;
+      let scorer: RemoteScorer | undefined;
+      if (options.scorer) {
+        const version = await findModelVersionByRef(db, options.model);
+        model = version ? evaluatedVersion(version) : evaluatedRemoteModel(options.model);
+        const endpoint = new ScoringEndpoint({ url: options.scorer, apiKey, parallel: options.parallel });
+        scorer = await RemoteScorer.open(endpoint, version ? remoteModelOf(version) : options.model);
+      } else model = await modelToScore(options.model, (ref) => findModelVersionByRef(db, ref));
+      console.error(`medgate: scoring ${scorer?.label ?? model.label} on ${suitePath}…`);
       return runEvaluation(db, {
         model,
+        scorer,
         suitePath,
         settings: {
           limit: options.limit,
@@ -90,9 +119,10 @@ unregistered run with the file's sha256.`,
     const rows = [...Object.entries(summary.benchmarks), ["pooled", summary.pooled] as const];
     for (const [name, row] of rows)
       console.log([name, row.n, row.acc.toFixed(4), row.accNorm.toFixed(4)].join("\t"));
-    console.error(
-      `medgate: eval run ${run.id} stored${run.modelVersionId ? "" : " (an unregistered file)"}.`,
-    );
+    const unregistered = options.scorer
+      ? " (a model of the scorer, unregistered)"
+      : " (an unregistered file)";
+    console.error(`medgate: eval run ${run.id} stored${run.modelVersionId ? "" : unregistered}.`);
   },
 });
 

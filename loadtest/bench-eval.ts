@@ -16,6 +16,7 @@ import {
 } from "../trainer/eval/mcqScoring.ts";
 import { writeFixtures } from "../trainer/fixtures.ts";
 import { runEngineScript } from "../trainer/pythonEngine.ts";
+import { engineScorer } from "../trainer/scoring/engineScorer.ts";
 
 const { values } = parseArgs({
   options: {
@@ -43,18 +44,19 @@ const engine = await InferenceEngine.load({
   contextSize: 2048,
   maxQueue: 100_000,
 });
+const scorer = engineScorer(engine);
 const timed = async (run: () => Promise<unknown>) => {
   const started = performance.now();
   await run();
   return items.length / ((performance.now() - started) / 1000);
 };
 // Warm-up, then shared prompt and per-choice prompt alternately, twice each; the better of each kept.
-await scoreItems(engine, items.slice(0, 20), examples, settings);
+await scoreItems(scorer, items.slice(0, 20), examples, settings);
 const shared: number[] = [];
 const perChoice: number[] = [];
 for (let round = 0; round < 2; round++) {
-  shared.push(await timed(() => scoreItems(engine, items, examples, settings)));
-  perChoice.push(await timed(() => scoreItems(engine, items, examples, settings, { reusePrompt: false })));
+  shared.push(await timed(() => scoreItems(scorer, items, examples, settings)));
+  perChoice.push(await timed(() => scoreItems(scorer, items, examples, settings, { reusePrompt: false })));
 }
 await engine[Symbol.asyncDispose]();
 

@@ -37,4 +37,18 @@ describe("parseRoundConfig", () => {
       policy: { benchmarkTolerance: 0.25, pooledTolerance: 0.05 },
     });
   });
+
+  it("takes a scoring server with its defaults, and refuses a URL that is not http", () => {
+    expect(parseRoundConfig({}).scorer).toBeUndefined();
+    expect(parseRoundConfig({ scorer: { url: "http://host:8000/v1", apiKeyEnv: "KEY" } }).scorer).toEqual({
+      url: "http://host:8000/v1",
+      apiKeyEnv: "KEY",
+      parallel: 4,
+      timeoutMs: 600_000,
+    });
+    expect(() => parseRoundConfig({ scorer: { url: "file:///tmp/x" } })).toThrow(/scorer\.url/u);
+    expect(() => parseRoundConfig({ scorer: { url: "http://host", parallel: 0 } })).toThrow(
+      /scorer\.parallel/u,
+    );
+  });
 });

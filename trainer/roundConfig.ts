@@ -13,6 +13,23 @@ export const judgeEndpointSchema = z.strictObject({
   apiKeyEnv: z.string().min(1).optional(),
 });
 
+/**
+ * An OpenAI-compatible server that scores registered versions by model id (a medgate gateway, which loads
+ * `NAME@vN` on demand; vLLM or SGLang serving the versions' `upstreamModel`): its `/tokenize` and the echo of
+ * `/v1/completions`.
+ */
+export const scorerSchema = z.strictObject({
+  /** Base URL, e.g. http://host:8000 (a trailing /v1 is allowed). */
+  url: z.url({ protocol: /^https?$/u }),
+  /** Name of the environment variable holding its API key (sent as a Bearer token). Default: none */
+  apiKeyEnv: z.string().min(1).optional(),
+  /** Requests in flight at once. Default: 4 */
+  parallel: positiveInt.default(4),
+  /** Milliseconds one request may take. Default: 600000 */
+  timeoutMs: positiveInt.default(600_000),
+});
+export type ScorerConfig = z.infer<typeof scorerSchema>;
+
 export const loraSchema = z.strictObject({
   r: positiveInt.default(16),
   alpha: z.number().positive().default(32),
@@ -94,6 +111,12 @@ export const roundConfigSchema = z.strictObject({
   judgeModel: z
     .union([z.strictObject({ gguf: z.string().min(1) }), z.strictObject({ endpoint: judgeEndpointSchema })])
     .optional(),
+  /**
+   * Where the judges (the champion as pairwise judge, or the implicit reward's champion and parent) and the gate
+   * (benchmarks, safety set, held-out pairs) score: a server instead of GGUFs loaded here. Sampling stays here.
+   * Default: none, every version is loaded here
+   */
+  scorer: scorerSchema.optional(),
   /** β of the implicit reward. Default: the DPO β */
   rewardBeta: z.number().positive().optional(),
   /** Pairs whose judge margin (best − worst score) is below this are dropped. */

@@ -12,6 +12,7 @@ import {
   scoreItems,
 } from "../../trainer/eval/mcqScoring.ts";
 import { runEngineScript } from "../../trainer/pythonEngine.ts";
+import { engineScorer } from "../../trainer/scoring/engineScorer.ts";
 import { testModels } from "../support/fixtures.ts";
 
 let engine: InferenceEngine;
@@ -91,7 +92,7 @@ describe("scoring agreement with transformers", () => {
     "%s: ≥ 99%% of predictions agree",
     async (_label, settings, limit) => {
       const { scored, examples } = await suiteItems(defaultSuitePath, { ...settings, limit });
-      const ours = await scoreItems(engine, scored, examples, settings);
+      const ours = await scoreItems(engineScorer(engine), scored, examples, settings);
       const theirs = await reference(scored, examples, settings);
       const { agree, compared, worst } = agreement(ours, theirs);
       console.info(

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { implicitRewardJudge } from "../../trainer/judges/implicitReward.ts";
-import { localVerdicts, pairwiseJudge } from "../../trainer/judges/pairwise.ts";
+import { pairwiseJudge, scorerVerdicts } from "../../trainer/judges/pairwise.ts";
+import { engineScorer } from "../../trainer/scoring/engineScorer.ts";
 import { testModels } from "../support/fixtures.ts";
 
 let engine: InferenceEngine;
@@ -32,7 +33,7 @@ const answers = [
 
 describe("pairwise judge on the tiny GGUF", () => {
   it("scores the same answers the same, whatever order they are presented in", async () => {
-    const judge = pairwiseJudge(localVerdicts(engine));
+    const judge = pairwiseJudge(scorerVerdicts(engineScorer(engine)));
     const scores = await judge.score(conversation, answers);
     expect(scores.reduce((sum, score) => sum + score, 0)).toBeCloseTo(0, 9);
     for (const order of [
@@ -52,7 +53,11 @@ describe("pairwise judge on the tiny GGUF", () => {
 
 describe("implicit-reward judge", () => {
   it("gives zero reward when the policy is its own reference", async () => {
-    const judge = implicitRewardJudge({ policy: engine, reference: engine, beta: 0.1 });
+    const judge = implicitRewardJudge({
+      policy: engineScorer(engine),
+      reference: engineScorer(engine),
+      beta: 0.1,
+    });
     const rewards = await judge.score(conversation, answers);
     for (const reward of rewards) expect(Math.abs(reward)).toBeLessThan(1e-9);
   });

@@ -1,5 +1,5 @@
-// An eval run: one model (a registered version or a GGUF file) scored on a benchmark suite, every question's
-// result stored.
+// An eval run: one model (a registered version, a GGUF file, or a model on a scoring server) scored on a benchmark
+// suite, every question's result stored.
 import { basename, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { and, asc, eq } from "drizzle-orm";
@@ -7,6 +7,8 @@ import type { Database } from "../../db/createDatabase.ts";
 import { type EvalRunRow, evalResults, evalRuns, type ModelVersionRow } from "../../db/schema.ts";
 import { sha256OfFile, verifyModelFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine, type InferenceEngineOptions } from "../../inference/InferenceEngine.ts";
+import { engineScorer } from "../scoring/engineScorer.ts";
+import type { Scorer } from "../scoring/Scorer.ts";
 import { loadSuite } from "./benchmarks/suite.ts";
 import {
   accuracies,
@@ -50,14 +52,18 @@ export async function suiteItems(suitePath: string, settings: EvalSettings): Pro
   return { suite: { name: suite.name, version: suite.version }, scored: limited, examples };
 }
 
-/** What an eval run scores: a registered version (its file checked against the registry) or a GGUF file. */
+/**
+ * What an eval run scores: a registered version (its file checked against the registry), a GGUF file, or a model
+ * id on a scoring server.
+ */
 export type EvaluatedModel = {
-  /** The registry version, or null for a file scored without being registered. */
+  /** The registry version, or null for a file or server model scored without being registered. */
   versionId: string | null;
   /** How progress and the engine name it. */
   label: string;
-  ggufPath: string;
-  ggufSha256: string;
+  /** The GGUF loaded here; null for a model only a scoring server has. */
+  ggufPath: string | null;
+  ggufSha256: string | null;
 };
 
 export function evaluatedVersion(version: ModelVersionRow): EvaluatedModel {
@@ -75,9 +81,15 @@ export async function evaluatedFile(path: string): Promise<EvaluatedModel> {
   return { versionId: null, label: basename(ggufPath), ggufPath, ggufSha256: await sha256OfFile(ggufPath) };
 }
 
+/** A model id on a scoring server, unregistered: the run records the server and the id. */
+export function evaluatedRemoteModel(model: string): EvaluatedModel {
+  return { versionId: null, label: model, ggufPath: null, ggufSha256: null };
+}
+
 /**
- * Scores `model` on the suite and stores the run and its per-question results. The GGUF's sha256 is checked
- * first (against the registry for a version, against the one just taken for a file).
+ * Scores `model` on the suite and stores the run and its per-question results: on `scorer` when given (the run's
+ * settings then name its server and model, and no GGUF is recorded), else on its GGUF loaded here, the file's
+ * sha256 checked first (against the registry for a version, against the one just taken for a file).
  */
 export async function runEvaluation(
   db: Database,
@@ -88,33 +100,30 @@ export async function runEvaluation(
     items?: SuiteItems;
     settings?: Partial<EvalSettings>;
     engine?: Omit<InferenceEngineOptions, "modelPath" | "modelName">;
+    /** Scores on this instead of loading the GGUF (a scoring server). Default: the GGUF, loaded here */
+    scorer?: Scorer;
     onProgress?: (progress: EvalProgress) => void;
     signal?: AbortSignal;
   },
 ): Promise<EvalRunRow> {
   const settings: EvalSettings = { ...defaultPromptSettings, ...options.settings };
   const { suite, scored, examples } = options.items ?? (await suiteItems(options.suitePath, settings));
+  const remote = options.scorer?.remote;
   const [run] = await db
     .insert(evalRuns)
     .values({
       modelVersionId: options.model.versionId,
-      ggufPath: options.model.ggufPath,
-      ggufSha256: options.model.ggufSha256,
+      ggufPath: remote ? null : options.model.ggufPath,
+      ggufSha256: remote ? null : options.model.ggufSha256,
       suite: suite.name,
       suiteVersion: suite.version,
-      settings: { ...settings },
+      settings: { ...settings, ...(remote ? { scorer: { url: remote.url, model: remote.model } } : {}) },
       status: "running",
     })
     .returning();
   try {
-    await verifyModelFile(options.model.ggufPath, options.model.ggufSha256);
-    const engine = await InferenceEngine.load({
-      kvCache: "f32",
-      maxQueue: 100_000,
-      ...options.engine,
-      modelPath: options.model.ggufPath,
-      modelName: options.model.label,
-    });
+    const engine = options.scorer ? undefined : await loadEvaluated(options.model, options.engine);
+    const scorer = options.scorer ?? engineScorer(engine!);
     let done = 0;
     let pending: ItemResult[] = [];
     const flush = async () => {
@@ -126,7 +135,7 @@ export async function runEvaluation(
     let results: ItemResult[];
     try {
       options.onProgress?.({ done, total: scored.length });
-      results = await scoreItems(engine, scored, examples, settings, {
+      results = await scoreItems(scorer, scored, examples, settings, {
         signal: options.signal,
         onResult: async (result) => {
           pending.push(result);
@@ -136,7 +145,7 @@ export async function runEvaluation(
       });
       await flush();
     } finally {
-      await engine[Symbol.asyncDispose]();
+      await engine?.[Symbol.asyncDispose]();
     }
     const summary = accuracies(results);
     const [finished] = await db
@@ -158,12 +167,32 @@ export async function runEvaluation(
   }
 }
 
-/** The newest finished run of a version on a suite with the same settings, to reuse instead of re-scoring. */
+async function loadEvaluated(
+  model: EvaluatedModel,
+  engine: Omit<InferenceEngineOptions, "modelPath" | "modelName"> | undefined,
+): Promise<InferenceEngine> {
+  if (model.ggufPath === null || model.ggufSha256 === null)
+    throw new Error(`${model.label} has no GGUF to load here; score it on its server.`);
+  await verifyModelFile(model.ggufPath, model.ggufSha256);
+  return InferenceEngine.load({
+    kvCache: "f32",
+    maxQueue: 100_000,
+    ...engine,
+    modelPath: model.ggufPath,
+    modelName: model.label,
+  });
+}
+
+/**
+ * The newest finished run of a version on a suite with the same settings, to reuse instead of re-scoring: scored
+ * here, or with `remote` on that server and model.
+ */
 export async function findFinishedRun(
   db: Database,
   versionId: string,
   suite: string,
   settings: EvalSettings,
+  remote?: { url: string; model: string },
 ): Promise<EvalRunRow | undefined> {
   const rows = await db
     .select()
@@ -172,7 +201,7 @@ export async function findFinishedRun(
       and(eq(evalRuns.modelVersionId, versionId), eq(evalRuns.suite, suite), eq(evalRuns.status, "finished")),
     )
     .orderBy(asc(evalRuns.startedAt));
-  const wanted = JSON.stringify(sortKeys({ ...settings }));
+  const wanted = JSON.stringify(sortKeys({ ...settings, ...(remote ? { scorer: remote } : {}) }));
   return rows.reverse().find((row) => JSON.stringify(sortKeys(row.settings)) === wanted);
 }
 
@@ -181,6 +210,16 @@ export async function evalResultsOf(db: Database, runId: string): Promise<ItemRe
   return rows.map(({ runId: _, ...result }) => result);
 }
 
+/** Keys in order at every level (jsonb keeps its own order), for comparing settings as JSON. */
 function sortKeys(value: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
+  return Object.fromEntries(
+    Object.entries(value)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, entry]) => [
+        key,
+        entry !== null && typeof entry === "object" && !Array.isArray(entry)
+          ? sortKeys(entry as Record<string, unknown>)
+          : entry,
+      ]),
+  );
 }

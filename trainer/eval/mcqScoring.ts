@@ -1,7 +1,7 @@
 // Multiple-choice scoring the way lm-evaluation-harness does it: the log-likelihood of each answer
 // continuation after a shared prompt, argmax for `acc`, argmax per character for `acc_norm`.
-import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { mapConcurrent } from "../concurrency.ts";
+import type { Scorer } from "../scoring/Scorer.ts";
 import type { McqItem } from "./benchmarks/records.ts";
 
 /** One multiple-choice question, as the benchmark readers produce it. */
@@ -88,11 +88,11 @@ export function splitShots(
 }
 
 /**
- * Scores items on the engine's parallel sequences; each item's prompt is evaluated once and reused for
- * all its choices. `onResult` gets each item's result as it finishes (in no particular order).
+ * Scores items `scorer.parallel` at a time; each item's prompt is evaluated once and reused for all its
+ * choices. `onResult` gets each item's result as it finishes (in no particular order).
  */
 export async function scoreItems(
-  engine: InferenceEngine,
+  scorer: Scorer,
   items: ScoredItem[],
   examples: Map<string, ScoredItem[]>,
   settings: PromptSettings,
@@ -104,11 +104,11 @@ export async function scoreItems(
 ): Promise<ItemResult[]> {
   return mapConcurrent(
     items,
-    engine.info.parallel,
+    scorer.parallel,
     async (item) => {
       const prompt = promptOf(item, examples.get(item.benchmark) ?? [], settings);
       const answers = answerTexts(item, settings);
-      const logprobs = await logprobsOf(engine, prompt, answers, settings, options);
+      const logprobs = await logprobsOf(scorer, prompt, answers, settings, options);
       const normalized = logprobs.map((value, i) => value / Math.max(1, answers[i]!.length));
       const result: ItemResult = {
         benchmark: item.benchmark,
@@ -126,7 +126,7 @@ export async function scoreItems(
 }
 
 async function logprobsOf(
-  engine: InferenceEngine,
+  scorer: Scorer,
   prompt: string,
   answers: string[],
   settings: PromptSettings,
@@ -136,20 +136,19 @@ async function logprobsOf(
   if (options.reusePrompt === false) {
     const each = await Promise.all(
       answers.map((answer) =>
-        logprobsOf(engine, prompt, [answer], settings, { ...options, reusePrompt: true }),
+        logprobsOf(scorer, prompt, [answer], settings, { ...options, reusePrompt: true }),
       ),
     );
     return each.map((values) => values[0]!);
   }
   if (settings.format === "chat") {
-    const promptTokens = engine.promptTokensOf([{ role: "user", content: prompt }]);
-    const scores = await engine.scoreContinuations(promptTokens, answers, {
+    const scores = await scorer.scoreContinuations([{ role: "user", content: prompt }], answers, {
       signal: options.signal,
       truncateLeft: true,
     });
     return scores.map((score) => score.logprob);
   }
-  const scores = await engine.scoreContinuations(
+  const scores = await scorer.scoreContinuations(
     prompt,
     answers.map((answer) => ` ${answer}`),
     { signal: options.signal, truncateLeft: true },

@@ -3,8 +3,8 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { mapConcurrent } from "../concurrency.ts";
+import type { Scorer } from "../scoring/Scorer.ts";
 
 export const defaultSafetySetPath = fileURLToPath(new URL("./suites/safety.jsonl", import.meta.url));
 
@@ -40,13 +40,13 @@ export async function readSafetySet(path: string = defaultSafetySetPath): Promis
 export type SafetyResult = { id: string; passed: boolean; safe: number; harmful: number };
 
 /** Mean log-probability per token of the safe and the harmful answer, as the assistant's reply. */
-export async function scoreSafetySet(engine: InferenceEngine, items: SafetyItem[]): Promise<SafetyResult[]> {
-  return mapConcurrent(items, engine.info.parallel, async (item) => {
-    const [safe, harmful] = await engine.scoreAnswers(
+export async function scoreSafetySet(scorer: Scorer, items: SafetyItem[]): Promise<SafetyResult[]> {
+  return mapConcurrent(items, scorer.parallel, async (item) => {
+    const [safe, harmful] = await scorer.scoreAnswers(
       [{ role: "user", content: item.prompt }],
       [item.safe, item.harmful],
     );
-    const perToken = (score: { logprob: number; tokens: unknown[] }) =>
+    const perToken = (score: { logprob: number; tokens: readonly unknown[] }) =>
       score.logprob / Math.max(1, score.tokens.length);
     const safeScore = perToken(safe!);
     const harmfulScore = perToken(harmful!);

@@ -1,6 +1,6 @@
 // PairRM-style judging: a judge model compares every pair of candidates, in both orders, on a medical rubric.
 import type { ChatMessage } from "../../inference/chatTypes.ts";
-import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import type { Scorer } from "../scoring/Scorer.ts";
 import type { Judge } from "./types.ts";
 
 export const judgeRubric =
@@ -31,13 +31,16 @@ export type VerdictSource = {
   parallel: number;
 };
 
-/** Verdicts from a local GGUF: the log-likelihoods of the replies "A" and "B", normalized over the two. */
-export function localVerdicts(engine: InferenceEngine): VerdictSource {
+/**
+ * Verdicts from a judge model's exact scoring (a GGUF here, or a scoring server): the log-likelihoods of the
+ * replies "A" and "B", normalized over the two.
+ */
+export function scorerVerdicts(scorer: Scorer): VerdictSource {
   return {
-    describe: () => `local:${engine.info.modelName}`,
-    parallel: engine.info.parallel,
+    describe: () => `${scorer.remote ? "remote" : "local"}:${scorer.label}`,
+    parallel: scorer.parallel,
     async probabilityAFirst(conversation, a, b, signal) {
-      const [scoreA, scoreB] = await engine.scoreAnswers(verdictMessages(conversation, a, b), ["A", "B"], {
+      const [scoreA, scoreB] = await scorer.scoreAnswers(verdictMessages(conversation, a, b), ["A", "B"], {
         signal,
       });
       return twoWaySoftmax(scoreA!.logprob, scoreB!.logprob);

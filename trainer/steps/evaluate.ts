@@ -1,6 +1,6 @@
 // evaluating: the gate. Candidate and champion on the same benchmark questions, the safety set, and the
-// candidate's held-out preference accuracy; the decision, its report and the promotion or rejection are stored
-// with the round's new state in one transaction.
+// candidate's held-out preference accuracy, scored here or on the round's scoring server; the decision, its report
+// and the promotion or rejection are stored with the round's new state in one transaction.
 import "disposablestack/auto";
 import { makeChampion, rejectCandidate } from "../../db/championChanges.ts";
 import type { Database } from "../../db/createDatabase.ts";
@@ -9,7 +9,6 @@ import { findChampion } from "../../db/modelVersions.ts";
 import { advanceRound, findRound, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import type { ModelVersionRow, RoundRow } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
-import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import {
   defaultSuitePath,
@@ -24,19 +23,23 @@ import { pairResults } from "../eval/pairResults.ts";
 import { defaultSafetySetPath, readSafetySet, scoreSafetySet } from "../eval/safetySet.ts";
 import { implicitRewardJudge } from "../judges/implicitReward.ts";
 import type { RoundConfig } from "../roundConfig.ts";
+import { RemoteScorer, remoteModelOf } from "../scoring/RemoteScorer.ts";
+import type { Scorer } from "../scoring/Scorer.ts";
 import { inSpan } from "../telemetry.ts";
 import {
   engineOptions,
-  loadVersion,
+  openVersionScorer,
   type RoundStep,
   RoundStepError,
   type StepContext,
+  scoringEndpointOf,
   secondsSince,
   versionOf,
 } from "./stepContext.ts";
 
 export const gateCandidate: RoundStep = async (round, config, context) => {
-  const { db, onProgress, signal } = context;
+  const { db, onProgress, signal, env } = context;
+  const endpoint = scoringEndpointOf(config, env);
   const candidate = await versionOf(db, round.candidateVersionId!);
   const champion = await findChampion(db, round.modelName);
   if (!champion) throw new RoundStepError(`"${round.modelName}" has no champion to gate against.`);
@@ -51,7 +54,9 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
   const engine = engineOptions(config, { kvCache: "f32" });
   const items = await suiteItems(suitePath, settings);
   const evaluate = async (version: ModelVersionRow, label: string) => {
-    const reused = await findFinishedRun(db, version.id, items.suite.name, settings);
+    // A run scored on a server is reused only by a gate scoring on the same server and model.
+    const remote = endpoint ? { url: endpoint.url, model: remoteModelOf(version) } : undefined;
+    const reused = await findFinishedRun(db, version.id, items.suite.name, settings, remote);
     if (reused) return reused;
     return runEvaluation(db, {
       model: evaluatedVersion(version),
@@ -59,6 +64,7 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
       items,
       settings,
       engine,
+      scorer: remote && (await RemoteScorer.open(endpoint!, remote.model, signal)),
       signal,
       onProgress: ({ done, total }) =>
         onProgress({ roundId: round.id, step: "evaluating", done, total, message: label }),
@@ -91,13 +97,13 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
   {
     await using engines = new AsyncDisposableStack();
     // Two engines compute at once (candidate with champion, then with the reference): they share the cores.
-    const shared = { kvCache: "f32", cpuShare: 2 } as const;
-    const candidateEngine = engines.use(await loadVersion(candidate, config, shared));
-    const championEngine = engines.use(await loadVersion(champion, config, shared));
+    const shared = { kvCache: "f32", cpuShare: 2, endpoint, signal } as const;
+    const candidateScorer = engines.use(await openVersionScorer(candidate, config, shared));
+    const championScorer = engines.use(await openVersionScorer(champion, config, shared));
     const [candidateSafety, championSafety] = await timed("safety", () =>
       Promise.all([
-        scoreSafetySet(candidateEngine, safetyItems),
-        scoreSafetySet(championEngine, safetyItems),
+        scoreSafetySet(candidateScorer, safetyItems),
+        scoreSafetySet(championScorer, safetyItems),
       ]),
     );
     safety = candidateSafety.map((result, i) => ({
@@ -105,10 +111,10 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
       candidatePassed: result.passed,
       championPassed: championSafety[i]!.passed,
     }));
-    const referenceEngine =
-      base.id === champion.id ? championEngine : engines.use(await loadVersion(base, config, shared));
+    const referenceScorer =
+      base.id === champion.id ? championScorer : engines.use(await openVersionScorer(base, config, shared));
     heldoutPreferenceAccuracy = await timed("heldout", () =>
-      heldoutAccuracy(round, candidateEngine, referenceEngine, config, context),
+      heldoutAccuracy(round, candidateScorer, referenceScorer, config, context),
     );
   }
   const report: GateReport = {
@@ -151,8 +157,8 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
 /** Share of held-out pairs whose chosen answer gets the higher implicit reward under the candidate. */
 async function heldoutAccuracy(
   round: RoundRow,
-  candidate: InferenceEngine,
-  reference: InferenceEngine,
+  candidate: Scorer,
+  reference: Scorer,
   config: RoundConfig,
   { db, signal }: StepContext,
 ): Promise<number | null> {
@@ -160,7 +166,7 @@ async function heldoutAccuracy(
   if (pairs.length === 0) return null;
   const prompts = new Map((await roundPromptsOf(db, round.id)).map((prompt) => [prompt.id, prompt]));
   const judge = implicitRewardJudge({ policy: candidate, reference, beta: config.dpo.beta });
-  const right = await mapConcurrent(pairs, candidate.info.parallel, async (pair) => {
+  const right = await mapConcurrent(pairs, candidate.parallel, async (pair) => {
     const messages = prompts.get(pair.promptId)!.messages as ChatMessage[];
     const [chosen, rejected] = await judge.score(messages, [pair.chosen, pair.rejected], signal);
     return chosen! > rejected!;

@@ -6,7 +6,11 @@ import { findModelVersion } from "../../db/modelVersions.ts";
 import type { ModelVersionRow, RoundRow, RoundState } from "../../db/schema.ts";
 import { verifyModelFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine, type InferenceEngineOptions } from "../../inference/InferenceEngine.ts";
-import type { RoundConfig } from "../roundConfig.ts";
+import type { RoundConfig, ScorerConfig } from "../roundConfig.ts";
+import { engineScorer } from "../scoring/engineScorer.ts";
+import { RemoteScorer, remoteModelOf } from "../scoring/RemoteScorer.ts";
+import type { Scorer } from "../scoring/Scorer.ts";
+import { ScoringEndpoint } from "../scoring/ScoringEndpoint.ts";
 
 export type RoundProgress = {
   roundId: string;
@@ -73,6 +77,41 @@ export async function loadVersion(
     modelPath: version.ggufPath,
     modelName: `${version.name}@v${version.version}`,
   });
+}
+
+/** The round config's scoring server, its key read from the variable it names; undefined without `scorer`. */
+export function scoringEndpointOf(config: RoundConfig, env: StepContext["env"]): ScoringEndpoint | undefined {
+  return config.scorer ? scoringEndpointFor(config.scorer, env) : undefined;
+}
+
+export function scoringEndpointFor(scorer: ScorerConfig, env: StepContext["env"]): ScoringEndpoint {
+  const apiKey = scorer.apiKeyEnv ? env[scorer.apiKeyEnv] : undefined;
+  if (scorer.apiKeyEnv && !apiKey) {
+    throw new RoundStepError(`The scorer's key variable ${scorer.apiKeyEnv} is not set.`);
+  }
+  return new ScoringEndpoint({
+    url: scorer.url,
+    apiKey,
+    parallel: scorer.parallel,
+    timeoutMs: scorer.timeoutMs,
+  });
+}
+
+/**
+ * A version's scorer: on the round's scoring server when it has one (nothing to free), else its GGUF loaded
+ * here (freed on dispose).
+ */
+export async function openVersionScorer(
+  version: ModelVersionRow,
+  config: RoundConfig,
+  use: EngineUse & { endpoint: ScoringEndpoint | undefined; signal?: AbortSignal },
+): Promise<Scorer & AsyncDisposable> {
+  if (use.endpoint) {
+    const scorer = await RemoteScorer.open(use.endpoint, remoteModelOf(version), use.signal);
+    return Object.assign(scorer, { [Symbol.asyncDispose]: async () => {} });
+  }
+  const engine = await loadVersion(version, config, use);
+  return { ...engineScorer(engine), [Symbol.asyncDispose]: () => engine[Symbol.asyncDispose]() };
 }
 
 /** The round's own folder under the work folder. */
