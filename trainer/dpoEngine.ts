@@ -67,6 +67,8 @@ export async function runDpo(options: {
           storeError ??= error;
         });
     } else if (event.event === "artifact" && event.kind === "checkpoint") checkpointDir = event.path;
+    else if (event.event === "artifact" && event.kind === "adapter")
+      summary = { ...summary, adapterDir: event.path };
     else if (event.event === "summary" || event.event === "done")
       summary = { ...summary, ...withoutEvent(event) };
   };

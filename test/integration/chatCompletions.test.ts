@@ -6,8 +6,8 @@ import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseUpstreamsFile } from "../../gateway/upstream/upstreamConfig.ts";
 import { serveUpstreamModels, type UpstreamModels } from "../../gateway/upstream/upstreamModels.ts";
-import { testModels } from "../support/fixtures.ts";
 import { type LlamaServer, startLlamaServer } from "../../loadtest/llamaServer.ts";
+import { testModels } from "../support/fixtures.ts";
 import { readSse, startGateway, type TestGateway } from "../support/startGateway.ts";
 
 const question: OpenAI.ChatCompletionMessageParam[] = [

@@ -11,7 +11,8 @@ missing field is an error:
                                  {"conversation": [{"role", "content"}, ...], "chosen": str, "rejected": str,
                                   "split": "train" | "heldout", ...}; only split == "train" (or no split) is used,
                                  and the conversation's last message must be the user's
-    output_dir                   merged checkpoint -> output_dir/merged, trainer scratch -> output_dir/run
+    output_dir                   merged checkpoint -> output_dir/merged, LoRA adapter -> output_dir/adapter,
+                                 trainer scratch -> output_dir/run
     beta, learning_rate, epochs, batch_size, gradient_accumulation_steps, max_length, warmup_ratio, seed
     max_steps                    int, or null to train `epochs`
     loss_type                    a non-empty list of TRL loss types
@@ -27,6 +28,7 @@ written by the main process only:
     {"event": "started", "pairs": N, "pairs_heldout": H, "pairs_used": U, "steps_planned": S, "lora": bool, ...}
     {"event": "metrics", "step": int, "epoch": float, "metrics": {"loss", "rewards/chosen", ...}}
     {"event": "summary", "step": int, "epoch": float, "metrics": {"train_runtime", "train_loss", ...}}
+    {"event": "artifact", "kind": "adapter", "path": "<absolute output_dir/adapter>"}   (LoRA only)
     {"event": "artifact", "kind": "checkpoint", "path": "<absolute output_dir/merged>"}
     {"event": "done", "train_loss": float, "steps": int, "seconds": float}
 A bad config, an unreadable or empty train set, or a training failure exits non-zero with the
@@ -253,6 +255,17 @@ def original_dtype(model_dir: Path):
     return dtype if isinstance(dtype, torch.dtype) else torch.float32
 
 
+def save_adapter(model, s: Settings) -> Path:
+    """The peft adapter (adapter_config.json, adapter_model.safetensors) into adapter.tmp, then renamed to adapter."""
+    final = s.output_dir / "adapter"
+    tmp = s.output_dir / "adapter.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return final
+
+
 def save_merged(model, s: Settings) -> Path:
     """save_pretrained into merged.tmp plus the base's tokenizer files, then rename to merged."""
     import torch
@@ -419,6 +432,9 @@ def main(argv: list[str] | None = None) -> None:
     if is_main:
         model = trainer.accelerator.unwrap_model(trainer.model)
         if s.lora is not None:
+            # The adapter alone too: engines that load LoRA adapters at runtime (vLLM, SGLang) serve it.
+            adapter = save_adapter(model, s)
+            emit({"event": "artifact", "kind": "adapter", "path": str(adapter)})
             model = model.merge_and_unload()
         merged = save_merged(model, s)
         emit({"event": "artifact", "kind": "checkpoint", "path": str(merged)})
