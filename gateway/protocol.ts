@@ -318,6 +318,8 @@ export const storedCompletion = z.object({
     latency_ms: z.number(),
     time_to_first_token_ms: z.number().nullable(),
     model_version_id: z.string().nullable(),
+    /** The upstream(s) that answered, by their name in the upstreams file; null for the gateway's own engine. */
+    upstream: z.string().nullable(),
     api_key_id: z.string().nullable(),
     user: z.string().nullable(),
   }),

@@ -25,7 +25,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "1" },
     parallel: { type: "string", default: "8" },
     "max-tokens": { type: "string", default: "64" },
-    rounds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "2" },
     stream: { type: "boolean", default: true },
   },
   allowPositionals: true,
@@ -94,13 +94,18 @@ async function load(baseUrl: string, concurrency: number, requests: number): Pro
   return JSON.parse(stdout) as LoadResult;
 }
 
-const median = (numbers: number[]) => [...numbers].sort((a, b) => a - b)[Math.floor(numbers.length / 2)]!;
+/** The median (the mean of the middle two for an even count). */
+const median = (numbers: number[]) => {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
 const percentile = (numbers: number[], p: number) =>
   [...numbers].sort((a, b) => a - b)[Math.min(numbers.length - 1, Math.floor(numbers.length * p))]!;
 const levels = [
   { concurrency: 1, requests: 8 },
   { concurrency: 8, requests: 32 },
-  { concurrency: 32, requests: 96 },
+  { concurrency: 32, requests: 64 },
 ];
 console.error(
   `model ${values.model}, llama-server ${parallel} slots, ${values.threads} thread(s), max_tokens ${maxTokens}, ${rounds} rounds, ${values.stream ? "streamed" : "whole"} answers`,
@@ -120,6 +125,8 @@ for (const { concurrency, requests } of levels) {
       row[side].push(result.tokensPerSecond);
       row.p50[side === "direct" ? 0 : 1]!.push(percentile(result.latenciesMs, 0.5));
       row.failures += result.failures;
+      for (const error of result.errors ?? [])
+        console.error(`${side}, concurrency ${concurrency}: failed: ${error}`);
     };
     // Alternate which side goes first, so that drift of the machine favours neither.
     for (const side of round % 2 === 0

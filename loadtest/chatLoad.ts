@@ -9,6 +9,8 @@ export type LoadResult = {
   tokensPerSecond: number;
   latenciesMs: number[];
   failures: number;
+  /** The first few distinct failure messages. */
+  errors?: string[];
 };
 
 export type ChatLoadOptions = {
@@ -29,6 +31,7 @@ export async function runChatLoad(options: ChatLoadOptions): Promise<LoadResult>
   let next = 0;
   let completionTokens = 0;
   let failures = 0;
+  const errors = new Set<string>();
   const latenciesMs: number[] = [];
   const started = performance.now();
   const worker = async () => {
@@ -39,8 +42,9 @@ export async function runChatLoad(options: ChatLoadOptions): Promise<LoadResult>
         const tokens = await sendOne(options, index);
         completionTokens += tokens;
         latenciesMs.push(performance.now() - sent);
-      } catch {
+      } catch (error) {
         failures++;
+        if (errors.size < 5) errors.add(error instanceof Error ? error.message.slice(0, 300) : String(error));
       }
     }
   };
@@ -53,6 +57,7 @@ export async function runChatLoad(options: ChatLoadOptions): Promise<LoadResult>
     tokensPerSecond: (completionTokens / wallMs) * 1000,
     latenciesMs,
     failures,
+    errors: [...errors],
   };
 }
 

@@ -36,6 +36,7 @@ function toStoredCompletion(row: CompletionRow): StoredCompletion {
       latency_ms: row.latencyMs,
       time_to_first_token_ms: row.timeToFirstTokenMs,
       model_version_id: row.modelVersionId,
+      upstream: row.upstream,
       api_key_id: row.apiKeyId,
       user: row.user,
     },

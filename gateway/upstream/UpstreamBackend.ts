@@ -5,7 +5,13 @@ import type { ChatDelta, ChatRequest, ChatResult, FinishReason } from "../../inf
 import { ApiError, BadRequestError } from "../errors.ts";
 import type { BackendStats, ChatAnswer, ChatBackend } from "../models/ChatBackend.ts";
 import { sseData } from "./serverSentEvents.ts";
-import { causeOf, type Upstream, type UpstreamLease, type UpstreamPool } from "./UpstreamPool.ts";
+import {
+  causeOf,
+  closedBeforeResponse,
+  type Upstream,
+  type UpstreamLease,
+  type UpstreamPool,
+} from "./UpstreamPool.ts";
 
 export class UpstreamBackend implements ChatBackend {
   readonly kind = "upstream";
@@ -95,6 +101,13 @@ export function upstreamChatBody(request: ChatRequest, model: string): Record<st
 /** A failure of one upstream on one attempt: the next attempt goes to another upstream when no text was sent. */
 class AttemptFailed extends Error {
   override name = "AttemptFailed";
+  constructor(
+    message: string,
+    /** The connection was closed before any response: a kept-alive socket the upstream had closed meanwhile. */
+    readonly closedBeforeResponse = false,
+  ) {
+    super(message);
+  }
 }
 
 type Usage = { prompt_tokens?: number; completion_tokens?: number };
@@ -195,13 +208,14 @@ class UpstreamAnswer implements ChatAnswer {
       tried.add(lease.upstream);
       this.#upstream = lease.upstream.name;
       try {
-        const finish = await this.#attempt(
-          lease.upstream,
-          model ?? lease.upstream.config.model,
-          request,
-          state,
-          begun,
-        );
+        const attempt = () =>
+          this.#attempt(lease.upstream, model ?? lease.upstream.config.model, request, state, begun);
+        const finish = await attempt().catch((error: unknown) => {
+          // The request never reached the upstream (llama-server closes kept-alive connections without saying
+          // so): once more on a new connection, before counting it as the upstream's failure.
+          if (error instanceof AttemptFailed && error.closedBeforeResponse) return attempt();
+          throw error;
+        });
         lease.done(finish === "cancelled" ? "client" : "ok");
         return resultOf(state, finish, begun);
       } catch (error) {
@@ -258,7 +272,7 @@ class UpstreamAnswer implements ChatAnswer {
       } catch (error) {
         if (this.#abort.signal.aborted) return "cancelled";
         if (attempt.signal.reason instanceof AttemptFailed) throw attempt.signal.reason;
-        throw new AttemptFailed(`${where} failed: ${causeOf(error)}`);
+        throw new AttemptFailed(`${where} failed: ${causeOf(error)}`, closedBeforeResponse(error));
       } finally {
         clearTimeout(headersTimer);
       }

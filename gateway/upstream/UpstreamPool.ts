@@ -29,8 +29,10 @@ export class Upstream {
   failed = 0;
   /** Ejected until this time (performance.now()), after consecutive failures. */
   ejectedUntil = 0;
-  /** The last health check's verdict; an upstream is healthy until a check says otherwise. */
+  /** The health checks' verdict; an upstream is healthy until they say otherwise. */
   checkedHealthy = true;
+  /** Failed health checks in a row. */
+  failedChecks = 0;
 
   constructor(config: UpstreamConfig, apiKey: string | undefined) {
     this.config = config;
@@ -201,23 +203,37 @@ export class UpstreamPool implements Disposable {
 
   async #check(member: Upstream): Promise<void> {
     const url = `${member.root}${member.config.healthPath}`;
-    let verdict: string | null;
-    try {
+    const probe = async () => {
       const response = await fetch(url, {
         headers: member.headers(),
         signal: AbortSignal.timeout(Math.min(this.#config.healthIntervalMs, 10_000)),
       });
       await response.body?.cancel();
+      return response;
+    };
+    let verdict: string | null;
+    // A refused connection or a non-2xx answer says at once that the upstream cannot serve; a failure that may
+    // be load (a timeout) counts only when the next check fails too.
+    let decisive: boolean;
+    try {
+      // A kept-alive connection the upstream closed meanwhile says nothing of its health: once more.
+      const response = await probe().catch((error: unknown) => {
+        if (closedBeforeResponse(error)) return probe();
+        throw error;
+      });
       verdict = response.ok ? null : `health check answered ${response.status}`;
+      decisive = !response.ok;
     } catch (error) {
       verdict = `health check failed (${causeOf(error)})`;
+      decisive = refused(error);
     }
+    member.failedChecks = verdict === null ? 0 : member.failedChecks + (decisive ? 2 : 1);
     const was = member.checkedHealthy;
-    member.checkedHealthy = verdict === null;
+    member.checkedHealthy = member.failedChecks < 2;
     if (verdict === null) {
       if (!was) this.#log(`upstream ${this.name}/${member.name} is healthy again.`);
       if (performance.now() >= member.ejectedUntil) member.failures = 0;
-    } else if (was) {
+    } else if (was && !member.checkedHealthy) {
       this.#log(`upstream ${this.name}/${member.name} is unhealthy: ${verdict}.`);
     }
   }
@@ -231,6 +247,26 @@ export class UpstreamPool implements Disposable {
       );
     }
   }
+}
+
+/** A fetch that failed because the server closed the connection before answering (reset, or closed by the other side). */
+export function closedBeforeResponse(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (code === "UND_ERR_SOCKET" || code === "ECONNRESET") return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+function refused(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    if ((current as { code?: unknown }).code === "ECONNREFUSED") return true;
+    current = current.cause;
+  }
+  return false;
 }
 
 /** The innermost message of a fetch failure (`ECONNREFUSED`, a timeout). */

@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -13,6 +13,7 @@ import { createDatabase } from "../../db/createDatabase.ts";
 import { completions, evalRuns } from "../../db/schema.ts";
 import { CompletionLog } from "../../gateway/log/CompletionLog.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
+import { startLlamaServer } from "../../loadtest/llamaServer.ts";
 import { completionRow } from "../support/completionRows.ts";
 import { testModels } from "../support/fixtures.ts";
 import { createTestDatabase } from "../support/testDatabase.ts";
@@ -163,6 +164,68 @@ describe("medgate CLI", () => {
     expect(code).toBe(0);
     await expect(fetch(`${url}/models`)).rejects.toThrow();
     await rm(dataDir, { recursive: true, force: true });
+  });
+});
+
+describe("medgate serve --upstreams", () => {
+  it("serves the names of an upstreams file from a llama-server, and refuses a bad file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
+    const file = join(dir, "upstreams.json");
+    await using llamaServer = await startLlamaServer({ modelPath: testModels().ggufPath });
+    const upstreams = (extra: object) =>
+      JSON.stringify({
+        models: { fleet: { upstreams: [{ name: "ls", url: llamaServer.url, model: "tiny", ...extra }] } },
+      });
+    await writeFile(file, upstreams({ apiKeyEnv: "NO_SUCH_KEY_VARIABLE" }));
+    const unset = await run([
+      "serve",
+      "--upstreams",
+      file,
+      "--upstreams-only",
+      "--data-dir",
+      join(dir, "db"),
+    ]);
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toContain(
+      `${file}: models.fleet: the key variable NO_SUCH_KEY_VARIABLE of upstream "ls" is not set`,
+    );
+    await writeFile(file, upstreams({ weight: -1 }));
+    const bad = await run(["serve", "--upstreams", file, "--data-dir", join(dir, "db")]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${file}: models.fleet.upstreams.0.weight`);
+
+    await writeFile(file, upstreams({}));
+    const { child, url, stderr } = await serve([
+      ...["--upstreams", file, "--upstreams-only", "--port", "0"],
+      ...["--data-dir", join(dir, "db"), "--spool-dir", join(dir, "spool")],
+    ]);
+    try {
+      expect(stderr()).toContain('"fleet" served by 1 upstream(s), 1 healthy');
+      const apiKey = /created a local admin API key \(shown only now\): (\S+)/u.exec(stderr())?.[1];
+      const client = new OpenAI({ baseURL: url, apiKey, maxRetries: 0 });
+      expect((await client.models.list()).data.map((model) => model.id)).toEqual(["fleet"]);
+      const answer = await client.chat.completions.create({
+        model: "fleet",
+        messages: [{ role: "user", content: "What is sepsis?" }],
+        max_tokens: 8,
+      });
+      expect(answer.choices[0]!.message.content!.length).toBeGreaterThan(0);
+      // The row is written in the background: read it back once it is there.
+      await expect
+        .poll(async () => {
+          const response = await fetch(`${url}/chat/completions/${answer.id}`, {
+            headers: { authorization: `Bearer ${apiKey}` },
+          });
+          return response.ok
+            ? ((await response.json()) as { medgate: { upstream: string } }).medgate.upstream
+            : null;
+        })
+        .toBe("ls");
+    } finally {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
