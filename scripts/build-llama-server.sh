@@ -15,7 +15,17 @@ say() { echo "build-llama-server: $*" >&2; }
 die() { echo "build-llama-server: error: $*" >&2; exit 1; }
 
 [[ -f "$BUNDLE" ]] || die "$BUNDLE not found; run \`npm ci\` first"
-command -v cmake >/dev/null || die "cmake is needed (apt-get install cmake g++)"
+if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
+  # The build tools, where this user may install them (root, or sudo without a password).
+  as_root=()
+  [[ $(id -u) -eq 0 ]] || as_root=(sudo -n)
+  if command -v apt-get >/dev/null && { [[ $(id -u) -eq 0 ]] || sudo -n true 2>/dev/null; }; then
+    say "installing cmake and g++ (once)"
+    "${as_root[@]}" apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq cmake g++ >/dev/null
+  fi
+  command -v cmake >/dev/null && command -v g++ >/dev/null || die "cmake and g++ are needed: sudo apt-get install cmake g++"
+fi
 nlc_version=$(node -p "require('./$NLC_DIR/package.json').version")
 # A portable x86 build (AVX2, no -march=native): a native build turns on llama.cpp's AMX kernels, which crash
 # on hosts whose CPU reports AMX but whose kernel does not grant it.

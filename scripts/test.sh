@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-python.sh
+# Chromium for the browser tests: found, or installed where this user may; else those tests are skipped.
+bash scripts/setup-browser.sh
 # llama-server for the upstream tests: built once per machine (several minutes), then cached outside the clone.
 echo "== llama-server"; bash scripts/build-llama-server.sh >/dev/null
 echo "== typecheck"; npx tsc --noEmit
@@ -28,5 +30,8 @@ npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifac
 node -e '
 const r = JSON.parse(require("node:fs").readFileSync("test-artifacts/vitest.json", "utf8"));
 console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+for (const file of r.testResults)
+  for (const test of file.assertionResults)
+    if (test.status === "pending" || test.status === "skipped") console.log(`  skipped: ${test.fullName}`);
 ' || true
 exit "$status"

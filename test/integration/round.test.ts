@@ -4,7 +4,6 @@ import { readFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { championChangesOf, makeChampion } from "../../db/championChanges.ts";
@@ -18,6 +17,7 @@ import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { engineDir, runEngineScript } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, type RoundProgress, trainerSteps } from "../../trainer/RoundRunner.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
+import { browserNote, chromiumPath, launchChromium } from "../support/browser.ts";
 import { testModels } from "../support/fixtures.ts";
 import { startTestTelemetry } from "../support/otlpReceiver.ts";
 import { sendRoundTraffic } from "../support/roundTraffic.ts";
@@ -345,41 +345,42 @@ describe("an alignment round", () => {
 });
 
 describe("the admin dashboard", () => {
-  it("renders versions, the round's DPO curves and its gate report as charts in Chromium", async () => {
-    const browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"],
-    });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      await page.goto(`${gateway.url}/admin`);
-      expect(page.url()).toMatch(/\/admin\/login$/u);
-      // A clinician key is refused; the admin key signs in.
-      const clinicianKey = (await createApiKey(database.db, { name: "Dr. Tan", role: "clinician" })).secret;
-      await page.fill("#key", clinicianKey);
-      await page.click("button[type=submit]");
-      expect(await page.textContent("main")).toContain("The dashboard needs an admin key");
-      await page.fill("#key", gateway.apiKey);
-      await page.click("button[type=submit]");
-      await page.waitForURL(/\/admin$/u);
-      const text = (await page.textContent("main")) ?? "";
-      expect(text).toContain("v2");
-      expect(text).toContain("promoted");
-      expect(text).toContain("passed the benchmark gate");
-      expect(
-        await page.locator(`tr[data-version-id="${round.candidateVersionId}"] .status-champion`).count(),
-      ).toBe(1);
-      const roundCard = page.locator(`article[data-round-id="${round.id}"]`);
-      expect(await roundCard.locator("svg.chart polyline").count()).toBeGreaterThanOrEqual(5);
-      expect(await roundCard.locator('[data-gate="passed"] svg.chart circle').count()).toBeGreaterThanOrEqual(
-        8,
-      );
-      await mkdir("test-artifacts", { recursive: true });
-      await page.screenshot({ path: "test-artifacts/admin-dashboard.png", fullPage: true });
-    } finally {
-      await browser.close();
-    }
-  }, 60_000);
+  it.skipIf(!chromiumPath)(
+    `renders versions, the round's DPO curves and its gate report as charts in Chromium${browserNote}`,
+    async () => {
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+        await page.goto(`${gateway.url}/admin`);
+        expect(page.url()).toMatch(/\/admin\/login$/u);
+        // A clinician key is refused; the admin key signs in.
+        const clinicianKey = (await createApiKey(database.db, { name: "Dr. Tan", role: "clinician" })).secret;
+        await page.fill("#key", clinicianKey);
+        await page.click("button[type=submit]");
+        expect(await page.textContent("main")).toContain("The dashboard needs an admin key");
+        await page.fill("#key", gateway.apiKey);
+        await page.click("button[type=submit]");
+        await page.waitForURL(/\/admin$/u);
+        const text = (await page.textContent("main")) ?? "";
+        expect(text).toContain("v2");
+        expect(text).toContain("promoted");
+        expect(text).toContain("passed the benchmark gate");
+        expect(
+          await page.locator(`tr[data-version-id="${round.candidateVersionId}"] .status-champion`).count(),
+        ).toBe(1);
+        const roundCard = page.locator(`article[data-round-id="${round.id}"]`);
+        expect(await roundCard.locator("svg.chart polyline").count()).toBeGreaterThanOrEqual(5);
+        expect(
+          await roundCard.locator('[data-gate="passed"] svg.chart circle').count(),
+        ).toBeGreaterThanOrEqual(8);
+        await mkdir("test-artifacts", { recursive: true });
+        await page.screenshot({ path: "test-artifacts/admin-dashboard.png", fullPage: true });
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
 });
 
 async function waitUntil(condition: () => boolean): Promise<void> {
