@@ -20,6 +20,11 @@ if (process.argv.includes("--tracing")) {
   await import("./bench-tracing.ts");
   process.exit(0);
 }
+// `--against llama-server`: medgate side by side with llama-server on the same GGUF (bench-against.ts).
+if (process.argv.includes("--against")) {
+  await import("./bench-against.ts");
+  process.exit(0);
+}
 // `--upstream`: medgate in front of llama-server against llama-server called directly (bench-upstream.ts).
 if (process.argv.includes("--upstream")) {
   await import("./bench-upstream.ts");
@@ -105,6 +110,7 @@ async function direct(concurrency: number, requests: number): Promise<LoadResult
     wallMs,
     tokensPerSecond: (completionTokens / wallMs) * 1000,
     latenciesMs,
+    timeToFirstTokenMs: [],
     failures: 0,
   };
 }

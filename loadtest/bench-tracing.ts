@@ -1,16 +1,12 @@
 // npm run bench:serve -- --tracing — the cost of tracing: two `medgate serve` processes on the same GGUF and
 // settings, one exporting every trace (sampler always_on) by OTLP/HTTP to a receiver in this process, one with
 // no OTLP endpoint, driven in turn by the same load client at concurrency 1 and 8. Prints on / off.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { parseArgs, promisify } from "node:util";
+import { parseArgs } from "node:util";
 import { startOtlpReceiver } from "../test/support/otlpReceiver.ts";
-import type { LoadResult } from "./chatLoad.ts";
+import { benchBodies, median, runLoadClient, type ServeProcess, startServeProcess } from "./benchParts.ts";
 
 const { values } = parseArgs({
   options: {
@@ -21,43 +17,17 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
   },
 });
-const run = promisify(execFile);
-const bin = fileURLToPath(new URL("../bin/medgate.js", import.meta.url));
 const scratch = await mkdtemp(join(tmpdir(), "medgate-bench-tracing-"));
 const receiver = await startOtlpReceiver();
 
-type Server = { child: ChildProcess; url: string; key: string };
-
-/** `medgate serve` in a child process; resolves once it prints its URL (the admin key comes on stderr first). */
-async function serve(name: string, env: Record<string, string>): Promise<Server> {
-  const args = [bin, "serve", "--model", values.model, "--model-name", "bench", "--port", "0"];
-  args.push(
-    "--data-dir",
-    join(scratch, name),
-    "--threads",
-    values.threads,
-    "--parallel",
-    "8",
-    "--context",
-    "1024",
+const serve = (name: string, env: Record<string, string>) =>
+  startServeProcess(
+    [
+      ...["--model", values.model, "--model-name", "bench", "--port", "0", "--data-dir", join(scratch, name)],
+      ...["--threads", values.threads, "--parallel", "8", "--context", "1024"],
+    ],
+    env,
   );
-  const child = spawn(process.execPath, args, {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...env },
-  });
-  let stderr = "";
-  child.stderr!.on("data", (data) => (stderr += data));
-  const [url] = (await Promise.race([
-    once(createInterface({ input: child.stdout! }), "line"),
-    once(child, "exit").then(() => {
-      throw new Error(`serve exited: ${stderr}`);
-    }),
-  ])) as [string];
-  const key = /API key \(shown only now\): (\S+)/u.exec(stderr)?.[1];
-  if (!key) throw new Error(`no admin key printed: ${stderr}`);
-  return { child, url, key };
-}
-
 const traced = await serve("on", {
   OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
   OTEL_TRACES_SAMPLER: "always_on",
@@ -65,31 +35,14 @@ const traced = await serve("on", {
 });
 const plain = await serve("off", { OTEL_EXPORTER_OTLP_ENDPOINT: "" });
 
-const questions = [
-  "What are the first-line treatments for community-acquired pneumonia?",
-  "Explain the difference between type 1 and type 2 diabetes.",
-  "What are warning signs of a stroke?",
-  "How is iron-deficiency anaemia diagnosed?",
-];
-const bodies = (requests: number) =>
-  Array.from({ length: requests }, (_, index) => ({
-    model: "bench",
-    messages: [{ role: "user", content: questions[index % questions.length]! }],
-    max_tokens: Number(values["max-tokens"]),
-    temperature: 0.7,
-    seed: index,
-  }));
+const load = (server: ServeProcess, concurrency: number, requests: number) =>
+  runLoadClient({
+    url: server.url,
+    apiKey: server.key,
+    concurrency,
+    bodies: benchBodies("bench", requests, Number(values["max-tokens"])),
+  });
 
-async function load(server: Server, concurrency: number, requests: number): Promise<LoadResult> {
-  const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url));
-  const client = fileURLToPath(new URL("./loadClient.ts", import.meta.url));
-  const args = ["--url", server.url, "--concurrency", String(concurrency), "--requests", String(requests)];
-  args.push("--bodies", JSON.stringify(bodies(requests)), "--api-key", server.key);
-  const { stdout } = await run("nice", ["-n", "10", process.execPath, tsx, client, ...args]);
-  return JSON.parse(stdout) as LoadResult;
-}
-
-const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
 const rows: { concurrency: number; on: number[]; off: number[] }[] = [];
 try {
   await load(traced, 2, 4); // warm-up
@@ -110,11 +63,8 @@ try {
     rows.push(row);
   }
 } finally {
-  for (const server of [traced, plain]) {
-    const exited = once(server.child, "exit");
-    server.child.kill("SIGTERM");
-    await exited;
-  }
+  await traced[Symbol.asyncDispose]();
+  await plain[Symbol.asyncDispose]();
   await receiver[Symbol.asyncDispose]();
   await rm(scratch, { recursive: true, force: true });
 }

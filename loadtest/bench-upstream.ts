@@ -1,11 +1,9 @@
 // npm run bench:serve -- --upstream — generated tokens/s through medgate in front of llama-server against
 // llama-server called directly, same GGUF, same load client, at concurrency 1, 8 and 32, in one run.
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseArgs, promisify } from "node:util";
+import { parseArgs } from "node:util";
 import { createApiKey } from "../db/apiKeys.ts";
 import { createDatabase } from "../db/createDatabase.ts";
 import { createApp } from "../gateway/createApp.ts";
@@ -15,7 +13,7 @@ import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { UpstreamBackend } from "../gateway/upstream/UpstreamBackend.ts";
 import { UpstreamPool } from "../gateway/upstream/UpstreamPool.ts";
 import { parseUpstreamsFile } from "../gateway/upstream/upstreamConfig.ts";
-import type { LoadResult } from "./chatLoad.ts";
+import { benchBodies, median, percentile, runLoadClient } from "./benchParts.ts";
 import { startLlamaServer } from "./llamaServer.ts";
 
 const { values } = parseArgs({
@@ -30,24 +28,9 @@ const { values } = parseArgs({
   },
   allowPositionals: true,
 });
-const run = promisify(execFile);
 const maxTokens = Number(values["max-tokens"]);
 const rounds = Number(values.rounds);
 const parallel = Number(values.parallel);
-const questions = [
-  "What are the first-line treatments for community-acquired pneumonia?",
-  "Explain the difference between type 1 and type 2 diabetes.",
-  "What are warning signs of a stroke?",
-  "How is iron-deficiency anaemia diagnosed?",
-];
-const bodyFor = (model: string) => (index: number) => ({
-  model,
-  messages: [{ role: "user" as const, content: questions[index % questions.length]! }],
-  max_tokens: maxTokens,
-  temperature: 0.7,
-  seed: index,
-});
-
 const llamaServer = await startLlamaServer({
   modelPath: values.model,
   parallel,
@@ -81,27 +64,15 @@ const server = await GatewayServer.listen(
   { port: 0 },
 );
 
-/** One closed-loop load from a child process at lower priority (clients do not share the server's loop). */
-async function load(baseUrl: string, concurrency: number, requests: number): Promise<LoadResult> {
-  const bodies = Array.from({ length: requests }, (_, index) => bodyFor("bench")(index));
-  const args = ["--url", baseUrl, "--concurrency", String(concurrency), "--requests", String(requests)];
-  args.push("--bodies", JSON.stringify(bodies), "--api-key", apiKey, ...(values.stream ? ["--stream"] : []));
-  const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url));
-  const client = fileURLToPath(new URL("./loadClient.ts", import.meta.url));
-  const { stdout } = await run("nice", ["-n", "10", process.execPath, tsx, client, ...args], {
-    maxBuffer: 1 << 24,
+const load = (url: string, concurrency: number, requests: number) =>
+  runLoadClient({
+    url,
+    apiKey,
+    concurrency,
+    bodies: benchBodies("bench", requests, maxTokens),
+    stream: values.stream,
   });
-  return JSON.parse(stdout) as LoadResult;
-}
 
-/** The median (the mean of the middle two for an even count). */
-const median = (numbers: number[]) => {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
-const percentile = (numbers: number[], p: number) =>
-  [...numbers].sort((a, b) => a - b)[Math.min(numbers.length - 1, Math.floor(numbers.length * p))]!;
 const levels = [
   { concurrency: 1, requests: 8 },
   { concurrency: 8, requests: 32 },

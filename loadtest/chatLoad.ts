@@ -8,6 +8,8 @@ export type LoadResult = {
   /** Aggregate generated tokens per second over the whole run. */
   tokensPerSecond: number;
   latenciesMs: number[];
+  /** Streamed answers: milliseconds from sending to the first text of each. */
+  timeToFirstTokenMs: number[];
   failures: number;
   /** The first few distinct failure messages. */
   errors?: string[];
@@ -33,15 +35,17 @@ export async function runChatLoad(options: ChatLoadOptions): Promise<LoadResult>
   let failures = 0;
   const errors = new Set<string>();
   const latenciesMs: number[] = [];
+  const timeToFirstTokenMs: number[] = [];
   const started = performance.now();
   const worker = async () => {
     for (let index = next++; index < options.requests; index = next++) {
       const sent = performance.now();
       try {
         // Await first: `total += await x` would read the total before the await and lose updates.
-        const tokens = await sendOne(options, index);
+        const { tokens, firstTextAt } = await sendOne(options, index);
         completionTokens += tokens;
         latenciesMs.push(performance.now() - sent);
+        if (firstTextAt !== null) timeToFirstTokenMs.push(firstTextAt - sent);
       } catch (error) {
         failures++;
         if (errors.size < 5) errors.add(error instanceof Error ? error.message.slice(0, 300) : String(error));
@@ -56,12 +60,16 @@ export async function runChatLoad(options: ChatLoadOptions): Promise<LoadResult>
     wallMs,
     tokensPerSecond: (completionTokens / wallMs) * 1000,
     latenciesMs,
+    timeToFirstTokenMs,
     failures,
     errors: [...errors],
   };
 }
 
-async function sendOne(options: ChatLoadOptions, index: number): Promise<number> {
+async function sendOne(
+  options: ChatLoadOptions,
+  index: number,
+): Promise<{ tokens: number; firstTextAt: number | null }> {
   const stream = options.stream ?? false;
   const body = {
     ...options.body(index),
@@ -77,8 +85,20 @@ async function sendOne(options: ChatLoadOptions, index: number): Promise<number>
     body: JSON.stringify(body),
   });
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-  if (!stream) return ((await response.json()) as ChatCompletion).usage.completion_tokens;
-  const events = (await response.text()).split("\n\n").filter((event) => event.startsWith("data: {"));
+  if (!stream) {
+    return { tokens: ((await response.json()) as ChatCompletion).usage.completion_tokens, firstTextAt: null };
+  }
+  // Read as it comes, to time the first text.
+  let firstTextAt: number | null = null;
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body!) {
+    const piece = decoder.decode(chunk, { stream: true });
+    if (firstTextAt === null && /"content":"[^"]/u.test(piece)) firstTextAt = performance.now();
+    text += piece;
+  }
+  const events = text.split("\n\n").filter((event) => event.startsWith("data: {"));
   const last = JSON.parse(events.at(-1)!.slice("data: ".length)) as ChatCompletionChunk;
-  return last.usage?.completion_tokens ?? 0;
+  if (last.usage == null) throw new Error("the stream ended without usage");
+  return { tokens: last.usage.completion_tokens, firstTextAt };
 }
