@@ -17,6 +17,8 @@ const { values } = parseArgs({
     /** Comma-separated GGUF paths. Default: the tiny test model (when the tests wrote it) and the demo model */
     models: { type: "string" },
     threads: { type: "string" },
+    /** medgate's threads when they should differ from llama-server's (to compare each at its best). */
+    "medgate-threads": { type: "string" },
     parallel: { type: "string", default: "8" },
     context: { type: "string", default: "1024" },
     "max-tokens": { type: "string", default: "64" },
@@ -50,7 +52,7 @@ const levels = values.levels.split(",").map((level) => {
 });
 
 type Side = { tokensPerSecond: number[]; ttft: number[]; failures: number };
-type Row = { model: string; threads: number; concurrency: number; medgate: Side; llama: Side };
+type Row = { model: string; threads: string; concurrency: number; medgate: Side; llama: Side };
 const rows: Row[] = [];
 const scratch = await mkdtemp(join(tmpdir(), "medgate-bench-against-"));
 try {
@@ -76,7 +78,8 @@ try {
         "--data-dir",
         join(scratch, `db-${rows.length}`),
       ],
-      ...["--threads", String(threads), "--parallel", String(parallel), "--context", String(context)],
+      ...["--threads", values["medgate-threads"] ?? String(threads), "--parallel", String(parallel)],
+      ...["--context", String(context)],
       ...["--queue", "256"],
     ]);
     const targets = { medgate: { url: medgate.url, apiKey: medgate.key }, llama: { url: llamaServer.url } };
@@ -91,7 +94,10 @@ try {
     await load("llama", 2, 4);
     for (const { concurrency, requests } of levels) {
       const side = (): Side => ({ tokensPerSecond: [], ttft: [], failures: 0 });
-      const row: Row = { model, threads, concurrency, medgate: side(), llama: side() };
+      const threadsShown = values["medgate-threads"]
+        ? `${threads} / ${values["medgate-threads"]}`
+        : String(threads);
+      const row: Row = { model, threads: threadsShown, concurrency, medgate: side(), llama: side() };
       for (let round = 0; round < rounds; round++) {
         // Alternate which side goes first, so that drift of the machine favours neither.
         for (const name of round % 2 === 0
@@ -120,7 +126,7 @@ console.error(
   `${parallel} slots × ${context} tokens, max_tokens ${maxTokens}, streamed, ${rounds} rounds per level (median tok/s; TTFT over all requests)`,
 );
 console.log(
-  "| model | threads | concurrency | llama-server tok/s | medgate tok/s | medgate / llama-server | TTFT p50 ms (llama-server / medgate) | TTFT p99 ms (llama-server / medgate) | failed |",
+  "| model | threads (llama-server / medgate) | concurrency | llama-server tok/s | medgate tok/s | medgate / llama-server | TTFT p50 ms (llama-server / medgate) | TTFT p99 ms (llama-server / medgate) | failed |",
 );
 console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const row of rows) {
