@@ -129,6 +129,8 @@ async function serve(config: ServeConfig): Promise<void> {
           modelName,
           parallel: config.parallel,
           threads: config.threads,
+          // The gateway's own JavaScript (HTTP, sampling, the log) needs a core of its own.
+          reservedCores: 1,
           contextSize: config.context,
           maxQueue: config.queue,
           gpu: config.gpu === "cpu" ? false : config.gpu,

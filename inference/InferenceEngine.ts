@@ -53,6 +53,11 @@ export type InferenceEngineOptions = {
   /** llama.cpp threads. Default: see `defaultThreadCount` (1 for models under 64 MB, else the CPU's math cores) */
   threads?: number;
   /**
+   * Cores the default thread count leaves to the process's JavaScript thread: 1 for a server (see
+   * `defaultThreadCount`). Default: 0
+   */
+  reservedCores?: number;
+  /**
    * How many engines compute at the same time on this CPU, this one included: the thread count is divided
    * by it, so that engines working together never run more threads than there are cores (llama.cpp's
    * threads spin while they wait, and oversubscribed they slow each other down many times). Default: 1
@@ -127,7 +132,8 @@ export class InferenceEngine {
     const threads = Math.max(
       1,
       Math.floor(
-        (options.threads ?? defaultThreadCount(file.size, llama.cpuMathCores)) / (options.cpuShare ?? 1),
+        (options.threads ?? defaultThreadCount(file.size, llama.cpuMathCores, options.reservedCores)) /
+          (options.cpuShare ?? 1),
       ),
     );
     const parallel = options.parallel ?? 4;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama-server from the llama.cpp source node-llama-cpp ships (llama/gitRelease.bundle), once per
 # machine and node-llama-cpp version: the binary is cached outside the checkout, in
-#   ${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@<version>-portable/bin/llama-server
+#   ${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@<version>-native-noamx/bin/llama-server
 # and the path is printed on the last line. The upstream tests and `npm run bench:serve -- --upstream` use it.
 #
 # Run from the repository root after `npm ci`. Environment:
@@ -27,9 +27,10 @@ if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
   command -v cmake >/dev/null && command -v g++ >/dev/null || die "cmake and g++ are needed: sudo apt-get install cmake g++"
 fi
 nlc_version=$(node -p "require('./$NLC_DIR/package.json').version")
-# A portable x86 build (AVX2, no -march=native): a native build turns on llama.cpp's AMX kernels, which crash
-# on hosts whose CPU reports AMX but whose kernel does not grant it.
-root="${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@$nlc_version-portable"
+# Built for this CPU (-march=native, as fast as node-llama-cpp's best CPU variant here) but without AMX:
+# llama.cpp's AMX kernels crash on hosts whose CPU reports AMX while the kernel does not grant it, and
+# node-llama-cpp's variant picker leaves AMX out there too.
+root="${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@$nlc_version-native-noamx"
 binary="$root/bin/llama-server"
 if [[ -x "$binary" ]] && "$binary" --version >/dev/null 2>&1; then
   say "cached ($binary)"
@@ -52,10 +53,13 @@ trap 'rm -rf "$work"' EXIT
 say "building llama-server from node-llama-cpp@$nlc_version's llama.cpp (several minutes, once per machine)"
 started=$SECONDS
 git -c advice.detachedHead=false clone --quiet "$BUNDLE" "$work/src"
+no_amx=()
+[[ "$(uname -m)" == x86_64 ]] && no_amx=(-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$work/src" -B "$work/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
-  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF >/dev/null
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
+  -DCMAKE_C_FLAGS="${no_amx[*]}" -DCMAKE_CXX_FLAGS="${no_amx[*]}" >/dev/null
 cmake --build "$work/build" --target llama-server -j "${BUILD_JOBS:-$(nproc)}" >/dev/null
 mkdir -p "$root/bin.tmp"
 cp "$work/build/bin/llama-server" "$root/bin.tmp/"
