@@ -2,6 +2,7 @@
 import type { ChatHistoryItem, ChatWrapper, LlamaContextSequence, LlamaGrammar } from "node-llama-cpp";
 import { LlamaChat } from "node-llama-cpp";
 import type { ChatDelta, ChatResult, FinishReason, SamplingOptions } from "./chatTypes.ts";
+import { DeltaQueue } from "./DeltaQueue.ts";
 import type { GenerationSpan } from "./generationSpan.ts";
 
 export type ChatStreamInit = {
@@ -35,11 +36,8 @@ export type ChatStreamInit = {
 export class ChatStream implements AsyncIterable<ChatDelta> {
   /** Settles when generation ends: resolves with the whole answer, or rejects on an engine failure. */
   readonly result: Promise<ChatResult>;
-  readonly #pending: ChatDelta[] = [];
+  readonly #deltas = new DeltaQueue("A ChatStream");
   readonly #abort = new AbortController();
-  #wake: (() => void) | undefined;
-  #ended = false;
-  #iterated = false;
 
   constructor(init: ChatStreamInit) {
     const onCallerAbort = () => this.#abort.abort(init.signal?.reason);
@@ -58,8 +56,7 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
       )
       .finally(() => {
         init.signal?.removeEventListener("abort", onCallerAbort);
-        this.#ended = true;
-        this.#notify();
+        this.#deltas.end();
       });
     // The result is also observed through iteration; keep an unobserved rejection from crashing the process.
     this.result.catch(() => {});
@@ -70,27 +67,8 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
     this.#abort.abort(reason);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<ChatDelta> {
-    if (this.#iterated) throw new Error("A ChatStream can be iterated once.");
-    this.#iterated = true;
-    for (;;) {
-      const delta = this.#pending.shift();
-      if (delta) {
-        yield delta;
-        continue;
-      }
-      if (this.#ended) break;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-      });
-    }
-    await this.result;
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+  [Symbol.asyncIterator](): AsyncIterator<ChatDelta> {
+    return this.#deltas.read(this.result);
   }
 
   async #run(init: ChatStreamInit): Promise<ChatResult> {
@@ -138,8 +116,7 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
             init.span?.firstToken(firstTextAt - started);
           }
           text += chunk.text;
-          this.#pending.push({ text: chunk.text, tokens: chunk.tokens.length });
-          this.#notify();
+          this.#deltas.push({ text: chunk.text, tokens: chunk.tokens.length });
         },
       });
       const response = await Promise.race([generation, abandoned]);

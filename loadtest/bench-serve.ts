@@ -1,11 +1,9 @@
 // npm run bench:serve — aggregate generated tokens/s through the HTTP gateway versus calling the inference
 // engine in-process, same model and settings, at concurrency 1 and 8, in one run.
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseArgs, promisify } from "node:util";
+import { parseArgs } from "node:util";
 import { createApiKey } from "../db/apiKeys.ts";
 import { createDatabase } from "../db/createDatabase.ts";
 import { createApp } from "../gateway/createApp.ts";
@@ -13,6 +11,7 @@ import { GatewayServer } from "../gateway/GatewayServer.ts";
 import { ServedModels } from "../gateway/models/ServedModels.ts";
 import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { benchBody, median, runLoadClient } from "./benchParts.ts";
 import { type LoadResult, runChatLoad } from "./chatLoad.ts";
 
 // `--tracing`: the tracing on/off comparison instead (two serve processes; see bench-tracing.ts).
@@ -43,22 +42,9 @@ const { values } = parseArgs({
     tracing: { type: "boolean", default: false },
   },
 });
-const run = promisify(execFile);
 const maxTokens = Number(values["max-tokens"]);
 const rounds = Number(values.rounds);
-const questions = [
-  "What are the first-line treatments for community-acquired pneumonia?",
-  "Explain the difference between type 1 and type 2 diabetes.",
-  "What are warning signs of a stroke?",
-  "How is iron-deficiency anaemia diagnosed?",
-];
-const requestFor = (index: number) => ({
-  model: "bench",
-  messages: [{ role: "user" as const, content: questions[index % questions.length]! }],
-  max_tokens: maxTokens,
-  temperature: 0.7,
-  seed: index,
-});
+const requestFor = (index: number) => benchBody("bench", index, maxTokens);
 
 const engine = await InferenceEngine.load({
   modelPath: values.model,
@@ -132,23 +118,15 @@ async function viaGateway(
     // In-process clients spend the server process's own CPU time: there is no separate figure.
     return { ...result, clientCpuMs: Number.NaN };
   }
-  const bodies = Array.from({ length: requests }, (_, index) => requestFor(index));
-  const args = [
-    "--url",
-    `${server.url}/v1`,
-    "--concurrency",
-    String(concurrency),
-    "--requests",
-    String(requests),
-  ];
-  args.push("--bodies", JSON.stringify(bodies), "--api-key", apiKey, ...(values.stream ? ["--stream"] : []));
-  const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url));
-  const client = fileURLToPath(new URL("./loadClient.ts", import.meta.url));
-  const { stdout } = await run("nice", ["-n", "10", process.execPath, tsx, client, ...args]);
-  return JSON.parse(stdout) as LoadResult & { clientCpuMs: number };
+  return runLoadClient({
+    url: `${server.url}/v1`,
+    apiKey,
+    concurrency,
+    bodies: Array.from({ length: requests }, (_, index) => requestFor(index)),
+    stream: values.stream,
+  });
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const levels = [
   { concurrency: 1, requests: 8 },
   { concurrency: 8, requests: 32 },

@@ -14,15 +14,20 @@ const questions = [
   "How is iron-deficiency anaemia diagnosed?",
 ];
 
-/** Request bodies for `model`: the questions in turn, sampled at 0.7 with a seed per request. */
-export function benchBodies(model: string, requests: number, maxTokens: number): Record<string, unknown>[] {
-  return Array.from({ length: requests }, (_, index) => ({
+/** Request `index` for `model`: the questions in turn, sampled at 0.7 with the index as seed. */
+export function benchBody(model: string, index: number, maxTokens: number) {
+  return {
     model,
-    messages: [{ role: "user", content: questions[index % questions.length]! }],
+    messages: [{ role: "user" as const, content: questions[index % questions.length]! }],
     max_tokens: maxTokens,
     temperature: 0.7,
     seed: index,
-  }));
+  };
+}
+
+/** The first `requests` request bodies for `model`. */
+export function benchBodies(model: string, requests: number, maxTokens: number): Record<string, unknown>[] {
+  return Array.from({ length: requests }, (_, index) => benchBody(model, index, maxTokens));
 }
 
 /** One closed-loop load from a child process at lower priority: clients do not share a server's event loop. */

@@ -2,6 +2,7 @@
 // (whole answers too, so that time to first token and cancellation work the same); a choice that fails before
 // its first text is retried on another upstream, one that fails after it ends with the failure.
 import type { ChatDelta, ChatRequest, ChatResult, FinishReason } from "../../inference/chatTypes.ts";
+import { DeltaQueue } from "../../inference/DeltaQueue.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
 import type { BackendStats, ChatAnswer, ChatBackend } from "../models/ChatBackend.ts";
 import { sseData } from "./serverSentEvents.ts";
@@ -122,10 +123,7 @@ class UpstreamAnswer implements ChatAnswer {
   /** Settles once the first upstream accepted the request (headers 2xx), or with what refused it. */
   readonly started: Promise<void>;
   readonly #abort = new AbortController();
-  readonly #pending: ChatDelta[] = [];
-  #wake: (() => void) | undefined;
-  #ended = false;
-  #iterated = false;
+  readonly #deltas = new DeltaQueue("An upstream answer");
   #upstream: string | undefined;
   #markStarted!: (error?: unknown) => void;
 
@@ -144,8 +142,7 @@ class UpstreamAnswer implements ChatAnswer {
     });
     this.result = this.#run(pool, model, request).finally(() => {
       signal.removeEventListener("abort", onCallerAbort);
-      this.#ended = true;
-      this.#notify();
+      this.#deltas.end();
     });
     this.result.then(
       () => this.#markStarted(),
@@ -162,27 +159,8 @@ class UpstreamAnswer implements ChatAnswer {
     this.#abort.abort(reason);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<ChatDelta> {
-    if (this.#iterated) throw new Error("An upstream answer can be iterated once.");
-    this.#iterated = true;
-    for (;;) {
-      const delta = this.#pending.shift();
-      if (delta) {
-        yield delta;
-        continue;
-      }
-      if (this.#ended) break;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-      });
-    }
-    await this.result;
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+  [Symbol.asyncIterator](): AsyncIterator<ChatDelta> {
+    return this.#deltas.read(this.result);
   }
 
   async #run(pool: UpstreamPool, model: string | undefined, request: ChatRequest): Promise<ChatResult> {
@@ -311,8 +289,7 @@ class UpstreamAnswer implements ChatAnswer {
       state.firstTextAt ??= performance.now();
       state.text += text;
       state.chunks++;
-      this.#pending.push({ text, tokens: 1 });
-      this.#notify();
+      this.#deltas.push({ text, tokens: 1 });
     }
     if (choice.finish_reason) state.finish = choice.finish_reason === "length" ? "length" : "stop";
   }

@@ -249,34 +249,32 @@ export class UpstreamPool implements Disposable {
   }
 }
 
+/** A failure and its causes, outermost first (fetch wraps the socket's error in its `cause`). */
+function causeChain(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let current = error; current instanceof Error && chain.length < 5; current = current.cause) {
+    chain.push(current);
+  }
+  return chain;
+}
+
+function hasCode(error: unknown, codes: readonly string[]): boolean {
+  return causeChain(error).some((cause) => codes.includes((cause as { code?: unknown }).code as string));
+}
+
 /** A fetch that failed because the server closed the connection before answering (reset, or closed by the other side). */
 export function closedBeforeResponse(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (code === "UND_ERR_SOCKET" || code === "ECONNRESET") return true;
-    current = current.cause;
-  }
-  return false;
+  return hasCode(error, ["UND_ERR_SOCKET", "ECONNRESET"]);
 }
 
 function refused(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    if ((current as { code?: unknown }).code === "ECONNREFUSED") return true;
-    current = current.cause;
-  }
-  return false;
+  return hasCode(error, ["ECONNREFUSED"]);
 }
 
 /** The innermost message of a fetch failure (`ECONNREFUSED`, a timeout). */
 export function causeOf(error: unknown): string {
-  let current: unknown = error;
-  let message = "unknown error";
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    message = typeof code === "string" ? `${code}: ${current.message}` : current.message;
-    current = current.cause;
-  }
-  return message;
+  const innermost = causeChain(error).at(-1);
+  if (!innermost) return "unknown error";
+  const code = (innermost as { code?: unknown }).code;
+  return typeof code === "string" ? `${code}: ${innermost.message}` : innermost.message;
 }
