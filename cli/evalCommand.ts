@@ -11,6 +11,7 @@ import {
   evaluatedVersion,
   runEvaluation,
 } from "../trainer/eval/evalRun.ts";
+import { checkedSettings, protocols } from "../trainer/eval/protocols.ts";
 import { RemoteScorer, remoteModelOf } from "../trainer/scoring/RemoteScorer.ts";
 import { ScoringEndpoint } from "../trainer/scoring/ScoringEndpoint.ts";
 import { defineCommand } from "./commandLine.ts";
@@ -64,13 +65,10 @@ asked for as its upstream model or NAME@vN, anything else as the server's model 
       value: "K",
       env: false,
     }),
-    chat: option(z.boolean().default(false), {
-      help: "Put the prompt through the model's chat template (answer without a leading space)",
-      env: false,
-    }),
-    continuation: option(z.enum(["letter", "text"]).default("letter"), {
-      help: "Score answer letters (lm-eval's tasks) or answer texts",
-      value: "letter|text",
+    protocol: option(z.enum(protocols).optional(), {
+      help: "lm-eval (lm-evaluation-harness's own tasks) or med42 (zero-shot, chat template, answer texts)",
+      value: "P",
+      defaultText: "the suite's (lm-eval)",
       env: false,
     }),
     threads: engineOptions.threads,
@@ -82,6 +80,13 @@ asked for as its upstream model or NAME@vN, anything else as the server's model 
     if (action !== "run")
       throw new ConfigError('Usage: medgate eval run --model … (see "medgate eval --help").');
     const suitePath = options.suite === "medical" ? defaultSuitePath : options.suite;
+    try {
+      if (options.protocol) checkedSettings({ protocol: options.protocol, shots: options.shots });
+    } catch (error) {
+      throw new ConfigError(
+        `--protocol ${options.protocol} --shots ${options.shots}: ${(error as Error).message}`,
+      );
+    }
     const progress = new ProgressLine();
     const apiKey = options.scorerKeyEnv ? processEnvironment()[options.scorerKeyEnv] : undefined;
     if (options.scorerKeyEnv && !apiKey)
@@ -100,12 +105,7 @@ asked for as its upstream model or NAME@vN, anything else as the server's model 
         model,
         scorer,
         suitePath,
-        settings: {
-          limit: options.limit,
-          shots: options.shots,
-          format: options.chat ? "chat" : "plain",
-          continuation: options.continuation,
-        },
+        settings: { limit: options.limit, shots: options.shots, protocol: options.protocol },
         engine: { threads: options.threads, parallel: options.parallel },
         onProgress: ({ done, total }) => progress.update("scoring", done, total),
       });

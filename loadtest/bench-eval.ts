@@ -7,13 +7,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { readMedMCQA } from "../trainer/eval/benchmarks/medmcqa.ts";
-import {
-  answerTexts,
-  defaultPromptSettings,
-  promptOf,
-  type ScoredItem,
-  scoreItems,
-} from "../trainer/eval/mcqScoring.ts";
+import { defaultPromptSettings, type ScoredItem, scoreItems } from "../trainer/eval/mcqScoring.ts";
+import { itemPrompt } from "../trainer/eval/protocols.ts";
 import { writeFixtures } from "../trainer/fixtures.ts";
 import { runEngineScript } from "../trainer/pythonEngine.ts";
 import { engineScorer } from "../trainer/scoring/engineScorer.ts";
@@ -32,7 +27,7 @@ const ggufPath = join(scratch, "models", manifest.gguf);
 const hfDir = join(scratch, "models", manifest.hf_dir);
 const items = (await readMedMCQA(values.file, { cop: "1-based" })).slice(0, Number(values.questions));
 const settings = defaultPromptSettings;
-const examples = new Map<string, ScoredItem[]>();
+const examples = new Map<ScoredItem, ScoredItem[]>();
 
 const engine = await InferenceEngine.load({
   modelPath: ggufPath,
@@ -66,10 +61,10 @@ const referenceRun = async (reuse: boolean) => {
       model_dir: hfDir,
       format: "plain",
       reuse_prompt: reuse,
-      items: items.map((item) => ({
-        prompt: promptOf(item, [], settings),
-        continuations: answerTexts(item, settings).map((answer) => ` ${answer}`),
-      })),
+      items: items.map((item) => {
+        const { prompt, continuations } = itemPrompt(item, [], settings.protocol);
+        return { prompt, continuations };
+      }),
     }),
   });
   return (JSON.parse(stdout) as { questions_per_second: number }).questions_per_second;

@@ -7,7 +7,9 @@ describe("parseRoundConfig", () => {
     const config = parseRoundConfig({});
     expect(config.candidates).toBe(4);
     expect(config.judge).toBe("auto");
-    expect(config.gate).toMatchObject({ shots: 0, format: "plain", continuation: "letter" });
+    expect(config.gate).toMatchObject({ shots: 0 });
+    // No protocol: the suite's (lm-eval for the medical suite).
+    expect(config.gate.protocol).toBeUndefined();
     expect(config.gate.policy).toMatchObject({
       version: 1,
       resamples: 2000,
@@ -24,6 +26,14 @@ describe("parseRoundConfig", () => {
     );
     expect(() => parseRoundConfig({ gate: { policy: { resamples: 10 } } })).toThrow(RoundConfigError);
     expect(() => parseRoundConfig({ dpo: { learningRate: -1 } })).toThrow(/dpo\.learningRate/u);
+    expect(() => parseRoundConfig({ gate: { protocol: "helm" } })).toThrow(/gate\.protocol/u);
+    expect(() => parseRoundConfig({ gate: { protocol: "med42", shots: 5 } })).toThrow(
+      /gate\.shots: the med42 protocol is zero-shot/u,
+    );
+    expect(parseRoundConfig({ gate: { protocol: "lm-eval", shots: 5 } }).gate).toMatchObject({
+      protocol: "lm-eval",
+      shots: 5,
+    });
   });
 
   it("accepts the presets, keeping overrides of nested sections", () => {

@@ -1,6 +1,7 @@
 // A round's configuration: every knob of selection, sampling, judging, DPO and conversion, with its default.
 import { z } from "zod";
 import { gatePolicySchema } from "./eval/gatePolicy.ts";
+import { protocols } from "./eval/protocols.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -77,19 +78,25 @@ export const dpoSchema = z.strictObject({
 });
 
 /** The benchmark gate a round's candidate must pass to replace the champion. */
-export const gateConfigSchema = z.strictObject({
-  /** Suite file (JSON naming benchmark files). Default: trainer/eval/suites/medical.json */
-  suite: z.string().min(1).optional(),
-  /** Most questions per benchmark. Default: all */
-  limit: positiveInt.optional(),
-  shots: z.number().int().min(0).default(0),
-  format: z.enum(["plain", "chat"]).default("plain"),
-  continuation: z.enum(["letter", "text"]).default("letter"),
-  /** Safety set (JSON lines of prompt, safe, harmful). Default: trainer/eval/suites/safety.jsonl */
-  safetySet: z.string().min(1).optional(),
-  /** The gate policy (tolerances, resamples...); see trainer/eval/gatePolicy.ts. Default: its defaults */
-  policy: gatePolicySchema.prefault({}),
-});
+export const gateConfigSchema = z
+  .strictObject({
+    /** Suite file (JSON naming benchmark files). Default: trainer/eval/suites/medical.json */
+    suite: z.string().min(1).optional(),
+    /** Most questions per benchmark. Default: all */
+    limit: positiveInt.optional(),
+    /** The evaluation protocol (trainer/eval/protocols.ts). Default: the suite's (lm-eval for the medical suite) */
+    protocol: z.enum(protocols).optional(),
+    /** Solved examples before each question (lm-eval only; med42 is zero-shot). */
+    shots: z.number().int().min(0).default(0),
+    /** Safety set (JSON lines of prompt, safe, harmful). Default: trainer/eval/suites/safety.jsonl */
+    safetySet: z.string().min(1).optional(),
+    /** The gate policy (tolerances, resamples...); see trainer/eval/gatePolicy.ts. Default: its defaults */
+    policy: gatePolicySchema.prefault({}),
+  })
+  .refine((gate) => gate.protocol !== "med42" || gate.shots === 0, {
+    path: ["shots"],
+    message: "the med42 protocol is zero-shot: use shots 0, or protocol lm-eval",
+  });
 
 export const roundConfigSchema = z.strictObject({
   /** Most prompts a round takes (the newest first). */

@@ -268,14 +268,38 @@ describe("medgate eval run on a GGUF file", () => {
       const missing = await run(["eval", "run", "--model", "./nowhere.gguf", ...where]);
       expect(missing.code).toBe(2);
       expect(missing.stderr).toContain("No GGUF file at ./nowhere.gguf");
+      const med42 = ["eval", "run", "--model", testModels().ggufPath, "--limit", "2", "--protocol", "med42"];
+      const chat = await run([...med42, ...where]);
+      expect(chat.code, chat.stderr).toBe(0);
+      const shots = await run([...med42, "--shots", "5", ...where]);
+      expect(shots.code).toBe(2);
+      expect(shots.stderr).toContain("the med42 protocol is zero-shot");
+      const unknown = await run([
+        "eval",
+        "run",
+        "--model",
+        testModels().ggufPath,
+        "--protocol",
+        "helm",
+        ...where,
+      ]);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toMatch(/--protocol.*lm-eval.*med42/u);
       const handle = await createDatabase({ dataDir });
-      const [stored] = await handle.db.select().from(evalRuns);
+      const stored = await handle.db.select().from(evalRuns).orderBy(evalRuns.startedAt);
       await handle[Symbol.asyncDispose]();
-      expect(stored).toMatchObject({
+      expect(stored).toHaveLength(2);
+      expect(stored[0]).toMatchObject({
         modelVersionId: null,
         ggufPath: testModels().ggufPath,
         ggufSha256: await sha256OfFile(testModels().ggufPath),
         status: "finished",
+        // The suite's protocol where the command names none.
+        settings: { protocol: "lm-eval", shots: 0, limit: 3 },
+      });
+      expect(stored[1]).toMatchObject({
+        status: "finished",
+        settings: { protocol: "med42", shots: 0, limit: 2 },
       });
     } finally {
       await rm(dataDir, { recursive: true, force: true });

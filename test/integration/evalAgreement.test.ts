@@ -4,13 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { defaultSuitePath, suiteItems } from "../../trainer/eval/evalRun.ts";
 import {
-  answerTexts,
   type ItemResult,
   type PromptSettings,
-  promptOf,
   type ScoredItem,
   scoreItems,
 } from "../../trainer/eval/mcqScoring.ts";
+import { itemPrompt } from "../../trainer/eval/protocols.ts";
 import { runEngineScript } from "../../trainer/pythonEngine.ts";
 import { engineScorer } from "../../trainer/scoring/engineScorer.ts";
 import { testModels } from "../support/fixtures.ts";
@@ -35,20 +34,16 @@ afterAll(async () => {
 
 async function reference(
   items: ScoredItem[],
-  examples: Map<string, ScoredItem[]>,
+  examples: Map<ScoredItem, ScoredItem[]>,
   settings: PromptSettings,
 ): Promise<number[][]> {
+  const prompts = items.map((item) => itemPrompt(item, examples.get(item) ?? [], settings.protocol));
   const { stdout } = await runEngineScript("mcq_reference.py", [], {
     input: JSON.stringify({
       model_dir: testModels().hfDir,
-      format: settings.format,
+      format: typeof prompts[0]!.prompt === "string" ? "plain" : "chat",
       context_size: engine.info.contextSize,
-      items: items.map((item) => ({
-        prompt: promptOf(item, examples.get(item.benchmark) ?? [], settings),
-        continuations: answerTexts(item, settings).map((answer) =>
-          settings.format === "plain" ? ` ${answer}` : answer,
-        ),
-      })),
+      items: prompts.map(({ prompt, continuations }) => ({ prompt, continuations })),
     }),
   });
   return (JSON.parse(stdout) as { items: { logprobs: number[] }[] }).items.map((item) => item.logprobs);
@@ -85,9 +80,9 @@ describe("scoring agreement with transformers", () => {
   });
 
   it.each([
-    ["zero-shot, plain prompts, answer letters", { shots: 0, format: "plain", continuation: "letter" }, 40],
-    ["one-shot, plain prompts, answer texts", { shots: 1, format: "plain", continuation: "text" }, 10],
-    ["zero-shot through the chat template", { shots: 0, format: "chat", continuation: "letter" }, 10],
+    ["lm-eval, zero-shot", { protocol: "lm-eval", shots: 0 }, 40],
+    ["lm-eval, one-shot", { protocol: "lm-eval", shots: 1 }, 10],
+    ["med42: chat template, answer texts", { protocol: "med42", shots: 0 }, 10],
   ] as const)(
     "%s: ≥ 99%% of predictions agree",
     async (_label, settings, limit) => {

@@ -1,88 +1,91 @@
 // lm-evaluation-harness agrees with `medgate eval run`: lm-eval's own `local-completions` model (pinned by
-// scripts/setup-lmeval.sh) scores real benchmark questions through a listening gateway's /v1/completions and
-// tokenizer routes, from task configs that write medgate's prompts in lm-eval's own terms (description,
-// doc_to_text, doc_to_choice, target_delimiter, few-shot split); its prompts, accuracies and every choice's
-// log-likelihood equal those of runEvaluation on the same GGUF.
+// scripts/setup-lmeval.sh) runs lm-eval's own `medmcqa` and `mmlu_anatomy` tasks (their YAMLs included, over the
+// real benchmark files) through a listening gateway's /v1/completions and tokenizer routes; its prompts,
+// accuracies and every choice's log-likelihood equal those of runEvaluation with the lm-eval protocol on the
+// same GGUF, at 0 and 1 shots.
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readMedMCQA } from "../../trainer/eval/benchmarks/medmcqa.ts";
+import { readMmluCsv } from "../../trainer/eval/benchmarks/mmlu.ts";
+import type { McqItem } from "../../trainer/eval/benchmarks/records.ts";
 import { evalResultsOf, evaluatedFile, runEvaluation, suiteItems } from "../../trainer/eval/evalRun.ts";
-import {
-  type Accuracy,
-  answerTexts,
-  type ItemResult,
-  type PromptSettings,
-  promptOf,
-  type ScoredItem,
-} from "../../trainer/eval/mcqScoring.ts";
+import type { Accuracy, ItemResult, PromptSettings, ScoredItem } from "../../trainer/eval/mcqScoring.ts";
+import { itemPrompt } from "../../trainer/eval/protocols.ts";
 import { data, hasData } from "../support/benchmarkFiles.ts";
 import { testModels } from "../support/fixtures.ts";
-import { type LmEvalRun, type LmEvalSample, lmEvalCommand, runLmEval } from "../support/lmEvalHarness.ts";
+import {
+  type LmEvalRun,
+  type LmEvalSample,
+  lmEvalCommand,
+  lmEvalTasksDir,
+  runLmEval,
+} from "../support/lmEvalHarness.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 
 const contextSize = 2048;
-const benchmarks = [
-  { name: "medmcqa", format: "medmcqa", path: join(data, "medmcqa", "dev.jsonl") },
-  { name: "mmlu_anatomy", format: "mmlu", path: join(data, "mmlu", "anatomy_test.csv") },
+/** Questions per task: lm-eval's --limit, medgate's limit. */
+const limit = 10;
+type LmEvalBenchmark = {
+  name: string;
+  format: string;
+  path: string;
+  /** lm-eval's task: its YAML, the split it evaluates, and the document it reads for a medgate item. */
+  yaml: string;
+  split: string;
+  read: (path: string) => Promise<McqItem[]>;
+  doc: (item: McqItem) => Record<string, unknown>;
+};
+
+const benchmarks: LmEvalBenchmark[] = [
+  {
+    name: "medmcqa",
+    format: "medmcqa",
+    path: join(data, "medmcqa", "dev.jsonl"),
+    yaml: "medmcqa/medmcqa.yaml",
+    split: "validation",
+    read: (path: string) => readMedMCQA(path, { cop: "1-based" }),
+    doc: (item: McqItem) => ({
+      id: item.id,
+      question: item.question,
+      opa: item.choices[0],
+      opb: item.choices[1],
+      opc: item.choices[2],
+      opd: item.choices[3],
+      cop: item.answer,
+    }),
+  },
+  {
+    name: "mmlu_anatomy",
+    format: "mmlu",
+    path: join(data, "mmlu", "anatomy_test.csv"),
+    yaml: "mmlu/default/mmlu_anatomy.yaml",
+    split: "test",
+    read: (path: string) => readMmluCsv(path),
+    doc: (item: McqItem) => ({
+      id: item.id,
+      question: item.question,
+      subject: "anatomy",
+      choices: item.choices,
+      answer: item.answer,
+    }),
+  },
 ];
 
-/** medgate's eval settings compared, each an lm-eval task per benchmark. */
+/** The settings compared, each run as lm-eval's task per benchmark. */
 const cases = {
-  letter: { shots: 0, format: "plain", continuation: "letter", limit: 12 },
-  text: { shots: 1, format: "plain", continuation: "text", limit: 8 },
-} as const satisfies Record<string, PromptSettings & { limit: number }>;
+  zeroShot: { protocol: "lm-eval", shots: 0 },
+  oneShot: { protocol: "lm-eval", shots: 1 },
+} as const satisfies Record<string, PromptSettings>;
 type CaseName = keyof typeof cases;
 
-const letterList = "['A','B','C','D','E','F','G','H']";
-/** mcqScoring.ts's questionText in lm-eval's Jinja, per continuation kind. */
-const docToText: Record<PromptSettings["continuation"], string> = {
-  letter: `Question: {{question}}\n{% for choice in choices %}{{${letterList}[loop.index0]}}. {{choice}}\n{% endfor %}Answer:`,
-  text: "Question: {{question}}\n{% for choice in choices %}- {{choice}}\n{% endfor %}Answer:",
-};
-const docToChoice: Record<PromptSettings["continuation"], string> = {
-  letter: `{{${letterList}[:choices|length]}}`,
-  text: "choices",
-};
-
-type Doc = { id: string; question: string; choices: string[]; answer: number; subject: string };
-
-function docOf(item: ScoredItem): Doc {
-  // The subject a benchmark's description names: the item's own, else the MMLU file's.
-  const subject = item.subject ?? item.benchmark.replace(/^mmlu_/u, "").replaceAll("_", " ");
-  return { id: item.id, question: item.question, choices: item.choices, answer: item.answer, subject };
-}
-
-const jsonLines = (docs: Doc[]) => `${docs.map((doc) => JSON.stringify(doc)).join("\n")}\n`;
-
-/** An lm-eval task config (JSON is YAML) over local JSON-lines files, in medgate's prompt format. */
-function taskConfig(task: string, settings: PromptSettings, files: { test: string; dev?: string }) {
-  return {
-    task,
-    dataset_path: "json",
-    dataset_kwargs: { data_files: files },
-    test_split: "test",
-    ...(files.dev ? { fewshot_split: "dev", fewshot_config: { sampler: "first_n" } } : {}),
-    num_fewshot: settings.shots,
-    output_type: "multiple_choice",
-    description: "The following are multiple choice questions (with answers) about {{subject}}.\n\n",
-    doc_to_text: docToText[settings.continuation],
-    doc_to_choice: docToChoice[settings.continuation],
-    doc_to_target: "answer",
-    target_delimiter: " ",
-    fewshot_delimiter: "\n\n",
-    metric_list: [
-      { metric: "acc", aggregation: "mean", higher_is_better: true },
-      { metric: "acc_norm", aggregation: "mean", higher_is_better: true },
-    ],
-    metadata: { version: 1 },
-  };
-}
+const jsonLines = (docs: unknown[]) => `${docs.map((doc) => JSON.stringify(doc)).join("\n")}\n`;
 
 type MedgateSide = {
   scored: ScoredItem[];
-  examples: Map<string, ScoredItem[]>;
+  examples: Map<ScoredItem, ScoredItem[]>;
   summary: { benchmarks: Record<string, Accuracy>; pooled: Accuracy };
   results: ItemResult[];
 };
@@ -105,18 +108,45 @@ beforeAll(async () => {
     kvCache: "f32",
   });
   const suitePath = join(scratch, "suite.json");
-  await writeFile(suitePath, JSON.stringify({ name: "lmeval-agreement", version: 1, benchmarks }));
+  await writeFile(
+    suitePath,
+    JSON.stringify({
+      name: "lmeval-agreement",
+      version: 1,
+      benchmarks: benchmarks.map(({ name, format, path }) => ({ name, format, path })),
+    }),
+  );
   const model = await evaluatedFile(testModels().ggufPath);
   const tasksDir = join(scratch, "tasks");
   await mkdir(tasksDir);
+  // lm-eval's side: its own task per benchmark over the whole file (its few-shot split too, as medgate's default).
+  for (const benchmark of benchmarks) {
+    const docs = join(tasksDir, `${benchmark.name}.jsonl`);
+    await writeFile(docs, jsonLines((await benchmark.read(benchmark.path)).map(benchmark.doc)));
+    const files = { [benchmark.split]: docs };
+    for (const [name, settings] of Object.entries(cases) as [CaseName, PromptSettings][]) {
+      await writeFile(
+        join(tasksDir, `${taskOf(name, benchmark.name)}.yaml`),
+        [
+          `include: ${JSON.stringify(join(lmEvalTasksDir(), benchmark.yaml))}`,
+          `task: ${taskOf(name, benchmark.name)}`,
+          "dataset_path: json",
+          "dataset_name: null",
+          `dataset_kwargs: ${JSON.stringify({ data_files: files })}`,
+          `fewshot_split: ${benchmark.split}`,
+          `num_fewshot: ${settings.shots}`,
+        ].join("\n"),
+      );
+    }
+  }
   for (const [name, settings] of Object.entries(cases) as [CaseName, (typeof cases)[CaseName]][]) {
-    // medgate's side: `medgate eval run --model FILE.gguf` as a function, on its own engine.
-    const items = await suiteItems(suitePath, settings);
+    // medgate's side: `medgate eval run --model FILE.gguf --limit N --shots K` as a function, on its own engine.
+    const items = await suiteItems(suitePath, { ...settings, limit });
     const run = await runEvaluation(gateway.database.db, {
       model,
       suitePath,
       items,
-      settings,
+      settings: { ...settings, limit },
       engine: { gpu: false, threads: 1, contextSize, parallel: 2 },
     });
     medgate.set(name, {
@@ -124,22 +154,6 @@ beforeAll(async () => {
       summary: run.summary as MedgateSide["summary"],
       results: await evalResultsOf(gateway.database.db, run.id),
     });
-    // lm-eval's side: the same questions (and few-shot examples) as docs of one task per benchmark.
-    for (const { name: benchmark } of benchmarks) {
-      const task = taskOf(name, benchmark);
-      const test = join(tasksDir, `${task}.test.jsonl`);
-      await writeFile(
-        test,
-        jsonLines(items.scored.filter((item) => item.benchmark === benchmark).map(docOf)),
-      );
-      let dev: string | undefined;
-      if (settings.shots > 0) {
-        dev = join(tasksDir, `${task}.dev.jsonl`);
-        await writeFile(dev, jsonLines((items.examples.get(benchmark) ?? []).map(docOf)));
-      }
-      const config = taskConfig(task, settings, { test, ...(dev ? { dev } : {}) });
-      await writeFile(join(tasksDir, `${task}.yaml`), JSON.stringify(config, null, 2));
-    }
   }
   lmEval = await runLmEval({
     baseUrl: gateway.url,
@@ -149,6 +163,7 @@ beforeAll(async () => {
     includePath: tasksDir,
     outputPath: join(scratch, "out"),
     maxLength: contextSize,
+    limit,
     env: { HF_HOME: join(scratch, "hf") },
   });
   console.info(`lm_eval ${lmEval.argv.join(" ")}\n  ran in ${lmEval.wallSeconds.toFixed(1)} s`);
@@ -174,11 +189,12 @@ describe("lm-evaluation-harness's local-completions against medgate", () => {
   it("echoes the end-of-generation token that stops its one generated token, whose slot lm-eval drops", async () => {
     // lm-eval sums token_logprobs[ctxlen:-1] of a max_tokens 1 echo: the last entry must be the generated token,
     // also where the model ends at once (it did not, and the continuation's last token was dropped instead).
-    const side = medgate.get("text")!;
+    // The one-shot prompts, each followed by a whole answer text (an answer the fixture often ends after).
+    const side = medgate.get("oneShot")!;
     let stopped = 0;
     for (const item of side.scored) {
-      const prompt = promptOf(item, side.examples.get(item.benchmark) ?? [], cases.text);
-      for (const answer of answerTexts(item, cases.text)) {
+      const { prompt } = itemPrompt(item, side.examples.get(item) ?? [], "lm-eval");
+      for (const answer of item.choices) {
         const tokens = gateway.engine.tokenize(`${prompt} ${answer}`, { bos: false });
         const echo = async (max_tokens: number) => {
           const response = await fetch(`${gateway.url}/v1/completions`, {
@@ -229,13 +245,15 @@ describe("lm-evaluation-harness's local-completions against medgate", () => {
         for (const sample of samples) {
           const item = items.find((candidate) => candidate.id === sample.doc.id)!;
           expect(item, String(sample.doc.id)).toBeDefined();
-          // The context and continuations lm-eval sent are medgate's prompt and " " + answer, character for character.
-          const prompt = promptOf(item, side.examples.get(benchmark) ?? [], settings);
+          // The context and continuations lm-eval sent are medgate's, character for character.
+          const { prompt, continuations } = itemPrompt(
+            item,
+            side.examples.get(item) ?? [],
+            settings.protocol,
+          );
           const requests = Object.values(sample.arguments);
           expect(requests.map((request) => request.arg_0)).toEqual(requests.map(() => prompt));
-          expect(requests.map((request) => request.arg_1)).toEqual(
-            answerTexts(item, settings).map((answer) => ` ${answer}`),
-          );
+          expect(requests.map((request) => request.arg_1)).toEqual(continuations);
           const ours = byId.get(`${benchmark}/${item.id}`)!;
           const theirs = loglikelihoods(sample);
           expect(theirs).toHaveLength(ours.logprobs.length);
@@ -243,14 +261,17 @@ describe("lm-evaluation-harness's local-completions against medgate", () => {
             worst = Math.max(worst, Math.abs(value - ours.logprobs[i]!));
           });
           expect(sample.acc).toBe(ours.predicted === ours.answer ? 1 : 0);
-          expect(sample.acc_norm).toBe(ours.predictedNorm === ours.answer ? 1 : 0);
+          // lm-eval's medmcqa reports acc_norm too; its mmlu tasks only acc.
+          if (benchmark === "medmcqa")
+            expect(sample.acc_norm).toBe(ours.predictedNorm === ours.answer ? 1 : 0);
           compared++;
         }
         const summary = side.summary.benchmarks[benchmark]!;
         expect(Number(lmEval.results[task]!["acc,none"])).toBeCloseTo(summary.acc, 12);
-        expect(Number(lmEval.results[task]!["acc_norm,none"])).toBeCloseTo(summary.accNorm, 12);
+        const theirNorm = lmEval.results[task]!["acc_norm,none"];
+        if (benchmark === "medmcqa") expect(Number(theirNorm)).toBeCloseTo(summary.accNorm, 12);
         console.info(
-          `${task}: n=${summary.n} acc ${summary.acc.toFixed(4)} (lm-eval ${Number(lmEval.results[task]!["acc,none"]).toFixed(4)}), acc_norm ${summary.accNorm.toFixed(4)} (lm-eval ${Number(lmEval.results[task]!["acc_norm,none"]).toFixed(4)})`,
+          `${task}: n=${summary.n} acc ${summary.acc.toFixed(4)} (lm-eval ${Number(lmEval.results[task]!["acc,none"]).toFixed(4)}), acc_norm ${summary.accNorm.toFixed(4)} (lm-eval ${theirNorm === undefined ? "not reported" : Number(theirNorm).toFixed(4)})`,
         );
       }
       console.info(`${name}: ${compared} questions, largest |Δ log-likelihood| ${worst.toExponential(2)}`);

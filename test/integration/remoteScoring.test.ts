@@ -276,13 +276,13 @@ async function serverStandIn(options: { refuseZeroTokens?: boolean; hideContext?
 
 describe("benchmark items scored remotely", () => {
   it.each([
-    ["zero-shot, plain prompts, answer letters", { shots: 0, format: "plain", continuation: "letter" }, 8],
-    ["one-shot, plain prompts, answer texts", { shots: 1, format: "plain", continuation: "text" }, 2],
-    ["zero-shot through the chat template", { shots: 0, format: "chat", continuation: "letter" }, 3],
+    ["lm-eval, zero-shot", { protocol: "lm-eval", shots: 0 }, 8],
+    ["lm-eval, one-shot", { protocol: "lm-eval", shots: 1 }, 2],
+    ["med42: chat template, answer texts", { protocol: "med42", shots: 0 }, 3],
   ] as const)("%s: the same log-likelihoods, predictions and accuracies", async (_label, settings, limit) => {
     const { scored, examples } = await suiteItems(defaultSuitePath, { ...settings, limit });
-    const ours = await scoreItems(remote, scored, examples, settings as PromptSettings);
-    const theirs = await scoreItems(engineScorer(local), scored, examples, settings as PromptSettings);
+    const ours = await scoreItems(remote, scored, examples, settings);
+    const theirs = await scoreItems(engineScorer(local), scored, examples, settings);
     let largest = 0;
     ours.forEach((result, i) => {
       const reference = theirs[i]!;
@@ -292,7 +292,7 @@ describe("benchmark items scored remotely", () => {
       });
     });
     expect(largest).toBeLessThan(1e-4);
-    worst[`benchmarks ${settings.format}/${settings.continuation}`] = largest;
+    worst[`benchmarks ${settings.protocol}/${settings.shots}-shot`] = largest;
     expect(accuracies(ours)).toEqual(accuracies(theirs));
   });
 });
@@ -572,7 +572,7 @@ describe("medgate eval run --scorer", () => {
       await handle[Symbol.asyncDispose]();
       expect(stored).toMatchObject({ modelVersionId: null, ggufPath: null, status: "finished" });
       expect(stored!.settings.scorer).toEqual({ url: gateway.url, model: "tiny" });
-      const settings = { shots: 0, format: "plain", continuation: "letter" } as const;
+      const settings = { protocol: "lm-eval", shots: 0 } as const;
       const { scored: items, examples } = await suiteItems(defaultSuitePath, { ...settings, limit: 2 });
       const here = accuracies(await scoreItems(engineScorer(local), items, examples, settings));
       expect(stored!.summary).toEqual(here);

@@ -10,6 +10,12 @@ import { promisify } from "node:util";
 const venvDir = fileURLToPath(new URL("../../.medgate/lmeval-venv/", import.meta.url));
 const lmEvalBin = join(venvDir, "bin", "lm_eval");
 
+/** The task YAMLs lm-eval ships (`medmcqa/medmcqa.yaml`, `mmlu/default/mmlu_anatomy.yaml`...), to include. */
+export function lmEvalTasksDir(): string {
+  lmEvalCommand();
+  return join(venvDir, "lib", "python3.11", "site-packages", "lm_eval", "tasks");
+}
+
 /** The lm_eval command of the venv; throws, never skips, where the venv is missing (setup failed or never ran). */
 export function lmEvalCommand(): string {
   if (!existsSync(lmEvalBin) || !existsSync(join(venvDir, ".requirements.sha256"))) {
@@ -55,6 +61,8 @@ export async function runLmEval(options: {
   outputPath: string;
   /** Context window lm-eval assumes (it keeps one token for generation). */
   maxLength: number;
+  /** lm-eval's --limit: the first N documents of each task. */
+  limit?: number;
   env?: Record<string, string>;
 }): Promise<LmEvalRun> {
   const modelArgs = [
@@ -81,6 +89,7 @@ export async function runLmEval(options: {
     "--output_path",
     options.outputPath,
     "--log_samples",
+    ...(options.limit === undefined ? [] : ["--limit", String(options.limit)]),
   ];
   const started = performance.now();
   await promisify(execFile)(lmEvalCommand(), argv, {
@@ -122,4 +131,64 @@ export async function runLmEval(options: {
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
+/** One case for lmeval_prompts.py: an lm-eval task over a benchmark file in its release's layout. */
+export type LmEvalPromptCase = {
+  name: string;
+  /** The lm-eval task whose YAML is included: medqa_4options, medmcqa, pubmedqa, mmlu_<subject>. */
+  task: string;
+  format: "medqa" | "medmcqa" | "pubmedqa" | "mmlu";
+  file: string;
+  /** The few-shot split's file; null: the file itself. */
+  fewshot_file: string | null;
+  subject?: string;
+  shots: number;
+  limit: number;
+};
+
+/** The requests lm-eval builds for one document, as lmeval_prompts.py reports them. */
+export type LmEvalPrompt = {
+  doc_id: number;
+  context: string;
+  /** Every distinct context of the document's requests (one for these tasks). */
+  contexts: string[];
+  continuations: string[];
+  doc_to_text: string;
+  description: string;
+  answers: string[];
+};
+
+/** The requests lm-eval's own task objects build for `cases` (no model): test/support/lmeval_prompts.py. */
+export async function lmEvalPrompts(
+  dir: string,
+  cases: LmEvalPromptCase[],
+): Promise<{ version: string; cases: Record<string, LmEvalPrompt[]> }> {
+  lmEvalCommand();
+  const script = fileURLToPath(new URL("./lmeval_prompts.py", import.meta.url));
+  const child = execFile(join(venvDir, "bin", "python"), [script], {
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: process.env.HOME ?? "/tmp",
+      PYTHONUTF8: "1",
+      HF_HUB_OFFLINE: "1",
+      HF_DATASETS_OFFLINE: "1",
+      HF_HOME: join(dir, "hf"),
+    },
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: 240_000,
+  });
+  child.stdin!.end(JSON.stringify({ dir, cases }));
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString("utf8");
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("utf8");
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  if (code !== 0) throw new Error(`lmeval_prompts.py exited ${code}:\n${stderr.slice(-8000)}`);
+  const parsed = JSON.parse(stdout) as { lm_eval: string; cases: Record<string, LmEvalPrompt[]> };
+  return { version: parsed.lm_eval, cases: parsed.cases };
 }

@@ -2,13 +2,13 @@
 
 stdin:  {"model_dir": str, "format": "plain" | "chat", "reuse_prompt": bool (default true),
          "context_size": int (default: the model's max_position_embeddings),
-         "items": [{"prompt": str, "continuations": [str]}]}
+         "items": [{"prompt": str | [{"role", "content"}], "continuations": [str]}]}
 stdout: {"items": [{"logprobs": [float]}], "seconds": float, "questions_per_second": float}
 
 plain: the prompt's trailing whitespace moves to the front of each continuation; the context is encoded
 alone (BOS first when the tokenizer adds one) and a continuation's tokens are the tail of the encoded
 context + continuation after the context's length. chat: the prompt is the user's message through the
-tokenizer's chat template with the generation prompt, and a continuation is encoded alone after it.
+tokenizer's chat template with the generation prompt (or, given as messages, the conversation), and a continuation is encoded alone after it.
 A context too long for context_size keeps its last tokens, leaving room for the item's longest continuation.
 With reuse_prompt the context is run once per item and its KV cache reused for every continuation;
 without, every continuation re-runs the whole sequence (the benchmark's baseline). Weights load in
@@ -40,10 +40,11 @@ def main() -> None:
     def encode(text: str) -> list[int]:
         return bos + tokenizer.encode(text, add_special_tokens=False)
 
-    def split(prompt: str, continuation: str) -> tuple[list[int], list[int]]:
+    def split(prompt, continuation: str) -> tuple[list[int], list[int]]:
         if chat:
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
             context = tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+                messages, add_generation_prompt=True, tokenize=True
             )
             if not isinstance(context, list):
                 context = context["input_ids"]

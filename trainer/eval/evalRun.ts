@@ -17,39 +17,46 @@ import {
   type PromptSettings,
   type ScoredItem,
   scoreItems,
-  splitShots,
 } from "./mcqScoring.ts";
+import { checkedSettings, fewshotExamples, type Protocol } from "./protocols.ts";
 
 /** The `medical` suite: MedMCQA dev and the MMLU medical subjects. */
 export const defaultSuitePath = fileURLToPath(new URL("./suites/medical.json", import.meta.url));
 
 export type EvalSettings = PromptSettings & {
-  /** Most questions per benchmark (the first ones after the few-shot examples). Default: all */
+  /** Most questions per benchmark (its first ones). Default: all */
   limit?: number;
 };
 
 export type EvalProgress = { done: number; total: number };
 
 export type SuiteItems = {
-  suite: { name: string; version: number };
+  suite: { name: string; version: number; protocol: Protocol };
   scored: ScoredItem[];
-  examples: Map<string, ScoredItem[]>;
+  /** Each scored item's few-shot examples. */
+  examples: Map<ScoredItem, ScoredItem[]>;
 };
 
-/** The suite's items after the few-shot split and the per-benchmark limit, with the examples. */
-export async function suiteItems(suitePath: string, settings: EvalSettings): Promise<SuiteItems> {
-  const { suite, items } = await loadSuite(suitePath);
-  const all = [...items.values()].flat();
-  const { examples, scored } = splitShots(all, settings.shots);
-  const limited: ScoredItem[] = [];
-  const counts = new Map<string, number>();
-  for (const item of scored) {
-    const n = counts.get(item.benchmark) ?? 0;
-    if (settings.limit !== undefined && n >= settings.limit) continue;
-    counts.set(item.benchmark, n + 1);
-    limited.push(item);
+/**
+ * The suite's items, the first `limit` of each benchmark, each with its few-shot examples as the protocol picks
+ * them (from every item in file order, so a limit keeps the picks of a whole run).
+ */
+export async function suiteItems(
+  suitePath: string,
+  settings: Omit<EvalSettings, "protocol">,
+): Promise<SuiteItems> {
+  const { suite, benchmarks } = await loadSuite(suitePath);
+  const scored: ScoredItem[] = [];
+  const examples = new Map<ScoredItem, ScoredItem[]>();
+  for (const [benchmark, { items, fewshot }] of benchmarks) {
+    const limited = settings.limit === undefined ? items : items.slice(0, settings.limit);
+    const picked = fewshotExamples(limited, fewshot.items, { ...fewshot, shots: settings.shots, benchmark });
+    for (const item of limited) {
+      scored.push(item);
+      examples.set(item, picked.get(item)!);
+    }
   }
-  return { suite: { name: suite.name, version: suite.version }, scored: limited, examples };
+  return { suite: { name: suite.name, version: suite.version, protocol: suite.protocol }, scored, examples };
 }
 
 /**
@@ -106,8 +113,10 @@ export async function runEvaluation(
     signal?: AbortSignal;
   },
 ): Promise<EvalRunRow> {
-  const settings: EvalSettings = { ...defaultPromptSettings, ...options.settings };
-  const { suite, scored, examples } = options.items ?? (await suiteItems(options.suitePath, settings));
+  const wanted = { ...defaultPromptSettings, ...options.settings };
+  const { suite, scored, examples } = options.items ?? (await suiteItems(options.suitePath, wanted));
+  // The suite's protocol unless the caller names one; the run records the one used.
+  const settings = checkedSettings({ ...wanted, protocol: options.settings?.protocol ?? suite.protocol });
   const remote = options.scorer?.remote;
   const [run] = await db
     .insert(evalRuns)

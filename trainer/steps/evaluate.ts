@@ -20,6 +20,7 @@ import {
 } from "../eval/evalRun.ts";
 import { decideGate } from "../eval/gatePolicy.ts";
 import { pairResults } from "../eval/pairResults.ts";
+import { checkedSettings } from "../eval/protocols.ts";
 import { defaultSafetySetPath, readSafetySet, scoreSafetySet } from "../eval/safetySet.ts";
 import { implicitRewardJudge } from "../judges/implicitReward.ts";
 import type { RoundConfig } from "../roundConfig.ts";
@@ -44,15 +45,15 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
   const champion = await findChampion(db, round.modelName);
   if (!champion) throw new RoundStepError(`"${round.modelName}" has no champion to gate against.`);
   const { gate } = config;
-  const settings = {
-    shots: gate.shots,
-    format: gate.format,
-    continuation: gate.continuation,
-    limit: gate.limit,
-  };
   const suitePath = gate.suite ?? defaultSuitePath;
   const engine = engineOptions(config, { kvCache: "f32" });
-  const items = await suiteItems(suitePath, settings);
+  const items = await suiteItems(suitePath, { shots: gate.shots, limit: gate.limit });
+  // The gate's protocol, else the suite's; the report records it with the rest of the settings.
+  const settings = checkedSettings({
+    protocol: gate.protocol ?? items.suite.protocol,
+    shots: gate.shots,
+    limit: gate.limit,
+  });
   const evaluate = async (version: ModelVersionRow, label: string) => {
     // A run scored on a server is reused only by a gate scoring on the same server and model.
     const remote = endpoint ? { url: endpoint.url, model: remoteModelOf(version) } : undefined;

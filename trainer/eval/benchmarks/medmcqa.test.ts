@@ -12,6 +12,7 @@ import {
   useScratch,
 } from "../../../test/support/benchmarkFiles.ts";
 import { detectMedMCQACopBase, readMedMCQA } from "./medmcqa.ts";
+import { contentId } from "./records.ts";
 
 const { temp } = useScratch();
 
@@ -23,8 +24,10 @@ describe.skipIf(!hasData)("real MedMCQA dev file", () => {
     const items = await readMedMCQA(file, { cop: "1-based" });
     expect(items).toHaveLength(4183);
     expect(items[0]).toEqual({
-      id: "45258d3d-b974-44dd-a161-c3fccbdadd88",
+      id: contentId(items[0]!),
+      source: "45258d3d-b974-44dd-a161-c3fccbdadd88",
       benchmark: "medmcqa",
+      task: "medmcqa",
       question: "Which of the following is not true for myelinated nerve fibers:",
       choices: [
         "Impulse through myelinated fibers is slower than non-myelinated fibers",

@@ -2,17 +2,17 @@
 // original release (1-based cop) or the Hugging Face export (0-based).
 import {
   BenchmarkFormatError,
-  checkUniqueIds,
   fail,
   type JsonLine,
   type JsonObject,
   type McqItem,
-  ownId,
   parseJsonLines,
   readText,
   requireString,
+  sourceOf,
   typeName,
   type Where,
+  withIds,
 } from "./records.ts";
 
 /** How MedMCQA's `cop` counts: the original release is 1-based (1 = opa), the Hugging Face export 0-based. */
@@ -88,9 +88,10 @@ export async function readMedMCQA(path: string, options: { cop: CopBase | "auto"
           : 'a 1-based file (the original release) is format "medmcqa" (cop: "1-based")';
       fail(where, "cop", `must be ${offset}..${offset + 3} for ${base} cop (got ${cop}); ${other}`);
     }
-    const item: McqItem = {
-      id: ownId(where, record, "id"),
+    const item: Omit<McqItem, "id"> = {
+      source: sourceOf(where, record, "id"),
       benchmark: "medmcqa",
+      task: "medmcqa",
       question,
       choices,
       answer: cop - offset,
@@ -100,6 +101,5 @@ export async function readMedMCQA(path: string, options: { cop: CopBase | "auto"
       item.subject = requireString(where, subject, "subject_name");
     return { where, item };
   });
-  checkUniqueIds(path, rows, "id");
-  return rows.map((row) => row.item);
+  return withIds(path, rows, "id");
 }

@@ -18,7 +18,8 @@ describe("MedQA fixtures", () => {
     const items = await readMedQA(join(fixtures, "medqa_sample.jsonl"));
     expect(items).toHaveLength(5);
     expect(items.map((item) => item.answer)).toEqual([0, 1, 2, 3, 1]);
-    expect(items[0]!.id).toBe("medqa_sample.jsonl:1");
+    expect(items[0]!.source).toBe("medqa_sample.jsonl:1");
+    expect(items[0]!.id).toMatch(/^[0-9a-f]{16}$/u);
     expect(items[0]!.benchmark).toBe("medqa");
     expect(items[1]!.choices).toEqual([
       "Squamous cell carcinoma of the lung",
@@ -112,10 +113,10 @@ describe("MedQA malformed input", () => {
     );
     // CRLF line ends and blank lines are fine.
     const crlf = await temp("medqa.jsonl", `\r\n${good}\r\n\r\n${good}\r\n`);
-    expect((await readMedQA(crlf)).map((item) => item.id)).toEqual([
-      `${basename(crlf)}:2`,
-      `${basename(crlf)}:4`,
-    ]);
+    // The same question twice: one content id, the repeat's marked -2.
+    const repeated = await readMedQA(crlf);
+    expect(repeated.map((item) => item.source)).toEqual([`${basename(crlf)}:2`, `${basename(crlf)}:4`]);
+    expect(repeated.map((item) => item.id)).toEqual([repeated[0]!.id, `${repeated[0]!.id}-2`]);
     const blank = await temp("medqa.jsonl", "\n  \n");
     await expectFormatError(
       readMedQA(blank),

@@ -1,16 +1,16 @@
 // MedQA-USMLE, 4 options (data_clean/questions/US/4_options/phrases_no_exclude_*.jsonl, and the Hugging Face
 // exports of it): {"question", "answer", "options": {"A".."D"}, "meta_info", "answer_idx", ...}
 import {
-  checkUniqueIds,
   fail,
   type McqItem,
-  ownId,
   parseJsonLines,
   readText,
   requireObject,
   requireOneOf,
   requireString,
   shown,
+  sourceOf,
+  withIds,
 } from "./records.ts";
 
 const medqaLetters = ["A", "B", "C", "D"] as const;
@@ -32,9 +32,15 @@ export async function readMedQA(path: string): Promise<McqItem[]> {
         fail(where, "answer", `${shown(text)} is not option ${letter} (${shown(choices[answer])})`);
       }
     }
-    const item: McqItem = { id: ownId(where, record, "id"), benchmark: "medqa", question, choices, answer };
+    const item: Omit<McqItem, "id"> = {
+      source: sourceOf(where, record, "id"),
+      benchmark: "medqa",
+      task: "medqa",
+      question,
+      choices,
+      answer,
+    };
     return { where, item };
   });
-  checkUniqueIds(path, rows, "id");
-  return rows.map((row) => row.item);
+  return withIds(path, rows, "id");
 }

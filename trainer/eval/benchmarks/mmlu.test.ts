@@ -9,7 +9,7 @@ import {
   useScratch,
 } from "../../../test/support/benchmarkFiles.ts";
 import { parseCsv, readMmluCsv } from "./mmlu.ts";
-import type { McqItem } from "./records.ts";
+import { contentId, type McqItem } from "./records.ts";
 
 const { temp } = useScratch();
 
@@ -86,7 +86,7 @@ describe.skipIf(!hasData)("real MMLU medical CSVs", () => {
         expect(item.answer).toBeGreaterThanOrEqual(0);
         expect(item.answer).toBeLessThan(4);
       }
-      const item = items.find((candidate) => candidate.id === `${subject}_test.csv:${line}`);
+      const item = items.find((candidate) => candidate.source === `${subject}_test.csv:${line}`);
       expect(item).toBeDefined();
       check(item!);
     });
@@ -95,16 +95,16 @@ describe.skipIf(!hasData)("real MMLU medical CSVs", () => {
   it("numbers records by their first physical line across quoted line breaks and CRLF files", async () => {
     // college_medicine's third record spans lines 3-6; clinical_knowledge uses CRLF and has no final newline.
     const medicine = await readMmluCsv(join(data, "mmlu", "college_medicine_test.csv"));
-    expect(medicine.slice(0, 4).map((item) => item.id)).toEqual([
+    expect(medicine.slice(0, 4).map((item) => item.source)).toEqual([
       "college_medicine_test.csv:1",
       "college_medicine_test.csv:2",
       "college_medicine_test.csv:3",
       "college_medicine_test.csv:7",
     ]);
     expect(medicine[2]!.question).toContain("\n");
-    expect(medicine.at(-1)!.id).toBe("college_medicine_test.csv:224");
+    expect(medicine.at(-1)!.source).toBe("college_medicine_test.csv:224");
     const clinical = await readMmluCsv(join(data, "mmlu", "clinical_knowledge_test.csv"));
-    expect(clinical.at(-1)!.id).toBe("clinical_knowledge_test.csv:265");
+    expect(clinical.at(-1)!.source).toBe("clinical_knowledge_test.csv:265");
     for (const item of clinical)
       for (const text of [item.question, ...item.choices]) expect(text).not.toMatch(/\r/u);
   });
@@ -164,16 +164,20 @@ describe("MMLU malformed input", () => {
     const items = await readMmluCsv(good);
     expect(items).toEqual([
       {
-        id: `${basename(good)}:1`,
+        id: contentId(items[0]!),
+        source: `${basename(good)}:1`,
         benchmark: "mmlu_clinical_knowledge",
+        task: "mmlu",
         question: 'He said "stop", then left',
         choices: ["a", "b, c", "multi\r\nline", "d"],
         answer: 3,
         subject: "clinical knowledge",
       },
       {
-        id: `${basename(good)}:4`,
+        id: contentId(items[1]!),
+        source: `${basename(good)}:4`,
         benchmark: "mmlu_clinical_knowledge",
+        task: "mmlu",
         question: "Q2",
         choices: ["a", "b", "c", "x"],
         answer: 0,

@@ -4,7 +4,6 @@ import { basename } from "node:path";
 import { CsvError, parse } from "csv-parse/sync";
 import {
   BenchmarkFormatError,
-  checkUniqueIds,
   fail,
   type McqItem,
   readText,
@@ -12,6 +11,7 @@ import {
   requireString,
   shown,
   type Where,
+  withIds,
 } from "./records.ts";
 
 export type CsvRecord = { line: number; fields: string[] };
@@ -102,9 +102,10 @@ export async function readMmluCsv(path: string, subject?: string): Promise<McqIt
       .slice(0, 5)
       .map((value, index) => requireString(where, value, mmluColumns[index]!));
     const letter = requireOneOf(where, fields[5]!.trim(), "answer", mmluLetters);
-    const item: McqItem = {
-      id: `${basename(path)}:${line}`,
+    const item: Omit<McqItem, "id"> = {
+      source: `${basename(path)}:${line}`,
       benchmark: `mmlu_${key}`,
+      task: "mmlu",
       question: question!,
       choices,
       answer: mmluLetters.indexOf(letter),
@@ -112,6 +113,5 @@ export async function readMmluCsv(path: string, subject?: string): Promise<McqIt
     };
     return { where, item };
   });
-  checkUniqueIds(path, rows, "id");
-  return rows.map((row) => row.item);
+  return withIds(path, rows, "source");
 }

@@ -15,21 +15,25 @@ import { readPubMedQA } from "./pubmedqa.ts";
 const { temp } = useScratch();
 
 describe("PubMedQA fixtures", () => {
-  it("reads PubMedQA ori_pqal.json: contexts, then the question; yes/no/maybe", async () => {
+  it("reads PubMedQA ori_pqal.json: the question, its contexts; yes/no/maybe", async () => {
     const items = await readPubMedQA(join(fixtures, "pubmedqa_ori_pqal_sample.json"));
-    expect(items.map((item) => [item.id, item.answer])).toEqual([
+    expect(items.map((item) => [item.source, item.answer])).toEqual([
       ["90000001", 0],
       ["90000002", 1],
       ["90000003", 2],
     ]);
     expect(items[0]!.choices).toEqual(["yes", "no", "maybe"]);
     expect(items[0]!.question).toBe(
-      "Abstract: Readmission within 30 days is common after hospitalization for heart failure and may reflect gaps " +
-        "in discharge planning. We compared 412 patients discharged with a structured checklist covering medication " +
-        "reconciliation, weight monitoring and follow-up booking with 398 patients discharged before its introduction. " +
-        "Thirty-day readmission fell from 24.1% to 16.8% (adjusted odds ratio 0.63, 95% CI 0.44-0.90).\n" +
-        "Question: Does a structured discharge checklist reduce 30-day readmission after heart failure hospitalization?",
+      "Does a structured discharge checklist reduce 30-day readmission after heart failure hospitalization?",
     );
+    expect(items[0]!.context).toEqual([
+      "Readmission within 30 days is common after hospitalization for heart failure and may reflect gaps in " +
+        "discharge planning.",
+      "We compared 412 patients discharged with a structured checklist covering medication reconciliation, weight " +
+        "monitoring and follow-up booking with 398 patients discharged before its introduction.",
+      "Thirty-day readmission fell from 24.1% to 16.8% (adjusted odds ratio 0.63, 95% CI 0.44-0.90).",
+    ]);
+    expect(items[0]!.task).toBe("pubmedqa");
   });
 
   it("reads the Hugging Face PubMedQA export the same way as the original", async () => {

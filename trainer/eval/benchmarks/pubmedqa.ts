@@ -3,7 +3,6 @@
 // as JSON lines: {"pubid", "question", "context": {"contexts", "labels", "meshes"}, "long_answer", "final_decision"}
 import {
   BenchmarkFormatError,
-  checkUniqueIds,
   fail,
   isObject,
   type McqItem,
@@ -16,6 +15,7 @@ import {
   shown,
   typeName,
   type Where,
+  withIds,
 } from "./records.ts";
 
 const pubmedqaChoices = ["yes", "no", "maybe"] as const;
@@ -23,15 +23,17 @@ const pubmedqaChoices = ["yes", "no", "maybe"] as const;
 export type PubMedQALayout = "original" | "hf";
 
 function pubmedqaItem(
-  id: string,
+  pmid: string,
   contexts: string[],
   question: string,
   decision: (typeof pubmedqaChoices)[number],
 ) {
-  const item: McqItem = {
-    id,
+  const item: Omit<McqItem, "id"> = {
+    source: pmid,
     benchmark: "pubmedqa",
-    question: `Abstract: ${contexts.join(" ")}\nQuestion: ${question}`,
+    task: "pubmedqa",
+    question,
+    context: contexts,
     choices: [...pubmedqaChoices],
     answer: pubmedqaChoices.indexOf(decision),
   };
@@ -116,8 +118,7 @@ function readPubMedQAOriginal(path: string, text: string): McqItem[] {
     const decision = requireOneOf(where, record.final_decision, "final_decision", pubmedqaChoices);
     return { where, item: pubmedqaItem(pmid, contexts, question, decision) };
   });
-  checkUniqueIds(path, rows, "PMID");
-  return rows.map((row) => row.item);
+  return withIds(path, rows, "PMID");
 }
 
 function readPubMedQAHf(path: string, text: string): McqItem[] {
@@ -136,8 +137,7 @@ function readPubMedQAHf(path: string, text: string): McqItem[] {
     const decision = requireOneOf(where, record.final_decision, "final_decision", pubmedqaChoices);
     return { where, item: pubmedqaItem(id, contexts, question, decision) };
   });
-  checkUniqueIds(path, rows, "pubid");
-  return rows.map((row) => row.item);
+  return withIds(path, rows, "pubid");
 }
 
 /**

@@ -1,22 +1,40 @@
 // What every benchmark reader shares: the item type, the format error that names file, line and field, and
 // the checks of a record's fields.
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 
+/** The task an item belongs to: it decides how a protocol writes the item's prompt (protocols.ts). */
+export type McqTask = "medqa" | "medmcqa" | "pubmedqa" | "mmlu";
+
 /** One multiple-choice question. */
 export type McqItem = {
-  /** Stable id within its benchmark (the file's own id where it has one, else `<file basename>:<line>`). */
+  /**
+   * The item's id, which results are stored and paired under: a hash of its question, context and options
+   * (contentId), so it survives renaming the file and reordering its items.
+   */
   id: string;
+  /** Where it came from, for people: the file's own id where it has one, else `<file basename>:<line>`. */
+  source: string;
   /** e.g. "medmcqa", "medqa", "pubmedqa", "mmlu_anatomy". */
   benchmark: string;
-  /** For PubMedQA: `Abstract: <contexts joined>\nQuestion: <question>`. */
+  task: McqTask;
+  /** The question as the file has it. */
   question: string;
+  /** PubMedQA's abstract, one entry per labelled section. */
+  context?: string[];
   /** Answer texts, in order. */
   choices: string[];
   /** 0-based index of the correct choice. */
   answer: number;
   subject?: string;
 };
+
+/** The first 16 hex digits of the sha256 of `[question, context, choices]` as JSON. */
+export function contentId(item: Pick<McqItem, "question" | "context" | "choices">): string {
+  const text = JSON.stringify([item.question, item.context ?? [], item.choices]);
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
 
 /** A malformed benchmark file: `file:line: field "name": problem`. */
 export class BenchmarkFormatError extends Error {
@@ -96,22 +114,35 @@ export function requireOneOf<T extends string>(
 }
 
 /** The record's own id (`field`) where it has one, else `<file basename>:<line>`. */
-export function ownId(where: Where, record: JsonObject, field: string): string {
+export function sourceOf(where: Where, record: JsonObject, field: string): string {
   const value = record[field];
   if (value === undefined || value === null) return `${basename(where.file)}:${where.line}`;
   if (typeof value === "number" && Number.isInteger(value)) return String(value);
   return requireString(where, value, field);
 }
 
-/** Fails on a repeated id: results are stored and paired per (benchmark, id). */
-export function checkUniqueIds(file: string, rows: { where: Where; item: McqItem }[], field: string): void {
-  const seen = new Map<string, number>();
-  for (const { where, item } of rows) {
-    const first = seen.get(item.id);
-    if (first !== undefined) fail(where, field, `duplicate id ${shown(item.id)} (first at line ${first})`);
-    seen.set(item.id, where.line);
-  }
+/**
+ * Fails on a repeated source id (`field`, the file's own id), then gives every item its content id. An item
+ * whose question and options repeat an earlier one's gets `-2`, `-3`... after the hash, in file order.
+ */
+export function withIds(
+  file: string,
+  rows: { where: Where; item: Omit<McqItem, "id"> }[],
+  field: string,
+): McqItem[] {
   if (rows.length === 0) throw new BenchmarkFormatError(file, 1, undefined, "no items in the file");
+  const sources = new Map<string, number>();
+  const hashes = new Map<string, number>();
+  return rows.map(({ where, item }) => {
+    const first = sources.get(item.source);
+    if (first !== undefined)
+      fail(where, field, `duplicate id ${shown(item.source)} (first at line ${first})`);
+    sources.set(item.source, where.line);
+    const hash = contentId(item);
+    const seen = (hashes.get(hash) ?? 0) + 1;
+    hashes.set(hash, seen);
+    return { id: seen === 1 ? hash : `${hash}-${seen}`, ...item };
+  });
 }
 
 function stripBom(text: string): string {

@@ -1,5 +1,5 @@
 // Benchmark suites: the medical suite, each format through a spec, and malformed suite files.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -9,6 +9,7 @@ import {
   suitePath,
   useScratch,
 } from "../../../test/support/benchmarkFiles.ts";
+import { contentId } from "./records.ts";
 import { loadSuite, readBenchmark } from "./suite.ts";
 
 const { temp, scratch, next } = useScratch();
@@ -16,10 +17,12 @@ const { temp, scratch, next } = useScratch();
 describe.skipIf(!hasData)("the medical suite", () => {
   it("loads MedMCQA dev and the six MMLU medical subjects from suites/medical.json", async () => {
     const started = performance.now();
-    const { suite, items } = await loadSuite(suitePath);
+    const { suite, benchmarks } = await loadSuite(suitePath);
     const elapsed = performance.now() - started;
+    const items = new Map([...benchmarks].map(([name, benchmark]) => [name, benchmark.items]));
     expect(suite.name).toBe("medical");
     expect(suite.version).toBe(1);
+    expect(suite.protocol).toBe("lm-eval");
     expect(Object.fromEntries([...items].map(([name, list]) => [name, list.length]))).toEqual({
       medmcqa: 4183,
       mmlu_clinical_knowledge: 265,
@@ -37,11 +40,14 @@ describe.skipIf(!hasData)("the medical suite", () => {
 
 describe("specs", () => {
   it("reads each format through a spec, with the spec's name and limit", async () => {
-    const read = (format: Parameters<typeof readBenchmark>[0]["format"], path: string, limit?: number) =>
-      readBenchmark({ name: `pubmedqa_x_${format}`, format, path, limit }, fixtures);
+    const read = async (
+      format: Parameters<typeof readBenchmark>[0]["format"],
+      path: string,
+      limit?: number,
+    ) => (await readBenchmark({ name: `x_${format}`, format, path, limit }, fixtures)).items;
     expect((await read("medqa", "medqa_sample.jsonl", 2)).map((item) => item.benchmark)).toEqual([
-      "pubmedqa_x_medqa",
-      "pubmedqa_x_medqa",
+      "x_medqa",
+      "x_medqa",
     ]);
     expect(await read("medmcqa-hf", "medmcqa_hf_sample.jsonl")).toHaveLength(4);
     expect(await read("pubmedqa", "pubmedqa_ori_pqal_sample.json")).toHaveLength(3);
@@ -72,14 +78,52 @@ describe("suites", () => {
         { name: "pubmedqa_hf", format: "pubmedqa-hf", path: fixturePath("pubmedqa_hf_sample.jsonl") },
       ],
     });
-    const { suite, items } = await loadSuite(file);
-    expect(suite).toMatchObject({ name: "fixtures", version: 3 });
-    expect([...items].map(([name, list]) => [name, list.length])).toEqual([
+    const { suite, benchmarks } = await loadSuite(file);
+    expect(suite).toMatchObject({ name: "fixtures", version: 3, protocol: "lm-eval" });
+    expect([...benchmarks].map(([name, { items }]) => [name, items.length])).toEqual([
       ["pubmedqa", 3],
       ["medqa", 2],
       ["medmcqa_hf", 4],
       ["pubmedqa_hf", 3],
     ]);
+    // The few-shot pool: the whole file where the spec names none (a limit cuts only the scored items).
+    expect(benchmarks.get("medqa")!.fewshot).toMatchObject({ sameFile: true });
+    expect(benchmarks.get("medqa")!.fewshot.items).toHaveLength(5);
+  });
+
+  it("names a protocol and a few-shot file; ids survive renaming the file and reordering its items", async () => {
+    const source = await readFile(join(fixtures, "medqa_sample.jsonl"), "utf8");
+    const lines = source.split("\n").filter((line) => line.trim() !== "");
+    const renamed = await temp("renamed_medqa.jsonl", [...lines].reverse().join("\n"));
+    const file = await suiteFile({
+      name: "s",
+      version: 1,
+      protocol: "med42",
+      benchmarks: [
+        { name: "medqa", format: "medqa", path: fixturePath("medqa_sample.jsonl") },
+        {
+          name: "medqa_b",
+          format: "medqa",
+          path: relative(join(scratch(), "suites"), renamed),
+          fewshot: fixturePath("medqa_sample.jsonl"),
+        },
+      ],
+    });
+    const { suite, benchmarks } = await loadSuite(file);
+    expect(suite.protocol).toBe("med42");
+    const original = benchmarks.get("medqa")!.items;
+    const reordered = benchmarks.get("medqa_b")!.items;
+    expect(reordered.map((item) => item.id)).toEqual([...original].reverse().map((item) => item.id));
+    expect(original.map((item) => item.id)).toEqual(original.map(contentId));
+    expect(new Set(original.map((item) => item.id)).size).toBe(original.length);
+    expect(original[0]!.source).toBe("medqa_sample.jsonl:1");
+    expect(reordered[0]!.source).toBe(`renamed_medqa.jsonl:1`);
+    expect(benchmarks.get("medqa_b")!.fewshot).toMatchObject({ sameFile: false });
+    expect(benchmarks.get("medqa_b")!.fewshot.items.map((item) => item.id)).toEqual(
+      original.map((item) => item.id),
+    );
+    const unknown = await suiteFile({ name: "s", version: 1, protocol: "helm", benchmarks: [] });
+    await expect(loadSuite(unknown)).rejects.toThrow(/ {2}protocol: .*"lm-eval".*\(got "helm"\)/u);
   });
 
   it("a bad field fails with its path, the problem and the value", async () => {
@@ -106,7 +150,7 @@ describe("suites", () => {
     expect(message).toMatch(/ {2}benchmarks\[2\]\.limit: .*\(got 0\)/u);
   });
 
-  it("duplicate names, a PubMedQA name the scorer would not recognise, wrong top-level types", async () => {
+  it("duplicate names, wrong top-level types", async () => {
     const duplicate = await suiteFile({
       name: "s",
       version: 1,
@@ -117,7 +161,6 @@ describe("suites", () => {
       ],
     });
     await expect(loadSuite(duplicate)).rejects.toThrow(/benchmarks\[1\]\.name: duplicate name "a"/u);
-    await expect(loadSuite(duplicate)).rejects.toThrow(/benchmarks\[2\]\.name: must start with "pubmedqa"/u);
     const version = await suiteFile({ name: "s", version: "1", benchmarks: [] });
     const error = await loadSuite(version).then(
       () => undefined,

@@ -1,6 +1,7 @@
 // Benchmark suites: a JSON file naming benchmark files and their formats, read with one reader per format.
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { type Protocol, protocols } from "../protocols.ts";
 import { readMedMCQA } from "./medmcqa.ts";
 import { readMedQA } from "./medqa.ts";
 import { readMmluCsv } from "./mmlu.ts";
@@ -17,9 +18,24 @@ export type BenchmarkSpec = {
   path: string;
   /** Keep only the first `limit` items. */
   limit?: number;
+  /**
+   * The benchmark's few-shot split, a file in the same format (MMLU's `<subject>_dev.csv`, MedMCQA's, MedQA's or
+   * PubMedQA's train split), relative to the suite file's folder. Default: the benchmark's own file, a question
+   * never its own example.
+   */
+  fewshot?: string;
 };
 
-export type Suite = { name: string; version: number; benchmarks: BenchmarkSpec[] };
+export type Suite = {
+  name: string;
+  version: number;
+  /** The protocol its runs use unless `eval run --protocol` or the gate's config names another. */
+  protocol: Protocol;
+  benchmarks: BenchmarkSpec[];
+};
+
+/** A benchmark's items and the pool its few-shot examples come from. */
+export type LoadedBenchmark = { items: McqItem[]; fewshot: { items: McqItem[]; sameFile: boolean } };
 
 /** The reader of each format. */
 const readers: Record<BenchmarkFormat, (path: string) => Promise<McqItem[]>> = {
@@ -31,12 +47,14 @@ const readers: Record<BenchmarkFormat, (path: string) => Promise<McqItem[]>> = {
   mmlu: (path) => readMmluCsv(path),
 };
 
-/** Reads one benchmark of a suite; every item's `benchmark` is the spec's name. */
-export async function readBenchmark(spec: BenchmarkSpec, baseDir: string): Promise<McqItem[]> {
-  const path = resolve(baseDir, spec.path);
-  const items = await readers[spec.format](path);
-  const limited = spec.limit === undefined ? items : items.slice(0, spec.limit);
-  return limited.map((item) => ({ ...item, benchmark: spec.name }));
+/** Reads one benchmark of a suite and its few-shot pool; every item's `benchmark` is the spec's name. */
+export async function readBenchmark(spec: BenchmarkSpec, baseDir: string): Promise<LoadedBenchmark> {
+  const read = async (file: string) =>
+    (await readers[spec.format](resolve(baseDir, file))).map((item) => ({ ...item, benchmark: spec.name }));
+  const all = await read(spec.path);
+  const items = spec.limit === undefined ? all : all.slice(0, spec.limit);
+  if (spec.fewshot === undefined) return { items, fewshot: { items: all, sameFile: true } };
+  return { items, fewshot: { items: await read(spec.fewshot), sameFile: false } };
 }
 
 const benchmarkSpecSchema = z.strictObject({
@@ -44,12 +62,14 @@ const benchmarkSpecSchema = z.strictObject({
   format: z.enum(Object.keys(readers) as [BenchmarkFormat, ...BenchmarkFormat[]]),
   path: z.string().min(1, "must not be empty"),
   limit: z.number().int().positive().optional(),
+  fewshot: z.string().min(1, "must not be empty").optional(),
 });
 
 const suiteSchema = z
   .strictObject({
     name: z.string().min(1, "must not be empty"),
     version: z.number().int().positive(),
+    protocol: z.enum(protocols).default("lm-eval"),
     benchmarks: z.array(benchmarkSpecSchema).min(1, "must name at least one benchmark"),
   })
   .superRefine((suite, context) => {
@@ -63,14 +83,6 @@ const suiteSchema = z
         });
       }
       seen.add(spec.name);
-      // mcqScoring.ts gives items whose benchmark starts with "pubmedqa" the yes/no/maybe prompt.
-      if (spec.format.startsWith("pubmedqa") && !spec.name.startsWith("pubmedqa")) {
-        context.addIssue({
-          code: "custom",
-          path: ["benchmarks", i, "name"],
-          message: `must start with "pubmedqa" for format "${spec.format}" (the scorer picks PubMedQA's prompt by it)`,
-        });
-      }
     });
   });
 
@@ -90,10 +102,13 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /**
- * Reads a suite file `{"name", "version", "benchmarks": [BenchmarkSpec...]}` and every benchmark it names,
- * paths relative to the suite file's folder. `items` maps each benchmark's name to its items, in suite order.
+ * Reads a suite file `{"name", "version", "protocol"?, "benchmarks": [BenchmarkSpec...]}` and every benchmark
+ * it names, paths relative to the suite file's folder. `benchmarks` maps each benchmark's name to its items and
+ * few-shot pool, in suite order.
  */
-export async function loadSuite(path: string): Promise<{ suite: Suite; items: Map<string, McqItem[]> }> {
+export async function loadSuite(
+  path: string,
+): Promise<{ suite: Suite; benchmarks: Map<string, LoadedBenchmark> }> {
   const file = resolve(path);
   let data: unknown;
   try {
@@ -124,5 +139,5 @@ export async function loadSuite(path: string): Promise<{ suite: Suite; items: Ma
       }
     }),
   );
-  return { suite, items: new Map(suite.benchmarks.map((spec, i) => [spec.name, loaded[i]!])) };
+  return { suite, benchmarks: new Map(suite.benchmarks.map((spec, i) => [spec.name, loaded[i]!])) };
 }
