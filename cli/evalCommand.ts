@@ -127,7 +127,7 @@ asked for as its upstream model or NAME@vN, anything else as the server's model 
 });
 
 /** A registered version by id, NAME or NAME@vN; else a .gguf path as it is. */
-async function modelToScore(
+export async function modelToScore(
   ref: string,
   findVersion: (ref: string) => Promise<Parameters<typeof evaluatedVersion>[0] | undefined>,
 ): Promise<EvaluatedModel> {

@@ -47,6 +47,10 @@ const commands: Record<string, Entry> = {
     summary: "Score a model version or a GGUF file on the medical benchmarks (eval run --model …)",
     load: async () => (await import("./evalCommand.ts")).evalCommand as Command,
   },
+  judge: {
+    summary: "Measure a judge's agreement with clinicians (judge eval --judge … --pairs FILE|--round ROUND)",
+    load: async () => (await import("./judgeCommand.ts")).judgeCommand as Command,
+  },
   round: {
     summary: "Run one alignment round (round run --model NAME)",
     load: async () => (await import("./roundCommand.ts")).roundCommand as Command,

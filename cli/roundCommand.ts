@@ -18,6 +18,7 @@ import {
   roundOptions,
   telemetryOptions,
 } from "./config.ts";
+import { agreementTable } from "./judgeCommand.ts";
 import { withDatabase } from "./openDatabase.ts";
 import { ProgressLine } from "./progress.ts";
 import { startTelemetry } from "./telemetry.ts";
@@ -189,6 +190,12 @@ async function rounds(
     if (round.datasetPath) console.log(`  dataset: ${round.datasetPath} sha256 ${round.datasetSha256}`);
     if (round.errorDetail) console.log(`  engine stderr (tail):\n${round.errorDetail}`);
     console.log(`  stats: ${JSON.stringify(round.stats)}`);
+    const agreement = round.stats.judged?.agreement;
+    if (agreement) {
+      const used = agreement.used === false ? `not used: ${(agreement.reasons ?? []).join("; ")}` : "used";
+      console.log(`\njudge agreement with clinicians (${used}):`);
+      console.log(agreementTable(agreement));
+    }
     console.log(`\nmetrics (${metrics.length} steps):`);
     console.log(
       ["step", "loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"].join(

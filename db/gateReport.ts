@@ -44,6 +44,29 @@ export type GateDecision = {
   };
 };
 
+/** A figure and its percentile bootstrap 95% interval; null where no pair could give it. */
+export type Estimate = { value: number | null; lower: number | null; upper: number | null };
+
+/** A judge's agreement with the clinicians on the pairs they labelled (trainer/judges/agreement.ts). */
+export type JudgeAgreementReport = {
+  /** The judge as it describes itself, and its kind (`pairwise`, `implicit-reward`). */
+  judge: string;
+  kind: string;
+  /** Labelled pairs decided, and those the clinicians did not call a tie. */
+  pairs: number;
+  decisive: number;
+  accuracy: Estimate;
+  kappa: Estimate;
+  positionConsistency: Estimate;
+  lengthBias: { judgeLongerShare: Estimate; clinicianLongerShare: Estimate };
+  tieMargin: number;
+  resamples: number;
+  seed: number;
+  /** In a round: whether its pairs were used, and why not. */
+  used?: boolean;
+  reasons?: string[];
+};
+
 /** A model the gate scored: its registry version and the eval run of its scores. */
 export type GatedModel = { versionId: string; version: number; evalRunId: string };
 
@@ -56,11 +79,19 @@ export type GateReport = GateDecision & {
   champion: GatedModel;
   /** Seconds spent scoring each model on the suite (0 when a finished run was reused), the safety set, held-out pairs. */
   seconds: Record<string, number>;
+  /** The round's judge against the clinicians, as the judging step measured it. */
+  judgeAgreement?: JudgeAgreementReport | null;
 };
 
 /** A round's statistics: what each step recorded, the gate report among them. */
 export type RoundStats = {
-  judged?: { judge: string; pairs: number; train: number; heldout: number } & Record<string, unknown>;
+  judged?: {
+    judge: string;
+    pairs: number;
+    train: number;
+    heldout: number;
+    agreement?: JudgeAgreementReport;
+  } & Record<string, unknown>;
   warnings?: string[];
   seconds?: Record<string, number>;
   gate?: GateReport;

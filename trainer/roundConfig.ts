@@ -98,6 +98,20 @@ export const gateConfigSchema = z
     message: "the med42 protocol is zero-shot: use shots 0, or protocol lm-eval",
   });
 
+/** What the judge must show on the clinicians' pairs (trainer/judges/agreement.ts). Default: measured, nothing required */
+export const judgeAgreementSchema = z.strictObject({
+  /** Least share of the clinicians' decisive pairs on which the judge picks their answer; 0 requires nothing. */
+  minAccuracy: z.number().min(0).max(1).default(0),
+  /** Least Cohen's kappa (better/worse/tie); -1 requires nothing. */
+  minKappa: z.number().min(-1).max(1).default(-1),
+  /** Fewest clinician-labelled pairs a minimum can be met on. */
+  minPairs: positiveInt.default(20),
+  /** A judge below the minimum: the round trains on clinician pairs only, or fails with the reason. */
+  onBelow: z.enum(["clinician-only", "fail"]).default("clinician-only"),
+  /** Bootstrap resamples of the 95% intervals. */
+  resamples: z.number().int().min(1000).default(2000),
+});
+
 export const roundConfigSchema = z.strictObject({
   /** Most prompts a round takes (the newest first). */
   maxPrompts: positiveInt.default(2000),
@@ -128,6 +142,11 @@ export const roundConfigSchema = z.strictObject({
   rewardBeta: z.number().positive().optional(),
   /** Pairs whose judge margin (best − worst score) is below this are dropped. */
   minMargin: z.number().min(0).default(0.05),
+  /**
+   * The judge checked against the clinicians before its pairs are used: it decides the round's clinician-labelled
+   * pairs, and a judge whose agreement is below the minimum (or measured on fewer than `minPairs`) is not used.
+   */
+  judgeAgreement: judgeAgreementSchema.prefault({}),
   /** Share of pairs held out of training for checking the candidate. */
   heldoutFraction: z.number().min(0).lt(1).default(0.1),
   /** Fewest held-out pairs (when there are at least twice as many pairs). */

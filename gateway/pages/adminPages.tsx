@@ -1,11 +1,11 @@
 // The admin dashboard at /admin: model versions and lineage, rounds with DPO curves, gate reports as charts,
 // and the audit log of champion changes. Admin keys only.
 import { Hono } from "hono";
-import type { GateReport } from "../../db/gateReport.ts";
+import type { Estimate, GateReport, JudgeAgreementReport } from "../../db/gateReport.ts";
 import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../../db/schema.ts";
 import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
 import { RecentAnswers } from "./recentAnswers.tsx";
-import { chartCss, ForestPlot, LineChart } from "./svgCharts.tsx";
+import { chartCss, ForestPlot, IntervalChart, type IntervalPoint, LineChart } from "./svgCharts.tsx";
 
 const site = { name: "medgate admin", base: "/admin" };
 const session = keySession({
@@ -139,6 +139,7 @@ function Round({
       <p class="meta">
         {`${round.createdAt.toISOString().slice(0, 19).replace("T", " ")} · ${stats.judged ? `${stats.judged.pairs} pairs by ${stats.judged.judge}` : "no pairs yet"}`}
       </p>
+      {stats.judged?.agreement && <Agreement agreement={stats.judged.agreement} />}
       {round.error && <p class="error">{round.error}</p>}
       {(stats.warnings ?? []).map((warning) => (
         <p class="error">{warning}</p>
@@ -155,6 +156,47 @@ function Round({
       )}
       {stats.gate && <Gate report={stats.gate} />}
     </article>
+  );
+}
+
+const estimate = (value: Estimate) =>
+  value.value === null
+    ? "—"
+    : `${value.value.toFixed(2)} [${value.lower!.toFixed(2)}, ${value.upper!.toFixed(2)}]`;
+
+/** The round's judge against the clinicians: the figures with their intervals, and whether it was used. */
+function Agreement({ agreement }: { agreement: JudgeAgreementReport }) {
+  return (
+    <p
+      class={agreement.used === false ? "error" : "meta"}
+      data-agreement={agreement.used === false ? "refused" : "used"}
+    >
+      {`Judge vs clinicians on ${agreement.pairs} pairs: accuracy ${estimate(agreement.accuracy)} · kappa ${estimate(agreement.kappa)} · position consistency ${estimate(agreement.positionConsistency)} · prefers the longer answer ${estimate(agreement.lengthBias.judgeLongerShare)} (clinicians ${estimate(agreement.lengthBias.clinicianLongerShare)})`}
+      {agreement.used === false && ` · not used: ${(agreement.reasons ?? []).join("; ")}`}
+    </p>
+  );
+}
+
+/** Each model's judge kinds' accuracy against the clinicians over its rounds, with the 95% interval. */
+function AgreementOverRounds({ rounds }: { rounds: RoundRow[] }) {
+  const byKind = new Map<string, IntervalPoint[]>();
+  for (const round of rounds) {
+    const agreement = round.stats.judged?.agreement;
+    const { value, lower, upper } = agreement?.accuracy ?? { value: null, lower: null, upper: null };
+    if (!agreement || value === null || lower === null || upper === null) continue;
+    byKind.set(agreement.kind, [
+      ...(byKind.get(agreement.kind) ?? []),
+      { x: round.number, value, lower, upper },
+    ]);
+  }
+  if (byKind.size === 0) return null;
+  return (
+    <div class="charts">
+      <IntervalChart
+        title="Judge accuracy on clinician pairs by round, 95% bootstrap interval"
+        series={[...byKind].map(([name, points]) => ({ name, points: points.sort((a, b) => a.x - b.x) }))}
+      />
+    </div>
   );
 }
 
@@ -216,7 +258,12 @@ export const adminPages = new Hono<SessionEnv>()
         {rounds.length === 0 ? (
           <p>No rounds yet.</p>
         ) : (
-          rounds.map((round, i) => <Round round={round} metrics={metrics[i]!} />)
+          <>
+            <AgreementOverRounds rounds={rounds} />
+            {rounds.map((round, i) => (
+              <Round round={round} metrics={metrics[i]!} />
+            ))}
+          </>
         )}
         <h2>Recent answers</h2>
         {answers.length === 0 ? (

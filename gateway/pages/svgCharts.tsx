@@ -110,6 +110,82 @@ export function LineChart({
   );
 }
 
+export type IntervalPoint = { x: number; value: number; lower: number; upper: number };
+
+/**
+ * Estimates with their intervals over rounds (x: the round number), one colour per series, on a fixed 0–1 scale:
+ * a dot per estimate and a bar for its interval.
+ */
+export function IntervalChart({
+  title,
+  series,
+  width = 560,
+  height = 220,
+}: {
+  title: string;
+  series: { name: string; points: IntervalPoint[] }[];
+  width?: number;
+  height?: number;
+}) {
+  const all = series.flatMap((line) => line.points);
+  if (all.length === 0) return <p class="meta">{title}: no data.</p>;
+  const pad = { left: 40, right: 12, top: 24, bottom: 28 };
+  const xs = all.map((point) => point.x);
+  const [x0, x1] = [Math.min(...xs) - 0.5, Math.max(...xs) + 0.5];
+  const sx = (x: number) => pad.left + ((x - x0) / (x1 - x0)) * (width - pad.left - pad.right);
+  const sy = (y: number) => pad.top + (1 - y) * (height - pad.top - pad.bottom);
+  return (
+    <Chart title={title} titleX={pad.left} width={width} height={height}>
+      <line x1={pad.left} y1={sy(0)} x2={width - pad.right} y2={sy(0)} class="axis" />
+      <line x1={pad.left} y1={sy(1)} x2={pad.left} y2={sy(0)} class="axis" />
+      {[0, 0.5, 1].map((y) => (
+        <text x={pad.left - 4} y={sy(y) + 4} text-anchor="end" class="tick">
+          {tick(y)}
+        </text>
+      ))}
+      <text x={pad.left} y={height - 8} class="tick">
+        {`round ${Math.min(...xs)}`}
+      </text>
+      <text x={width - pad.right} y={height - 8} text-anchor="end" class="tick">
+        {`round ${Math.max(...xs)}`}
+      </text>
+      {series.map((line, i) => {
+        const color = palette[i % palette.length];
+        // Series side by side within a round, so their bars do not hide each other.
+        const shift = (i - (series.length - 1) / 2) * 6;
+        return (
+          <>
+            {line.points.map((point) => (
+              <>
+                <line
+                  x1={sx(point.x) + shift}
+                  y1={sy(point.lower)}
+                  x2={sx(point.x) + shift}
+                  y2={sy(point.upper)}
+                  stroke={color}
+                  stroke-width="2"
+                />
+                <circle cx={sx(point.x) + shift} cy={sy(point.value)} r="4" fill={color}>
+                  <title>{`${line.name}, round ${point.x}: ${tick(point.value)} [${tick(point.lower)}, ${tick(point.upper)}]`}</title>
+                </circle>
+              </>
+            ))}
+            <text
+              x={width - pad.right - 4}
+              y={pad.top + 14 * (i + 1)}
+              text-anchor="end"
+              fill={color}
+              class="tick"
+            >
+              {line.name}
+            </text>
+          </>
+        );
+      })}
+    </Chart>
+  );
+}
+
 export type IntervalRow = { name: string; difference: number; lower: number; upper: number; passed: boolean };
 
 /**

@@ -418,7 +418,15 @@ describe("a round's judging and gate steps with `scorer` set", () => {
     const { judge: remoteJudge, ...remoteJudged } = there.stats.judged as Record<string, unknown>;
     expect(localJudge).toBe("pairwise (local:loc@v1)");
     expect(remoteJudge).toBe(`pairwise (remote:rem@v1 at ${gateway.url})`);
-    expect(remoteJudged).toEqual(localJudged);
+    // The judge's agreement with the clinicians: the same figures, from the judge each names.
+    const describedAs = (judged: Record<string, unknown>) => {
+      const { agreement, ...rest } = judged as { agreement: { judge: string } };
+      const { judge, ...figures } = agreement;
+      return { judge, rest: { ...rest, agreement: figures } };
+    };
+    expect(describedAs(localJudged).judge).toBe(localJudge);
+    expect(describedAs(remoteJudged).judge).toBe(remoteJudge);
+    expect(describedAs(remoteJudged).rest).toEqual(describedAs(localJudged).rest);
     const [localPairs, remotePairs] = [await roundPairsOf(db, here.id), await roundPairsOf(db, there.id)];
     expect(remotePairs.length).toBeGreaterThanOrEqual(4);
     expect(remotePairs.map(({ chosen, rejected, split }) => ({ chosen, rejected, split }))).toEqual(
@@ -434,8 +442,9 @@ describe("a round's judging and gate steps with `scorer` set", () => {
       expect(Math.abs(row.score! - localScores[i]!.score!)).toBeLessThan(1e-4);
 
     const withoutRuns = (gate: Record<string, unknown>) => {
-      const { candidate: _, champion: __, seconds: ___, ...rest } = gate;
-      return rest;
+      const { candidate: _, champion: __, seconds: ___, judgeAgreement, ...rest } = gate;
+      const { judge: ____, ...figures } = judgeAgreement as Record<string, unknown>;
+      return { ...rest, judgeAgreement: figures };
     };
     const localGate = here.stats.gate as Record<string, unknown>;
     const remoteGate = there.stats.gate as Record<string, unknown>;

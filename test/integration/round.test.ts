@@ -176,6 +176,13 @@ describe("an alignment round", () => {
     expect(judged.lengthBias.chosenLongerShare).toBeGreaterThan(0.8);
     expect(judged.lengthBias.chosenMeanChars).toBeGreaterThan(judged.lengthBias.rejectedMeanChars);
     expect(round.stats.warnings).toBeUndefined();
+    // The judge decided the clinicians' pairs first (no minimum set: measured, and used).
+    const agreement = round.stats.judged!.agreement!;
+    expect(agreement).toMatchObject({ kind: "pairwise", used: true, reasons: [] });
+    expect(agreement.pairs).toBeGreaterThanOrEqual(45);
+    expect(agreement.decisive).toBe(agreement.pairs);
+    expect(agreement.accuracy.lower!).toBeLessThanOrEqual(agreement.accuracy.value!);
+    expect(agreement.accuracy.upper!).toBeGreaterThanOrEqual(agreement.accuracy.value!);
     const lines = (await readFile(round.datasetPath!, "utf8"))
       .trim()
       .split("\n")
@@ -331,6 +338,9 @@ describe("an alignment round", () => {
       reason: "passed the benchmark gate",
     });
     expect(change!.gateReport).toMatchObject({ passed: true });
+    // The gate report carries the judge's agreement with the clinicians, as the judging step measured it.
+    expect(change!.gateReport!.judgeAgreement).toEqual(round.stats.judged!.agreement);
+    expect((change!.gateReport!.settings as { protocol: string }).protocol).toBe("lm-eval");
 
     await waitUntil(() => gateway.models.get("tiny")?.versionId === round.candidateVersionId);
     const answer = await gateway.client.chat.completions.create({
@@ -373,6 +383,12 @@ describe("the admin dashboard", () => {
         expect(
           await roundCard.locator('[data-gate="passed"] svg.chart circle').count(),
         ).toBeGreaterThanOrEqual(8);
+        // The judge's agreement with the clinicians: on the round's card, and charted over rounds.
+        expect(await roundCard.locator('[data-agreement="used"]').textContent()).toMatch(
+          /Judge vs clinicians on \d+ pairs: accuracy \d\.\d\d \[/u,
+        );
+        const agreementChart = page.locator('svg[aria-label^="Judge accuracy on clinician pairs by round"]');
+        expect(await agreementChart.locator("circle").count()).toBe(1);
         await mkdir("test-artifacts", { recursive: true });
         await page.screenshot({ path: "test-artifacts/admin-dashboard.png", fullPage: true });
       } finally {

@@ -154,5 +154,16 @@ export function pairwiseJudge(source: VerdictSource): Judge {
         return sum / (n - 1);
       });
     },
+    async compare(conversation, a, b, signal) {
+      const [first, second] = await Promise.all([
+        source.probabilityAFirst(conversation, a, b, signal),
+        source.probabilityAFirst(conversation, b, a, signal),
+      ]);
+      const aShownFirst = first;
+      const bShownFirst = 1 - second;
+      // score(a) − score(b) for two candidates: (2p − 1) − (1 − 2p), p the two orders' mean.
+      const p = (aShownFirst + bShownFirst) / 2;
+      return { margin: 2 * (2 * p - 1), aShownFirst, bShownFirst };
+    },
   };
 }

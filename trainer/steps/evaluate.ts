@@ -126,6 +126,7 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
     candidate: { versionId: candidate.id, version: candidate.version, evalRunId: candidateRun.id },
     champion: { versionId: champion.id, version: champion.version, evalRunId: championRun.id },
     seconds,
+    judgeAgreement: round.stats.judged?.agreement ?? null,
   };
   await db.transaction(async (tx) => {
     const txDb = tx as unknown as Database;

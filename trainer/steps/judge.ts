@@ -1,6 +1,7 @@
 // judging: clinician judgements first, the judge for the rest; pairs, their split, and the dataset snapshot.
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { JudgeAgreementReport } from "../../db/gateReport.ts";
 import {
   feedbackForCompletions,
   type NewRoundPair,
@@ -8,24 +9,28 @@ import {
   roundPromptsOf,
   storeJudgement,
 } from "../../db/rounds.ts";
-import type { FeedbackRow, RoundPromptRow } from "../../db/schema.ts";
+import type { RoundPromptRow } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { ContextLengthExceededError } from "../../inference/errors.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { groupBy, mapConcurrent } from "../concurrency.ts";
+import { agreementDecision, clinicianLabelledPairs, measureAgreement } from "../judges/agreement.ts";
 import { judgeFor } from "../judges/judgeFor.ts";
+import { judgementOf } from "../judges/labelledPairs.ts";
 import {
   type Candidate,
   clinicianPair,
   heldOutKeys,
-  type Judgement,
   judgedPair,
   lengthBias,
   type PairDecision,
 } from "../pairs.ts";
 import { type RoundStep, RoundStepError, roundDir } from "./stepContext.ts";
 
-type Decision = PairDecision | { kind: "dropped"; reason: "too-long" };
+type Decision = PairDecision | { kind: "dropped"; reason: "too-long" | "judge-refused" };
+
+/** The judge's agreement with the clinicians as a round stores it, and whether the round used the judge. */
+type JudgeAgreementStats = JudgeAgreementReport & { used: boolean; reasons: string[] };
 
 export const judgeCandidates: RoundStep = async (round, config, context) => {
   const { db, onProgress, signal } = context;
@@ -42,24 +47,50 @@ export const judgeCandidates: RoundStep = async (round, config, context) => {
   const decisions = new Map<number, Decision>();
   let done = 0;
   let judgeName: string;
+  let agreement: JudgeAgreementStats;
+  const candidatesOf = (prompt: RoundPromptRow): Candidate[] =>
+    (candidatesByPrompt.get(prompt.id) ?? []).map((row) => ({
+      id: row.id,
+      text: row.text,
+      source: row.source as Candidate["source"],
+      completionId: row.completionId,
+    }));
+  const judgementsOf = (prompt: RoundPromptRow) =>
+    prompt.completionIds.flatMap((id) => (judgements.get(id) ?? []).map(judgementOf));
   {
     await using judge = await judgeFor(round, config, context);
     judgeName = judge.describe();
+    // The judge first decides the pairs the clinicians labelled, their labels hidden from it.
+    const labelled = prompts.flatMap((prompt) =>
+      clinicianLabelledPairs(prompt.messages as ChatMessage[], candidatesOf(prompt), judgementsOf(prompt)),
+    );
+    onProgress({
+      roundId: round.id,
+      step: "judging",
+      message: `judge agreement on ${labelled.length} clinician pairs`,
+    });
+    const { verdicts: _, ...measured } = await measureAgreement(judge, labelled, {
+      tieMargin: config.minMargin,
+      resamples: config.judgeAgreement.resamples,
+      seed: config.seed,
+      signal,
+    });
+    agreement = { ...measured, ...agreementDecision(measured, config.judgeAgreement) };
+    if (!agreement.used && config.judgeAgreement.onBelow === "fail") {
+      throw new RoundStepError(
+        `The judge ${judgeName} was not used: ${agreement.reasons.join("; ")} (judgeAgreement.onBelow is "fail").`,
+      );
+    }
     await mapConcurrent(
       prompts,
       2,
       async (prompt) => {
         const rows = candidatesByPrompt.get(prompt.id) ?? [];
-        const candidates: Candidate[] = rows.map((row) => ({
-          id: row.id,
-          text: row.text,
-          source: row.source as Candidate["source"],
-          completionId: row.completionId,
-        }));
-        const promptJudgements = prompt.completionIds.flatMap((id) =>
-          (judgements.get(id) ?? []).map(toJudgement),
-        );
+        const candidates = candidatesOf(prompt);
+        const promptJudgements = judgementsOf(prompt);
         let decision: Decision | undefined = clinicianPair(candidates, promptJudgements);
+        // A judge the clinicians' pairs refused decides nothing: the round trains on their pairs only.
+        if (!decision && !agreement.used) decision = { kind: "dropped", reason: "judge-refused" };
         if (!decision) {
           try {
             const values = await judge.score(
@@ -113,6 +144,14 @@ export const judgeCandidates: RoundStep = async (round, config, context) => {
   const bySource: Record<string, number> = {};
   for (const pair of pairs) bySource[pair.source] = (bySource[pair.source] ?? 0) + 1;
   const bias = lengthBias(pairs);
+  const warnings = [
+    ...(bias.warning ? [bias.warning] : []),
+    ...(agreement.used
+      ? []
+      : [
+          `The judge was not used: ${agreement.reasons.join("; ")}; the round trains on clinician pairs only.`,
+        ]),
+  ];
   await storeJudgement(db, round.id, scores, pairs, {
     ...dataset,
     stats: {
@@ -124,8 +163,9 @@ export const judgeCandidates: RoundStep = async (round, config, context) => {
         bySource,
         dropped,
         lengthBias: bias,
+        agreement,
       },
-      ...(bias.warning ? { warnings: [bias.warning] } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
     },
   });
 };
@@ -158,17 +198,4 @@ async function writeSnapshot(
   await writeFile(`${datasetPath}.tmp`, `${lines.join("\n")}\n`);
   await rename(`${datasetPath}.tmp`, datasetPath);
   return { datasetPath, datasetSha256: await sha256OfFile(datasetPath) };
-}
-
-function toJudgement(row: FeedbackRow): Judgement {
-  return {
-    id: row.id,
-    completionId: row.completionId,
-    kind: row.kind,
-    rating: row.rating,
-    ratingScale: row.ratingScale,
-    correction: row.correction,
-    otherCompletionId: row.otherCompletionId,
-    preference: row.preference,
-  };
 }
