@@ -290,6 +290,22 @@ async function runLoop(
       "round",
       `${stats.judged.pairs} preference pairs (${stats.judged.train} to train on, ${stats.judged.heldout} held out), judged by ${stats.judged.judge}`,
     );
+  const agreement = stats.judged?.agreement;
+  if (agreement) {
+    const shown = ({
+      value,
+      lower,
+      upper,
+    }: {
+      value: number | null;
+      lower: number | null;
+      upper: number | null;
+    }) => (value === null ? "n/a" : `${value.toFixed(2)} [${lower!.toFixed(2)}, ${upper!.toFixed(2)}]`);
+    say(
+      "judge",
+      `against the clinicians on ${agreement.pairs} pairs they labelled: accuracy ${shown(agreement.accuracy)}, kappa ${shown(agreement.kappa)}, position consistency ${shown(agreement.positionConsistency)}, prefers the longer answer ${shown(agreement.lengthBias.judgeLongerShare)} (clinicians ${shown(agreement.lengthBias.clinicianLongerShare)})${agreement.used === false ? `; not used: ${(agreement.reasons ?? []).join("; ")}` : ""}`,
+    );
+  }
   if (stats.seconds)
     say(
       "round",

@@ -92,6 +92,11 @@ export type RoundStats = {
     heldout: number;
     agreement?: JudgeAgreementReport;
   } & Record<string, unknown>;
+  /** The tuning step: SFT's merged checkpoint (DPO's start and reference) and its loss curve. */
+  tuned?: { checkpointDir: string; curve: { step: number; epoch: number | null; loss: number }[] } & Record<
+    string,
+    unknown
+  >;
   warnings?: string[];
   seconds?: Record<string, number>;
   gate?: GateReport;

@@ -273,8 +273,9 @@ export async function roundCandidatesOf(db: Database, roundId: string): Promise<
 }
 
 /**
- * Stores the judge's scores and the pairs and moves the round from `judging` to `training`, in one
- * transaction, replacing the pairs of an interrupted attempt.
+ * Stores the judge's scores and the pairs and moves the round from `judging` to `next` (`tuning` when the round
+ * fine-tunes on corrections first, else `training`), in one transaction, replacing the pairs of an interrupted
+ * attempt.
  */
 export async function storeJudgement(
   db: Database,
@@ -282,10 +283,10 @@ export async function storeJudgement(
   scores: { id: number; score: number | null }[],
   pairs: NewRoundPair[],
   changes: { datasetPath: string; datasetSha256: string; stats: Record<string, unknown> },
+  next: "tuning" | "training" = "training",
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
-    if (!(await advanceRound(tx as unknown as Database, roundId, "judging", "training", changes)))
-      return false;
+    if (!(await advanceRound(tx as unknown as Database, roundId, "judging", next, changes))) return false;
     for (const { id, score } of scores) {
       await tx.update(roundCandidates).set({ score }).where(eq(roundCandidates.id, id));
     }

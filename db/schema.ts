@@ -155,6 +155,7 @@ export const roundState = pgEnum("round_state", [
   "collecting",
   "sampling",
   "judging",
+  "tuning",
   "training",
   "converting",
   "evaluating",

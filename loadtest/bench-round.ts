@@ -24,7 +24,10 @@ const { values } = parseArgs({
     candidates: { type: "string", default: "4" },
     "max-tokens": { type: "string", default: "48" },
     epochs: { type: "string", default: "1" },
+    // The tuning step (SFT on the corrections before DPO); --no-sft times a round without it.
+    sft: { type: "boolean", default: true },
   },
+  allowNegative: true,
 });
 const sizes = values.prompts.split(",").map(Number);
 const scratch = await mkdtemp(join(tmpdir(), "medgate-bench-round-"));
@@ -90,6 +93,7 @@ for (const size of sizes) {
       maxTokens: Number(values["max-tokens"]),
       maxPrompts: size,
       dpo: { epochs: Number(values.epochs) },
+      sft: { enabled: values.sft, epochs: Number(values.epochs) },
     }),
   });
   const began = performance.now();
@@ -115,7 +119,7 @@ for (const size of sizes) {
 await rm(scratch, { recursive: true, force: true });
 
 console.log(
-  `\nRound on the tiny model (K=${values.candidates} candidates, ${values["max-tokens"]} tokens, ${values.epochs} DPO epoch(s), 1 thread), seconds per step:\n`,
+  `\nRound on the tiny model (K=${values.candidates} candidates, ${values["max-tokens"]} tokens, ${values.sft ? `SFT and ${values.epochs} DPO epoch(s)` : `${values.epochs} DPO epoch(s), no SFT`}, 1 thread), seconds per step:\n`,
 );
 console.log(`| prompts | pairs | ${steps.join(" | ")} | total |`);
 console.log(`|---:|---:|${steps.map(() => "---:").join("|")}|---:|`);

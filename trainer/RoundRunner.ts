@@ -28,6 +28,7 @@ import {
   secondsSince,
 } from "./steps/stepContext.ts";
 import { trainPolicy } from "./steps/train.ts";
+import { tuneOnCorrections } from "./steps/tune.ts";
 import { inSpan, recordRoundState, recordStep, roundAttributes } from "./telemetry.ts";
 
 export { type RoundProgress, RoundStepError };
@@ -40,6 +41,7 @@ const steps: Record<TrainerStep, RoundStep> = {
   collecting: collectPrompts,
   sampling: sampleCandidates,
   judging: judgeCandidates,
+  tuning: tuneOnCorrections,
   training: trainPolicy,
   converting: convertCandidate,
   evaluating: gateCandidate,

@@ -1,4 +1,5 @@
-// Driving the Python engine's DPO training (dpo.py) and GGUF conversion (convert_gguf.py) over its JSON-lines protocol.
+// Driving the Python engine's training (dpo.py, sft.py) and GGUF conversion (convert_gguf.py) over its JSON-lines
+// protocol.
 import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -45,10 +46,58 @@ export async function runDpo(options: {
   onStarted?: (info: { pairs?: number; stepsPlanned?: number }) => void;
   signal?: AbortSignal;
 }): Promise<DpoRun> {
-  const { dpo } = options;
+  return runTrainingScript("dpo.py", dpoEngineConfig(options), {
+    ...options,
+    accelerateConfig: options.dpo.accelerateConfig,
+  });
+}
+
+/**
+ * Fine-tunes with TRL's SFTTrainer from `modelDir` on the dataset's training corrections (loss on the answer's
+ * tokens only), writing the merged checkpoint under `outputDir`; LoRA and the device settings are DPO's.
+ */
+export async function runSft(options: {
+  modelDir: string;
+  datasetPath: string;
+  outputDir: string;
+  sft: RoundConfig["sft"];
+  dpo: RoundConfig["dpo"];
+  onMetrics: (metrics: TrainingMetrics) => Promise<void>;
+  onStarted?: (info: { pairs?: number; stepsPlanned?: number }) => void;
+  signal?: AbortSignal;
+}): Promise<DpoRun> {
+  const { sft, dpo } = options;
+  const { beta: _, loss_type: __, ...shared } = dpoEngineConfig(options);
+  const config = {
+    ...shared,
+    learning_rate: sft.learningRate,
+    epochs: sft.epochs,
+    max_steps: sft.maxSteps,
+    batch_size: sft.batchSize,
+    gradient_accumulation_steps: sft.gradientAccumulationSteps,
+    max_length: sft.maxLength,
+    warmup_ratio: sft.warmupRatio,
+    packing: sft.packing,
+    seed: dpo.seed,
+  };
+  return runTrainingScript("sft.py", config, { ...options, accelerateConfig: dpo.accelerateConfig });
+}
+
+/** Runs a training script of the engine (dpo.py, sft.py) on its config, over the JSON-lines protocol. */
+async function runTrainingScript(
+  script: "dpo.py" | "sft.py",
+  engineConfig: Record<string, unknown>,
+  options: {
+    outputDir: string;
+    accelerateConfig?: string;
+    onMetrics: (metrics: TrainingMetrics) => Promise<void>;
+    onStarted?: (info: { pairs?: number; stepsPlanned?: number }) => void;
+    signal?: AbortSignal;
+  },
+): Promise<DpoRun> {
   await mkdir(options.outputDir, { recursive: true });
-  const configPath = join(options.outputDir, "dpo-config.json");
-  await writeFile(configPath, `${JSON.stringify(dpoEngineConfig(options), null, 2)}\n`);
+  const configPath = join(options.outputDir, `${script.replace(/\.py$/u, "")}-config.json`);
+  await writeFile(configPath, `${JSON.stringify(engineConfig, null, 2)}\n`);
   let checkpointDir: string | undefined;
   let summary: Record<string, unknown> = {};
   // Metrics are stored one after another, in step order, while training goes on.
@@ -72,14 +121,15 @@ export async function runDpo(options: {
     else if (event.event === "summary" || event.event === "done")
       summary = { ...summary, ...withoutEvent(event) };
   };
-  if (dpo.accelerateConfig) {
-    await runAccelerate(dpo.accelerateConfig, configPath, onLine, options.signal);
+  if (options.accelerateConfig) {
+    await runAccelerate(script, options.accelerateConfig, configPath, onLine, options.signal);
   } else {
-    await runEngineScript("dpo.py", [configPath], { signal: options.signal, onStdoutLine: onLine });
+    await runEngineScript(script, [configPath], { signal: options.signal, onStdoutLine: onLine });
   }
   await stored;
   if (storeError) throw storeError;
-  if (!checkpointDir) throw new Error("The DPO engine finished without reporting its merged checkpoint.");
+  if (!checkpointDir)
+    throw new Error(`The ${script} engine finished without reporting its merged checkpoint.`);
   return { checkpointDir, summary };
 }
 
@@ -194,8 +244,9 @@ function withoutEvent(event: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
-/** `accelerate launch --config_file CONFIG dpo.py DPO_CONFIG` from the engine's venv, for multi-GPU runs. */
+/** `accelerate launch --config_file CONFIG SCRIPT SCRIPT_CONFIG` from the engine's venv, for multi-GPU runs. */
 async function runAccelerate(
+  script: string,
   accelerateConfig: string,
   configPath: string,
   onLine: (line: string) => void,
@@ -205,7 +256,7 @@ async function runAccelerate(
   await new Promise<void>((done, fail) => {
     const child = spawn(
       python,
-      ["-m", "accelerate.commands.launch", "--config_file", resolve(accelerateConfig), "dpo.py", configPath],
+      ["-m", "accelerate.commands.launch", "--config_file", resolve(accelerateConfig), script, configPath],
       { cwd: engineDir, stdio: ["ignore", "pipe", "pipe"], signal },
     );
     let pending = "";
@@ -224,7 +275,12 @@ async function runAccelerate(
       if (code === 0) done();
       else
         fail(
-          new EngineScriptError("accelerate launch dpo.py", code, exitSignal, stderr.slice(-4000).trimEnd()),
+          new EngineScriptError(
+            `accelerate launch ${script}`,
+            code,
+            exitSignal,
+            stderr.slice(-4000).trimEnd(),
+          ),
         );
     });
   });

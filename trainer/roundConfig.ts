@@ -77,6 +77,28 @@ export const dpoSchema = z.strictObject({
   accelerateConfig: z.string().min(1).optional(),
 });
 
+/**
+ * Supervised fine-tuning on the round's clinician corrections before DPO (TRL's SFTTrainer, loss on the answer's
+ * tokens only); DPO then starts from its checkpoint, which is also DPO's reference. LoRA, threads, seed, dtype and
+ * device settings are DPO's (`dpo`).
+ */
+export const sftSchema = z.strictObject({
+  /** Run the step when the round holds corrections. Default: false */
+  enabled: z.boolean().default(false),
+  learningRate: z.number().positive().default(2e-5),
+  epochs: z.number().positive().default(2),
+  batchSize: positiveInt.default(4),
+  gradientAccumulationSteps: positiveInt.default(1),
+  maxLength: positiveInt.default(1024),
+  warmupRatio: z.number().min(0).lt(1).default(0.03),
+  /** Optimizer steps to stop at, overriding `epochs`. Default: none */
+  maxSteps: positiveInt.nullable().default(null),
+  /** Pack several corrections into each `maxLength` sequence (each keeps its own positions and attention). */
+  packing: z.boolean().default(true),
+  /** Fewest training corrections worth the step; fewer skips it. */
+  minCorrections: positiveInt.default(4),
+});
+
 /** The benchmark gate a round's candidate must pass to replace the champion. */
 export const gateConfigSchema = z
   .strictObject({
@@ -153,6 +175,7 @@ export const roundConfigSchema = z.strictObject({
   minHeldout: z.number().int().min(0).default(4),
   /** Seed of sampling and of the held-out split. */
   seed: z.number().int().min(0).default(0),
+  sft: sftSchema.prefault({}),
   dpo: dpoSchema.default(dpoSchema.parse({})),
   /** GGUF type of the converted candidate. */
   ggufType: z.enum(["f32", "f16", "q8_0"]).default("q8_0"),

@@ -25,6 +25,14 @@ export function tinyRoundConfig(overrides: RoundConfigInput = {}): RoundConfigIn
       policy: { benchmarkTolerance: 0.4, pooledTolerance: 0.2, safety: { maxRegressions: 4 } },
       ...overrides.gate,
     },
+    sft: {
+      learningRate: 1e-3,
+      epochs: 3,
+      batchSize: 4,
+      maxLength: 256,
+      warmupRatio: 0,
+      ...overrides.sft,
+    },
     dpo: {
       beta: 0.1,
       learningRate: 1e-3,

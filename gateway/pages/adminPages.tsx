@@ -130,6 +130,7 @@ function Round({
       .map((row) => [row.step, row.values[key]!] as [number, number]),
   });
   const { stats } = round;
+  const { tuned } = stats;
   return (
     <article data-round-id={round.id}>
       <h2>
@@ -144,6 +145,14 @@ function Round({
       {(stats.warnings ?? []).map((warning) => (
         <p class="error">{warning}</p>
       ))}
+      {tuned && tuned.curve.length > 0 && (
+        <div class="charts">
+          <LineChart
+            title="SFT loss on clinician corrections"
+            series={[{ name: "loss", points: tuned.curve.map((point) => [point.step, point.loss]) }]}
+          />
+        </div>
+      )}
       {metrics.length > 0 && (
         <div class="charts">
           <LineChart title="DPO loss" series={[curve("loss")]} />

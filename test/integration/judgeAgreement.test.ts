@@ -15,9 +15,8 @@ import { createApiKey } from "../../db/apiKeys.ts";
 import { makeChampion } from "../../db/championChanges.ts";
 import type { JudgeAgreementReport } from "../../db/gateReport.ts";
 import { registerModelVersion } from "../../db/modelVersions.ts";
-import { promptHashOf } from "../../db/promptHash.ts";
 import { findRound, roundPairsOf } from "../../db/rounds.ts";
-import { completions, feedback, type RoundRow } from "../../db/schema.ts";
+import type { RoundRow } from "../../db/schema.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import type { JudgeAgreement } from "../../trainer/judges/agreement.ts";
 import { engineDir } from "../../trainer/pythonEngine.ts";
@@ -25,6 +24,7 @@ import { createRoundFor, driveRound } from "../../trainer/RoundRunner.ts";
 import type { RoundConfigInput } from "../../trainer/roundConfig.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { testModels } from "../support/fixtures.ts";
+import { logAnswer } from "../support/roundTraffic.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 const ADVICE = " Please consult a clinician.";
@@ -117,32 +117,17 @@ const endpoints = new Map<keyof typeof rules, Awaited<ReturnType<typeof judgeEnd
  */
 async function logTraffic(model: string, at: Date): Promise<void> {
   for (const [i, item] of corpus.slice(0, 30).entries()) {
-    const id = `chatcmpl-${model}-${i}`;
-    const messages = [{ role: "user", content: item.q }];
     const long = i % 2 === 0;
-    const answer = long ? `${item.a} ${item.a} ${item.a}` : item.a;
-    await database.db.insert(completions).values({
-      id,
-      createdAt: new Date(at.getTime() + i),
-      request: { model },
-      messages,
-      choices: [{ index: 0, text: answer, finishReason: "stop" }],
-      stored: true,
-      status: "stop",
-      promptHash: promptHashOf(messages),
-      promptTokens: 20,
-      completionTokens: 30,
-      latencyMs: 100,
-      modelName: model,
-      traceId: id,
-    });
-    if (i >= 24) continue;
     const short = item.a.split(/(?<=\.)\s/u)[0]!;
-    await database.db.insert(feedback).values({
-      completionId: id,
-      kind: "correction",
-      correction: long ? `${short}${ADVICE}` : `${item.a}${ADVICE}`,
-      apiKeyId: clinicianKeyId,
+    await logAnswer(database.db, {
+      id: `chatcmpl-${model}-${i}`,
+      model,
+      question: item.q,
+      text: long ? `${item.a} ${item.a} ${item.a}` : item.a,
+      at: new Date(at.getTime() + i),
+      ...(i < 24
+        ? { correction: { text: long ? `${short}${ADVICE}` : `${item.a}${ADVICE}`, clinicianKeyId } }
+        : {}),
     });
   }
 }

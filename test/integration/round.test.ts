@@ -296,7 +296,10 @@ describe("an alignment round", () => {
     const steps = receiver.spans
       .filter((span) => span.parentSpanId === whole!.spanId)
       .map((span) => span.name);
-    expect(steps).toEqual(trainerSteps.map((step) => `round step ${step}`));
+    // Every step but tuning, which this round's config leaves off (sft.test.ts runs it).
+    expect(steps).toEqual(
+      trainerSteps.filter((step) => step !== "tuning").map((step) => `round step ${step}`),
+    );
     const [gate] = receiver.named("round step evaluating");
     const parts = receiver.spans
       .filter((span) => span.parentSpanId === gate!.spanId)

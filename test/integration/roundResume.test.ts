@@ -10,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { championChangesOf } from "../../db/championChanges.ts";
 import { findChampion } from "../../db/modelVersions.ts";
-import { promptHashOf } from "../../db/promptHash.ts";
 import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
-import { completions, feedback, modelVersions, roundMetrics, rounds } from "../../db/schema.ts";
+import { modelVersions, roundMetrics, rounds } from "../../db/schema.ts";
 import { engineDir } from "../../trainer/pythonEngine.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { testModels } from "../support/fixtures.ts";
+import { logAnswer } from "../support/roundTraffic.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
@@ -46,28 +46,13 @@ function medgate(
 /** Logged answers to `items` with a clinician's correction of each: the answer plus advice to consult. */
 async function logCorrectedTraffic(items: { q: string; a: string }[], at: Date): Promise<void> {
   for (const [i, item] of items.entries()) {
-    const id = `chatcmpl-seed${at.getTime()}x${i}`;
-    const messages = [{ role: "user", content: item.q }];
-    await database.db.insert(completions).values({
-      id,
-      createdAt: new Date(at.getTime() + i),
-      request: { model: "tiny" },
-      messages,
-      choices: [{ index: 0, text: item.a, finishReason: "stop" }],
-      stored: true,
-      status: "stop",
-      promptHash: promptHashOf(messages),
-      promptTokens: 20,
-      completionTokens: 30,
-      latencyMs: 100,
-      modelName: "tiny",
-      traceId: id,
-    });
-    await database.db.insert(feedback).values({
-      completionId: id,
-      kind: "correction",
-      correction: `${item.a} Please consult a clinician.`,
-      apiKeyId: clinicianKeyId,
+    await logAnswer(database.db, {
+      id: `chatcmpl-seed${at.getTime()}x${i}`,
+      model: "tiny",
+      question: item.q,
+      text: item.a,
+      at: new Date(at.getTime() + i),
+      correction: { text: `${item.a} Please consult a clinician.`, clinicianKeyId },
     });
   }
 }

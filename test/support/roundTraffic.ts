@@ -2,6 +2,10 @@
 // clinician compared, answers left to the AI judge (one rated down), and an answer stored without its text.
 import { expect } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
+import type { Database } from "../../db/createDatabase.ts";
+import { promptHashOf } from "../../db/promptHash.ts";
+import { completions, feedback } from "../../db/schema.ts";
+import { completionRow } from "./completionRows.ts";
 import type { TestGateway } from "./startGateway.ts";
 
 /** Sends the traffic and feedback; returns the ids of the answers rated down. */
@@ -67,4 +71,44 @@ export async function sendRoundTraffic(
   await gateway.completionLog.flush();
 
   return thumbsDown;
+}
+
+/**
+ * A finished answer logged for `model` straight into the completions table, as the gateway logs one, and where
+ * `correction` is given, a clinician's correction of it.
+ */
+export async function logAnswer(
+  db: Database,
+  answer: {
+    id: string;
+    model: string;
+    question: string;
+    text: string;
+    at: Date;
+    correction?: { text: string; clinicianKeyId: string };
+  },
+): Promise<void> {
+  const messages = [{ role: "user", content: answer.question }];
+  await db.insert(completions).values(
+    completionRow(answer.id, {
+      createdAt: answer.at,
+      request: { model: answer.model },
+      messages,
+      choices: [{ index: 0, text: answer.text, finishReason: "stop" }],
+      promptHash: promptHashOf(messages),
+      promptTokens: 20,
+      completionTokens: 30,
+      latencyMs: 100,
+      modelName: answer.model,
+      traceId: answer.id,
+    }),
+  );
+  if (answer.correction) {
+    await db.insert(feedback).values({
+      completionId: answer.id,
+      kind: "correction",
+      correction: answer.correction.text,
+      apiKeyId: answer.correction.clinicianKeyId,
+    });
+  }
 }

@@ -286,6 +286,35 @@ def save_merged(model, s: Settings) -> Path:
     return final
 
 
+def training_arguments(s, use_cpu: bool, bf16: bool) -> dict[str, Any]:
+    """The Trainer arguments dpo.py and sft.py share: schedule, logging, device, seeds; nothing saved mid-run."""
+    return {
+        "output_dir": str(s.output_dir / "run"),
+        "num_train_epochs": s.epochs,
+        "max_steps": s.max_steps,
+        "per_device_train_batch_size": s.batch_size,
+        "gradient_accumulation_steps": s.gradient_accumulation_steps,
+        "learning_rate": s.learning_rate,
+        "lr_scheduler_type": s.lr_scheduler_type,
+        # transformers 5 dropped warmup_ratio: a float below 1 in warmup_steps is the ratio.
+        "warmup_steps": s.warmup_ratio,
+        "max_length": s.max_length,
+        "logging_steps": s.logging_steps,
+        "logging_strategy": "steps",
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "report_to": [],
+        "use_cpu": use_cpu,
+        "bf16": bf16,
+        "fp16": False,
+        "activation_checkpointing": s.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        "seed": s.seed,
+        "data_seed": s.seed,
+        "full_determinism": s.full_determinism,
+        "dataloader_num_workers": 0,
+    }
+
+
 def make_callback(on_event):
     from transformers import TrainerCallback
 
@@ -337,33 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     transformers.set_seed(s.seed, deterministic=s.full_determinism)
 
     s.output_dir.mkdir(parents=True, exist_ok=True)
-    args = DPOConfig(
-        output_dir=str(s.output_dir / "run"),
-        num_train_epochs=s.epochs,
-        max_steps=s.max_steps,
-        per_device_train_batch_size=s.batch_size,
-        gradient_accumulation_steps=s.gradient_accumulation_steps,
-        learning_rate=s.learning_rate,
-        lr_scheduler_type=s.lr_scheduler_type,
-        # transformers 5 dropped warmup_ratio: a float below 1 in warmup_steps is the ratio.
-        warmup_steps=s.warmup_ratio,
-        beta=s.beta,
-        loss_type=s.loss_type,
-        max_length=s.max_length,
-        logging_steps=s.logging_steps,
-        logging_strategy="steps",
-        save_strategy="no",
-        eval_strategy="no",
-        report_to=[],
-        use_cpu=use_cpu,
-        bf16=bf16,
-        fp16=False,
-        activation_checkpointing=s.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
-        seed=s.seed,
-        data_seed=s.seed,
-        full_determinism=s.full_determinism,
-        dataloader_num_workers=0,
-    )
+    args = DPOConfig(**training_arguments(s, use_cpu, bf16), beta=s.beta, loss_type=s.loss_type)
     is_main = args.process_index == 0
 
     def on_event(event: dict[str, Any]) -> None:

@@ -143,31 +143,48 @@ export const judgeCandidates: RoundStep = async (round, config, context) => {
   }
   const bySource: Record<string, number> = {};
   for (const pair of pairs) bySource[pair.source] = (bySource[pair.source] ?? 0) + 1;
+  // Fine-tuning on corrections first, when the config asks for it and the round holds enough to learn from.
+  const corrections = pairs.filter(
+    (pair) => pair.source === "clinician-correction" && pair.split === "train",
+  );
+  const tune = config.sft.enabled && corrections.length >= config.sft.minCorrections;
   const bias = lengthBias(pairs);
   const warnings = [
     ...(bias.warning ? [bias.warning] : []),
+    ...(config.sft.enabled && !tune
+      ? [
+          `No tuning step: ${corrections.length} training correction(s), fewer than sft.minCorrections (${config.sft.minCorrections}).`,
+        ]
+      : []),
     ...(agreement.used
       ? []
       : [
           `The judge was not used: ${agreement.reasons.join("; ")}; the round trains on clinician pairs only.`,
         ]),
   ];
-  await storeJudgement(db, round.id, scores, pairs, {
-    ...dataset,
-    stats: {
-      judged: {
-        judge: judgeName,
-        pairs: pairs.length,
-        train: pairs.filter((pair) => pair.split === "train").length,
-        heldout: pairs.filter((pair) => pair.split === "heldout").length,
-        bySource,
-        dropped,
-        lengthBias: bias,
-        agreement,
+  await storeJudgement(
+    db,
+    round.id,
+    scores,
+    pairs,
+    {
+      ...dataset,
+      stats: {
+        judged: {
+          judge: judgeName,
+          pairs: pairs.length,
+          train: pairs.filter((pair) => pair.split === "train").length,
+          heldout: pairs.filter((pair) => pair.split === "heldout").length,
+          bySource,
+          dropped,
+          lengthBias: bias,
+          agreement,
+        },
+        ...(warnings.length > 0 ? { warnings } : {}),
       },
-      ...(warnings.length > 0 ? { warnings } : {}),
     },
-  });
+    tune ? "tuning" : "training",
+  );
 };
 
 /** The immutable JSON-lines snapshot the engine trains on, written whole before it takes its name. */

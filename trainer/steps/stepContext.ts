@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import type { Database } from "../../db/createDatabase.ts";
 import { findModelVersion } from "../../db/modelVersions.ts";
 import type { ModelVersionRow, RoundRow, RoundState } from "../../db/schema.ts";
-import { verifyModelFile } from "../../inference/fileDigest.ts";
+import { sha256OfFile, verifyModelFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine, type InferenceEngineOptions } from "../../inference/InferenceEngine.ts";
 import type { RoundConfig, ScorerConfig } from "../roundConfig.ts";
 import { engineScorer } from "../scoring/engineScorer.ts";
@@ -125,4 +125,17 @@ export function roundDir(workDir: string, round: RoundRow): string {
 /** Seconds since `started` (a `performance.now()`), to the hundredth. */
 export function secondsSince(started: number): number {
   return Math.round((performance.now() - started) / 10) / 100;
+}
+
+/** The round's dataset snapshot, checked against the sha256 it was recorded with. */
+export async function checkedDataset(round: RoundRow): Promise<string> {
+  if (!round.datasetPath || !round.datasetSha256)
+    throw new RoundStepError("The round has no dataset snapshot.");
+  const actual = await sha256OfFile(round.datasetPath);
+  if (actual !== round.datasetSha256) {
+    throw new RoundStepError(
+      `The dataset snapshot ${round.datasetPath} changed since it was recorded (sha256 ${actual}).`,
+    );
+  }
+  return round.datasetPath;
 }

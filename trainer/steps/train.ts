@@ -1,25 +1,20 @@
-// training: DPO from the base checkpoint on the snapshot's training pairs; metrics stored per step as they come.
+// training: DPO from the base checkpoint (or the tuning step's) on the snapshot's training pairs; metrics stored per
+// step as they come.
 import { join } from "node:path";
 import { advanceRound, clearRoundMetrics, storeRoundMetrics } from "../../db/rounds.ts";
-import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { runDpo } from "../dpoEngine.ts";
-import { type RoundStep, RoundStepError, roundDir, versionOf } from "./stepContext.ts";
+import { checkedDataset, type RoundStep, roundDir, versionOf } from "./stepContext.ts";
 
 export const trainPolicy: RoundStep = async (round, config, { db, workDir, onProgress, signal }) => {
-  if (!round.datasetPath || !round.datasetSha256)
-    throw new RoundStepError("The round has no dataset snapshot.");
-  const actual = await sha256OfFile(round.datasetPath);
-  if (actual !== round.datasetSha256) {
-    throw new RoundStepError(
-      `The dataset snapshot ${round.datasetPath} changed since it was recorded (sha256 ${actual}).`,
-    );
-  }
+  const datasetPath = await checkedDataset(round);
   const base = await versionOf(db, round.baseVersionId);
+  // After a tuning step, DPO starts from its checkpoint, which is also DPO's reference (SFT, then DPO).
+  const tuned = round.stats.tuned?.checkpointDir;
   await clearRoundMetrics(db, round.id);
   let total: number | undefined;
   const run = await runDpo({
-    modelDir: base.hfDir!,
-    datasetPath: round.datasetPath,
+    modelDir: tuned ?? base.hfDir!,
+    datasetPath,
     outputDir: join(roundDir(workDir, round), "train"),
     dpo: config.dpo,
     signal,

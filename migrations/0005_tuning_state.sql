@@ -1,0 +1,1 @@
+ALTER TYPE "public"."round_state" ADD VALUE 'tuning' BEFORE 'training';
