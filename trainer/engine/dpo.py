@@ -115,25 +115,32 @@ def _strings(value: Any, name: str) -> list[str]:
     return list(value)
 
 
+def parse_lora(cfg: dict[str, Any]) -> LoraSettings | None:
+    """The config's `lora` field, checked; None for full fine-tuning."""
+    lora = require_field(cfg, "lora", "dict", True)
+    if lora is None:
+        return None
+    unknown = set(lora) - {"r", "alpha", "dropout", "target_modules"}
+    if unknown:
+        raise SystemExit(f"config: unknown field(s) in 'lora': {', '.join(sorted(unknown))}")
+    settings = LoraSettings(
+        r=require_field(lora, "r", "int"),
+        alpha=require_field(lora, "alpha", "int"),
+        dropout=require_field(lora, "dropout", "float"),
+        target_modules=_strings(require_field(lora, "target_modules", "list"), "lora.target_modules"),
+    )
+    _positive("lora.r", settings.r)
+    _positive("lora.alpha", settings.alpha)
+    if not 0.0 <= settings.dropout < 1.0:
+        raise SystemExit(f"config: field 'lora.dropout' must be in [0, 1), got {settings.dropout}")
+    return settings
+
+
 def parse_settings(cfg: dict[str, Any]) -> Settings:
     def req(name: str, kind: str, nullable: bool = False) -> Any:
         return require_field(cfg, name, kind, nullable)
 
-    lora = req("lora", "dict", nullable=True)
-    if lora is not None:
-        unknown = set(lora) - {"r", "alpha", "dropout", "target_modules"}
-        if unknown:
-            raise SystemExit(f"config: unknown field(s) in 'lora': {', '.join(sorted(unknown))}")
-        lora = LoraSettings(
-            r=require_field(lora, "r", "int"),
-            alpha=require_field(lora, "alpha", "int"),
-            dropout=require_field(lora, "dropout", "float"),
-            target_modules=_strings(require_field(lora, "target_modules", "list"), "lora.target_modules"),
-        )
-        _positive("lora.r", lora.r)
-        _positive("lora.alpha", lora.alpha)
-        if not 0.0 <= lora.dropout < 1.0:
-            raise SystemExit(f"config: field 'lora.dropout' must be in [0, 1), got {lora.dropout}")
+    lora = parse_lora(cfg)
     max_steps = req("max_steps", "int", nullable=True)
     s = Settings(
         model_dir=Path(req("model_dir", "str")).resolve(),
@@ -315,6 +322,79 @@ def training_arguments(s, use_cpu: bool, bf16: bool) -> dict[str, Any]:
     }
 
 
+def prepare_run(s) -> tuple[bool, bool]:
+    """Offline, torch threads, the seed and the output folder; returns (use_cpu, bf16) as the hardware decides."""
+    # Everything is local: never let a missing file turn into a download attempt.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import torch
+    import transformers
+
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    cuda = torch.cuda.is_available()
+    use_cpu = (not cuda) if s.use_cpu is None else s.use_cpu
+    bf16 = (not use_cpu and cuda and torch.cuda.is_bf16_supported()) if s.bf16 is None else s.bf16
+    transformers.set_seed(s.seed, deterministic=s.full_determinism)
+    s.output_dir.mkdir(parents=True, exist_ok=True)
+    return use_cpu, bf16
+
+
+def chat_tokenizer(s):
+    """model_dir's tokenizer, with a pad token; the conversational datasets need its chat template."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(s.model_dir))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not getattr(tokenizer, "chat_template", None):
+        raise SystemExit(f"model_dir: {s.model_dir} has no chat template; the conversational format needs one")
+    return tokenizer
+
+
+def lora_config(model, s):
+    """peft's LoraConfig for the settings' targets present in the model, or None for full fine-tuning."""
+    if s.lora is None:
+        return None
+    from peft import LoraConfig
+
+    targets = present_target_modules(model, s.lora.target_modules)
+    if not targets:
+        raise SystemExit(f"config: none of lora.target_modules {s.lora.target_modules} exists in the model")
+    missing = [t for t in s.lora.target_modules if t not in targets]
+    if missing:
+        log(Path(sys.argv[0]).stem, f"LoRA targets not in the model, skipped: {', '.join(missing)}")
+    return LoraConfig(
+        r=s.lora.r,
+        lora_alpha=s.lora.alpha,
+        lora_dropout=s.lora.dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+
+
+def save_outputs(trainer, result, s, started: float) -> None:
+    """On the main process: the adapter (LoRA), the merged checkpoint, then the done event; every process waits."""
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if s.lora is not None:
+            # The adapter alone too: engines that load LoRA adapters at runtime (vLLM, SGLang) serve it.
+            adapter = save_adapter(model, s)
+            emit({"event": "artifact", "kind": "adapter", "path": str(adapter)})
+            model = model.merge_and_unload()
+        merged = save_merged(model, s)
+        emit({"event": "artifact", "kind": "checkpoint", "path": str(merged)})
+        emit({
+            "event": "done",
+            "train_loss": result.training_loss,
+            "steps": trainer.state.global_step,
+            "seconds": round(time.monotonic() - started, 1),
+        })
+    trainer.accelerator.wait_for_everyone()
+
+
 def make_callback(on_event):
     from transformers import TrainerCallback
 
@@ -347,25 +427,13 @@ def main(argv: list[str] | None = None) -> None:
     if not rows:
         raise SystemExit(f"train_file: {s.train_file} holds no training pairs (split == 'train'); {heldout} heldout")
 
-    # Everything is local: never let a missing file turn into a download attempt.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    use_cpu, bf16 = prepare_run(s)
 
     import torch
-    import transformers
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    if s.threads:
-        torch.set_num_threads(s.threads)
-    cuda = torch.cuda.is_available()
-    use_cpu = (not cuda) if s.use_cpu is None else s.use_cpu
-    bf16 = (not use_cpu and cuda and torch.cuda.is_bf16_supported()) if s.bf16 is None else s.bf16
-    transformers.set_seed(s.seed, deterministic=s.full_determinism)
-
-    s.output_dir.mkdir(parents=True, exist_ok=True)
     args = DPOConfig(**training_arguments(s, use_cpu, bf16), beta=s.beta, loss_type=s.loss_type)
     is_main = args.process_index == 0
 
@@ -373,32 +441,12 @@ def main(argv: list[str] | None = None) -> None:
         if is_main:
             emit(event)
 
-    tokenizer = AutoTokenizer.from_pretrained(str(s.model_dir))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if not getattr(tokenizer, "chat_template", None):
-        raise SystemExit(f"model_dir: {s.model_dir} has no chat template; the conversational format needs one")
+    tokenizer = chat_tokenizer(s)
     # With bf16 on (CUDA), the base weights load in bf16: an 8B model in float32 would need twice the
     # memory; peft keeps LoRA adapters in float32. Otherwise everything is float32.
     model = AutoModelForCausalLM.from_pretrained(str(s.model_dir), dtype=torch.bfloat16 if s.bf16 else torch.float32)
 
-    peft_config = None
-    if s.lora is not None:
-        from peft import LoraConfig
-
-        targets = present_target_modules(model, s.lora.target_modules)
-        if not targets:
-            raise SystemExit(f"config: none of lora.target_modules {s.lora.target_modules} exists in the model")
-        missing = [t for t in s.lora.target_modules if t not in targets]
-        if missing:
-            _log(f"LoRA targets not in the model, skipped: {', '.join(missing)}")
-        peft_config = LoraConfig(
-            r=s.lora.r,
-            lora_alpha=s.lora.alpha,
-            lora_dropout=s.lora.dropout,
-            target_modules=targets,
-            task_type="CAUSAL_LM",
-        )
+    peft_config = lora_config(model, s)
 
     dataset = Dataset.from_list(rows)
     trainer = DPOTrainer(
@@ -430,25 +478,7 @@ def main(argv: list[str] | None = None) -> None:
         _log(f"{used} pairs, {planned} steps, lora={s.lora is not None}, device={args.device}, bf16={bf16}")
 
     result = trainer.train()
-    trainer.accelerator.wait_for_everyone()
-
-    if is_main:
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        if s.lora is not None:
-            # The adapter alone too: engines that load LoRA adapters at runtime (vLLM, SGLang) serve it.
-            adapter = save_adapter(model, s)
-            emit({"event": "artifact", "kind": "adapter", "path": str(adapter)})
-            model = model.merge_and_unload()
-        merged = save_merged(model, s)
-        emit({"event": "artifact", "kind": "checkpoint", "path": str(merged)})
-        emit({
-            "event": "done",
-            "train_loss": result.training_loss,
-            "steps": trainer.state.global_step,
-            "seconds": round(time.monotonic() - started, 1),
-        })
-    trainer.accelerator.wait_for_everyone()
-
+    save_outputs(trainer, result, s, started)
 
 if __name__ == "__main__":
     main()

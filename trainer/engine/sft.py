@@ -22,20 +22,20 @@ stdout as dpo.py's: started, metrics (loss per logged step), summary, artifact (
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from dpo import (
-    LoraSettings,
     _check_message,
     _positive,
+    chat_tokenizer,
+    lora_config,
     make_callback,
-    present_target_modules,
-    save_adapter,
-    save_merged,
+    parse_lora,
+    prepare_run,
+    save_outputs,
     steps_planned,
     training_arguments,
 )
@@ -51,17 +51,7 @@ class Settings:
         def req(name: str, kind: str, nullable: bool = False) -> Any:
             return require_field(cfg, name, kind, nullable)
 
-        lora = req("lora", "dict", nullable=True)
-        self.lora = (
-            None
-            if lora is None
-            else LoraSettings(
-                r=require_field(lora, "r", "int"),
-                alpha=require_field(lora, "alpha", "int"),
-                dropout=require_field(lora, "dropout", "float"),
-                target_modules=list(require_field(lora, "target_modules", "list")),
-            )
-        )
+        self.lora = parse_lora(cfg)
         self.model_dir = Path(req("model_dir", "str")).resolve()
         self.train_file = Path(req("train_file", "str")).resolve()
         self.output_dir = Path(req("output_dir", "str")).resolve()
@@ -132,50 +122,27 @@ def main(argv: list[str] | None = None) -> None:
     if not rows:
         raise SystemExit(f"train_file: {s.train_file} holds no training corrections; {heldout} held out")
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    use_cpu, bf16 = prepare_run(s)
 
     import torch
-    import transformers
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    if s.threads:
-        torch.set_num_threads(s.threads)
-    cuda = torch.cuda.is_available()
-    use_cpu = (not cuda) if s.use_cpu is None else s.use_cpu
-    bf16 = (not use_cpu and cuda and torch.cuda.is_bf16_supported()) if s.bf16 is None else s.bf16
-    transformers.set_seed(s.seed, deterministic=s.full_determinism)
-    s.output_dir.mkdir(parents=True, exist_ok=True)
-
-    tokenizer = AutoTokenizer.from_pretrained(str(s.model_dir))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if not getattr(tokenizer, "chat_template", None):
-        raise SystemExit(f"model_dir: {s.model_dir} has no chat template; the conversational format needs one")
+    tokenizer = chat_tokenizer(s)
     # sdpa: transformers builds each packed example's own causal mask from the restarting positions.
     model = AutoModelForCausalLM.from_pretrained(
         str(s.model_dir), dtype=torch.bfloat16 if bf16 else torch.float32, attn_implementation="sdpa"
     )
 
     args = SFTConfig(**training_arguments(s, use_cpu, bf16), packing=s.packing, completion_only_loss=True)
+    is_main = args.process_index == 0
 
-    peft_config = None
-    if s.lora is not None:
-        from peft import LoraConfig
+    def on_event(event: dict[str, Any]) -> None:
+        if is_main:
+            emit(event)
 
-        targets = present_target_modules(model, s.lora.target_modules)
-        if not targets:
-            raise SystemExit(f"config: none of lora.target_modules {s.lora.target_modules} exists in the model")
-        peft_config = LoraConfig(
-            r=s.lora.r,
-            lora_alpha=s.lora.alpha,
-            lora_dropout=s.lora.dropout,
-            target_modules=targets,
-            task_type="CAUSAL_LM",
-        )
+    peft_config = lora_config(model, s)
 
     trainer = SFTTrainer(
         model=model,
@@ -183,10 +150,10 @@ def main(argv: list[str] | None = None) -> None:
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[make_callback(emit)],
+        callbacks=[make_callback(on_event)],
     )
     sequences = len(trainer.train_dataset)
-    emit({
+    on_event({
         "event": "started",
         "pairs": len(rows),
         "pairs_heldout": heldout,
@@ -196,21 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         "lora": s.lora is not None,
         "device": str(args.device),
     })
-    _log(f"{len(rows)} corrections in {sequences} sequences (packing={s.packing}), lora={s.lora is not None}")
+    if is_main:
+        _log(f"{len(rows)} corrections in {sequences} sequences (packing={s.packing}), lora={s.lora is not None}")
     result = trainer.train()
-    model = trainer.model
-    if s.lora is not None:
-        adapter = save_adapter(model, s)
-        emit({"event": "artifact", "kind": "adapter", "path": str(adapter)})
-        model = model.merge_and_unload()
-    merged = save_merged(model, s)
-    emit({"event": "artifact", "kind": "checkpoint", "path": str(merged)})
-    emit({
-        "event": "done",
-        "train_loss": result.training_loss,
-        "steps": trainer.state.global_step,
-        "seconds": round(time.monotonic() - started, 1),
-    })
+    save_outputs(trainer, result, s, started)
 
 
 if __name__ == "__main__":
