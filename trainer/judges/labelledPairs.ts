@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import type { Database } from "../../db/createDatabase.ts";
 import { feedbackForCompletions, roundCandidatesOf, roundPromptsOf } from "../../db/rounds.ts";
-import type { FeedbackRow } from "../../db/schema.ts";
+import type { FeedbackRow, RoundCandidateRow, RoundPromptRow } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { groupBy } from "../concurrency.ts";
 import type { Judgement } from "../pairs.ts";
@@ -64,8 +64,15 @@ export function judgementOf(row: FeedbackRow): Judgement {
   };
 }
 
-/** The pairs clinicians labelled among a round's prompts (after its sampling step stored their answers). */
-export async function roundLabelledPairs(db: Database, roundId: string): Promise<LabelledPair[]> {
+/** A round's prompt with its candidate answers and the clinicians' judgements of its logged answers. */
+export type JudgedPrompt = {
+  prompt: RoundPromptRow;
+  candidates: RoundCandidateRow[];
+  judgements: Judgement[];
+};
+
+/** Every prompt of a round with its candidates (after the sampling step) and its clinician judgements. */
+export async function roundFeedback(db: Database, roundId: string): Promise<JudgedPrompt[]> {
   const prompts = await roundPromptsOf(db, roundId);
   const candidates = groupBy(await roundCandidatesOf(db, roundId), (row) => row.promptId);
   const feedback = groupBy(
@@ -75,11 +82,21 @@ export async function roundLabelledPairs(db: Database, roundId: string): Promise
     ),
     (row) => row.completionId,
   );
-  return prompts.flatMap((prompt) =>
-    clinicianLabelledPairs(
-      prompt.messages as ChatMessage[],
-      candidates.get(prompt.id) ?? [],
-      prompt.completionIds.flatMap((id) => (feedback.get(id) ?? []).map(judgementOf)),
-    ),
+  return prompts.map((prompt) => ({
+    prompt,
+    candidates: candidates.get(prompt.id) ?? [],
+    judgements: prompt.completionIds.flatMap((id) => (feedback.get(id) ?? []).map(judgementOf)),
+  }));
+}
+
+/** The pairs clinicians labelled among the prompts. */
+export function labelledPairsOf(prompts: readonly JudgedPrompt[]): LabelledPair[] {
+  return prompts.flatMap(({ prompt, candidates, judgements }) =>
+    clinicianLabelledPairs(prompt.messages as ChatMessage[], candidates, judgements),
   );
+}
+
+/** The pairs clinicians labelled among a round's prompts (after its sampling step stored their answers). */
+export async function roundLabelledPairs(db: Database, roundId: string): Promise<LabelledPair[]> {
+  return labelledPairsOf(await roundFeedback(db, roundId));
 }

@@ -2,21 +2,15 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { JudgeAgreementReport } from "../../db/gateReport.ts";
-import {
-  feedbackForCompletions,
-  type NewRoundPair,
-  roundCandidatesOf,
-  roundPromptsOf,
-  storeJudgement,
-} from "../../db/rounds.ts";
+import { type NewRoundPair, storeJudgement } from "../../db/rounds.ts";
 import type { RoundPromptRow } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { ContextLengthExceededError } from "../../inference/errors.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
-import { groupBy, mapConcurrent } from "../concurrency.ts";
-import { agreementDecision, clinicianLabelledPairs, measureAgreement } from "../judges/agreement.ts";
+import { mapConcurrent } from "../concurrency.ts";
+import { agreementDecision, measureAgreement } from "../judges/agreement.ts";
 import { judgeFor } from "../judges/judgeFor.ts";
-import { judgementOf } from "../judges/labelledPairs.ts";
+import { labelledPairsOf, roundFeedback } from "../judges/labelledPairs.ts";
 import {
   type Candidate,
   clinicianPair,
@@ -34,36 +28,18 @@ type JudgeAgreementStats = JudgeAgreementReport & { used: boolean; reasons: stri
 
 export const judgeCandidates: RoundStep = async (round, config, context) => {
   const { db, onProgress, signal } = context;
-  const prompts = await roundPromptsOf(db, round.id);
-  const candidatesByPrompt = groupBy(await roundCandidatesOf(db, round.id), (row) => row.promptId);
-  const judgements = groupBy(
-    await feedbackForCompletions(
-      db,
-      prompts.flatMap((prompt) => prompt.completionIds),
-    ),
-    (row) => row.completionId,
-  );
+  const judgedPrompts = await roundFeedback(db, round.id);
+  const prompts = judgedPrompts.map(({ prompt }) => prompt);
   const scores: { id: number; score: number | null }[] = [];
   const decisions = new Map<number, Decision>();
   let done = 0;
   let judgeName: string;
   let agreement: JudgeAgreementStats;
-  const candidatesOf = (prompt: RoundPromptRow): Candidate[] =>
-    (candidatesByPrompt.get(prompt.id) ?? []).map((row) => ({
-      id: row.id,
-      text: row.text,
-      source: row.source as Candidate["source"],
-      completionId: row.completionId,
-    }));
-  const judgementsOf = (prompt: RoundPromptRow) =>
-    prompt.completionIds.flatMap((id) => (judgements.get(id) ?? []).map(judgementOf));
   {
     await using judge = await judgeFor(round, config, context);
     judgeName = judge.describe();
     // The judge first decides the pairs the clinicians labelled, their labels hidden from it.
-    const labelled = prompts.flatMap((prompt) =>
-      clinicianLabelledPairs(prompt.messages as ChatMessage[], candidatesOf(prompt), judgementsOf(prompt)),
-    );
+    const labelled = labelledPairsOf(judgedPrompts);
     onProgress({
       roundId: round.id,
       step: "judging",
@@ -82,12 +58,15 @@ export const judgeCandidates: RoundStep = async (round, config, context) => {
       );
     }
     await mapConcurrent(
-      prompts,
+      judgedPrompts,
       2,
-      async (prompt) => {
-        const rows = candidatesByPrompt.get(prompt.id) ?? [];
-        const candidates = candidatesOf(prompt);
-        const promptJudgements = judgementsOf(prompt);
+      async ({ prompt, candidates: rows, judgements: promptJudgements }) => {
+        const candidates: Candidate[] = rows.map((row) => ({
+          id: row.id,
+          text: row.text,
+          source: row.source as Candidate["source"],
+          completionId: row.completionId,
+        }));
         let decision: Decision | undefined = clinicianPair(candidates, promptJudgements);
         // A judge the clinicians' pairs refused decides nothing: the round trains on their pairs only.
         if (!decision && !agreement.used) decision = { kind: "dropped", reason: "judge-refused" };
