@@ -1,10 +1,3 @@
-// The judge checked against clinicians before a round uses it. Clinicians' labels follow a known rule (the
-// better answer sends the patient to a clinician; it is the shorter answer in half of the pairs). Judges are
-// real OpenAI-compatible endpoints on 127.0.0.1: one that follows the rule, one that always prefers the first
-// answer shown, one that prefers the longer answer. A round with an agreement minimum uses the first, trains on
-// clinician pairs only without the second, and fails with the reason on the third; `medgate judge eval` gives
-// the same figures for the tiny GGUF as a pairwise judge and for any judge on a pairs file.
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -12,18 +5,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
-import { makeChampion } from "../../db/championChanges.ts";
 import type { JudgeAgreementReport } from "../../db/gateReport.ts";
-import { registerModelVersion } from "../../db/modelVersions.ts";
 import { findRound, roundPairsOf } from "../../db/rounds.ts";
 import type { RoundRow } from "../../db/schema.ts";
-import { sha256OfFile } from "../../inference/fileDigest.ts";
 import type { JudgeAgreement } from "../../trainer/judges/agreement.ts";
 import { engineDir } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound } from "../../trainer/RoundRunner.ts";
 import type { RoundConfigInput } from "../../trainer/roundConfig.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
-import { testModels } from "../support/fixtures.ts";
+import { registerTinyChampion, testModels } from "../support/fixtures.ts";
+import { spawnMedgate } from "../support/medgateCli.ts";
 import { logAnswer } from "../support/roundTraffic.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
@@ -33,16 +24,7 @@ const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "ut
   .split("\n")
   .map((line) => JSON.parse(line) as { q: string; a: string });
 
-const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
-
-function medgate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child: ChildProcess = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (data) => (stdout += data));
-  child.stderr!.on("data", (data) => (stderr += data));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-}
+const medgate = (args: string[]) => spawnMedgate(args).output;
 
 type Rule = (a: string, b: string) => "A" | "B";
 
@@ -136,20 +118,8 @@ beforeAll(async () => {
   database = await createTestDatabase("postgres");
   workDir = await mkdtemp(join(tmpdir(), "medgate-judge-agreement-"));
   clinicianKeyId = (await createApiKey(database.db, { name: "Dr. Adeyemi", role: "clinician" })).key.id;
-  const { ggufPath, hfDir } = testModels();
   for (const model of ["follows", "first", "longer"] as const) {
-    const version = await registerModelVersion(database.db, {
-      name: `tiny-${model}`,
-      ggufPath,
-      ggufSha256: await sha256OfFile(ggufPath),
-      hfDir,
-      status: "candidate",
-    });
-    await makeChampion(database.db, version.id, {
-      kind: "register",
-      actor: "test",
-      reason: "first champion",
-    });
+    await registerTinyChampion(database.db, `tiny-${model}`, "judgeAgreement.test");
     await logTraffic(`tiny-${model}`, new Date(Date.now() - 60_000));
     endpoints.set(model, await judgeEndpoint(rules[model]));
   }

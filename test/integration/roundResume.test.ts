@@ -1,6 +1,3 @@
-// `medgate round run` as a user runs it: killed with SIGKILL in the middle of training, run again, and the
-// round completes with every row once; an engine crash fails the round with its stderr and keeps the champion.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,10 +12,10 @@ import { modelVersions, roundMetrics, rounds } from "../../db/schema.ts";
 import { engineDir } from "../../trainer/pythonEngine.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { testModels } from "../support/fixtures.ts";
+import { processesMatching, spawnMedgate } from "../support/medgateCli.ts";
 import { logAnswer } from "../support/roundTraffic.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
-const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
 const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
   .trim()
   .split("\n")
@@ -28,20 +25,6 @@ let database: TestDatabase;
 let workDir: string;
 let configPath: string;
 let clinicianKeyId: string;
-
-function medgate(
-  args: string[],
-): ChildProcess & { output: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (data) => (stdout += data));
-  child.stderr!.on("data", (data) => (stderr += data));
-  const output = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (code) => resolve({ code, stdout, stderr })),
-  );
-  return Object.assign(child, { output });
-}
 
 /** Logged answers to `items` with a clinician's correction of each: the answer plus advice to consult. */
 async function logCorrectedTraffic(items: { q: string; a: string }[], at: Date): Promise<void> {
@@ -75,7 +58,7 @@ beforeAll(async () => {
   clinicianKeyId = (await createApiKey(database.db, { name: "Dr. Lind", role: "clinician" })).key.id;
   await logCorrectedTraffic(corpus.slice(0, 24), new Date(Date.now() - 60_000));
   const { ggufPath, hfDir } = testModels();
-  const registered = medgate([
+  const registered = spawnMedgate([
     "models",
     "register",
     "--name",
@@ -96,17 +79,11 @@ afterAll(async () => {
   await database?.[Symbol.asyncDispose]();
 });
 
-function engineProcesses(): string[] {
-  try {
-    return execFileSync("pgrep", ["-f", workDir], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
+const engineProcesses = () => processesMatching(workDir);
 
 describe("round run killed and resumed", () => {
   it("resumes at the step it was killed in and completes with no duplicated rows", async () => {
-    const first = medgate(["round", "run", "--model", "tiny", ...databaseArgs()]);
+    const first = spawnMedgate(["round", "run", "--model", "tiny", ...databaseArgs()]);
     // Wait until the engine has reported a few training steps, then kill the trainer outright.
     const deadline = Date.now() + 240_000;
     for (;;) {
@@ -128,7 +105,7 @@ describe("round run killed and resumed", () => {
     const [killedAt] = await database.db.select().from(rounds);
     expect(killedAt!.state).toBe("training");
 
-    const second = medgate(["round", "run", "--model", "tiny", ...databaseArgs()]);
+    const second = spawnMedgate(["round", "run", "--model", "tiny", ...databaseArgs()]);
     const { code, stdout, stderr } = await second.output;
     expect(code, stderr).toBe(0);
     expect(stderr).toContain("resuming round tiny#1 at training");
@@ -150,12 +127,12 @@ describe("round run killed and resumed", () => {
     const versions = await database.db.select().from(modelVersions).where(eq(modelVersions.roundId, roundId));
     expect(versions).toHaveLength(1);
 
-    const shown = await medgate(["rounds", "show", "tiny#1", "--database-url", database.url!]).output;
+    const shown = await spawnMedgate(["rounds", "show", "tiny#1", "--database-url", database.url!]).output;
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toContain(`round tiny#1 (${roundId}): promoted`);
     expect(shown.stdout).toContain(`metrics (${metrics.length} steps)`);
     expect(shown.stdout).toContain("pairs (24)");
-    const listed = await medgate(["rounds", "list", "--database-url", database.url!]).output;
+    const listed = await spawnMedgate(["rounds", "list", "--database-url", database.url!]).output;
     expect(listed.stdout).toContain(roundId);
   }, 600_000);
 
@@ -168,7 +145,7 @@ describe("round run killed and resumed", () => {
         tinyRoundConfig({ dpo: { lora: { r: 4, alpha: 8, dropout: 0, targetModules: ["no_such_proj"] } } }),
       ),
     );
-    const run = medgate([
+    const run = spawnMedgate([
       "round",
       "run",
       "--model",
@@ -194,7 +171,7 @@ describe("round run killed and resumed", () => {
 
   it("runs rounds as a service once enough new prompts arrive, and stops on SIGTERM", async () => {
     await logCorrectedTraffic(corpus.slice(32, 40), new Date());
-    const trainer = medgate([
+    const trainer = spawnMedgate([
       "trainer",
       "--model",
       "tiny",
@@ -230,7 +207,15 @@ describe("round run killed and resumed", () => {
       config,
       JSON.stringify(tinyRoundConfig({ gate: { suite: join(workDir, "no-suite.json") } })),
     );
-    const run = medgate(["round", "run", "--model", "tiny", ...databaseArgs(), "--round-config", config]);
+    const run = spawnMedgate([
+      "round",
+      "run",
+      "--model",
+      "tiny",
+      ...databaseArgs(),
+      "--round-config",
+      config,
+    ]);
     const { code } = await run.output;
     expect(code).toBe(1);
     const [failed] = await database.db.select().from(rounds).where(eq(rounds.number, 4));

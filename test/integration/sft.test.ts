@@ -1,9 +1,3 @@
-// The tuning step: supervised fine-tuning on clinician corrections (TRL's SFTTrainer, loss on the answers only,
-// packed, LoRA) before DPO, which then starts from its checkpoint. A round with it is killed with SIGKILL in the
-// middle of tuning, run again, and completes; on the corrections it held out, its candidate's log-likelihood
-// (medgate's exact scoring of the GGUFs) rises over the champion's, and by more than a DPO-only round's on the
-// same traffic.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,24 +5,22 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
-import { makeChampion } from "../../db/championChanges.ts";
-import { findModelVersion, registerModelVersion } from "../../db/modelVersions.ts";
+import { findModelVersion } from "../../db/modelVersions.ts";
 import { roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import { type RoundRow, rounds } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
-import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { engineDir } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound } from "../../trainer/RoundRunner.ts";
 import type { RoundConfigInput } from "../../trainer/roundConfig.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
-import { testModels } from "../support/fixtures.ts";
+import { registerTinyChampion, testModels } from "../support/fixtures.ts";
+import { processesMatching, spawnMedgate } from "../support/medgateCli.ts";
 import { logAnswer } from "../support/roundTraffic.ts";
 import { startGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 const ADVICE = " Please consult a clinician.";
-const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
 const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
   .trim()
   .split("\n")
@@ -46,26 +38,6 @@ const config = (sft: boolean): RoundConfigInput =>
     sft: { enabled: sft, epochs: 6 },
     gate: { limit: 5 },
   });
-
-function medgate(
-  args: string[],
-): ChildProcess & { output: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (data) => (stderr += data));
-  const output = new Promise<{ code: number | null; stderr: string }>((resolve) =>
-    child.on("close", (code) => resolve({ code, stderr })),
-  );
-  return Object.assign(child, { output });
-}
-
-function engineProcesses(script: string): string[] {
-  try {
-    return execFileSync("pgrep", ["-f", script], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
 
 /** 30 logged answers for `model`, each corrected by a clinician with the advice to consult. */
 async function logCorrectedTraffic(model: string, clinicianKeyId: string): Promise<void> {
@@ -86,20 +58,8 @@ beforeAll(async () => {
   database = await createTestDatabase("postgres");
   workDir = await mkdtemp(join(tmpdir(), "medgate-sft-"));
   const { key } = await createApiKey(database.db, { name: "Dr. Okafor", role: "clinician" });
-  const { ggufPath, hfDir } = testModels();
   for (const model of ["tiny-sft", "tiny-dpo"]) {
-    const version = await registerModelVersion(database.db, {
-      name: model,
-      ggufPath,
-      ggufSha256: await sha256OfFile(ggufPath),
-      hfDir,
-      status: "candidate",
-    });
-    await makeChampion(database.db, version.id, {
-      kind: "register",
-      actor: "sft.test",
-      reason: "first champion",
-    });
+    await registerTinyChampion(database.db, model, "sft.test");
     await logCorrectedTraffic(model, key.id);
   }
   const configPath = join(workDir, "round-sft.json");
@@ -117,11 +77,11 @@ beforeAll(async () => {
     join(workDir, "rounds"),
   ];
   // `medgate round run` killed with SIGKILL while the SFT engine trains, then run again.
-  const first = medgate(args);
+  const first = spawnMedgate(args);
   const deadline = Date.now() + 240_000;
   for (;;) {
     const [row] = await database.db.select().from(rounds);
-    if (row?.state === "tuning" && engineProcesses(`sft.py ${join(workDir, "rounds")}`).length > 0) break;
+    if (row?.state === "tuning" && processesMatching(`sft.py ${join(workDir, "rounds")}`).length > 0) break;
     if (row && !["collecting", "sampling", "judging", "tuning"].includes(row.state))
       throw new Error(`round reached ${row.state} before the kill: ${row.error}`);
     if (Date.now() > deadline) throw new Error("tuning never started");
@@ -134,10 +94,10 @@ beforeAll(async () => {
   expect(killed!.state).toBe("tuning");
   // The engine does not outlive the trainer.
   const gone = Date.now() + 10_000;
-  while (engineProcesses(`sft.py ${join(workDir, "rounds")}`).length > 0 && Date.now() < gone)
+  while (processesMatching(`sft.py ${join(workDir, "rounds")}`).length > 0 && Date.now() < gone)
     await new Promise((resolve) => setTimeout(resolve, 100));
-  expect(engineProcesses(`sft.py ${join(workDir, "rounds")}`)).toEqual([]);
-  const second = await medgate(args).output;
+  expect(processesMatching(`sft.py ${join(workDir, "rounds")}`)).toEqual([]);
+  const second = await spawnMedgate(args).output;
   expect(second.code, second.stderr).toBe(0);
   expect(second.stderr).toContain("resuming round tiny-sft#1 at tuning");
   tuned = (await database.db.select().from(rounds).where(eq(rounds.modelName, "tiny-sft")))[0]!;
