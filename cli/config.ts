@@ -219,6 +219,15 @@ export const serveConfigSchema = z.object({
   ...modelSourceOptions,
   ...listenOptions,
   ...engineOptions,
+  engine: option(z.enum(["node-llama-cpp", "llama-server"]).default("node-llama-cpp"), {
+    help: "What generates chat answers: node-llama-cpp in this process, or a llama-server child process medgate starts, restarts and swaps (scoring stays in this process)",
+    value: "node-llama-cpp|llama-server",
+  }),
+  llamaServer: option(z.string().min(1).optional(), {
+    help: "The llama-server executable for --engine llama-server",
+    value: "PATH",
+    defaultText: "scripts/build-llama-server.sh's cached build, else llama-server on PATH",
+  }),
   queue: option(z.coerce.number().int().min(0).default(64), {
     help: "Requests that may wait for a sequence before 429",
     value: "N",

@@ -9,11 +9,13 @@ import { findChampion, listModelVersions } from "../db/modelVersions.ts";
 import type { ModelVersionRow } from "../db/schema.ts";
 import { SpoolLockedError } from "../gateway/log/CompletionSpool.ts";
 import { ChampionWatcher } from "../gateway/models/ChampionWatcher.ts";
+import { LlamaServerBackend } from "../gateway/models/LlamaServerBackend.ts";
 import { openGateway } from "../gateway/openGateway.ts";
 import { readUpstreamsFile } from "../gateway/upstream/upstreamConfig.ts";
 import { serveUpstreamModels } from "../gateway/upstream/upstreamModels.ts";
 import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { findLlamaServerBinary, llamaServerSettings } from "../inference/LlamaServerProcess.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import { defineCommand } from "./commandLine.ts";
 import {
@@ -47,6 +49,17 @@ async function serve(config: ServeConfig): Promise<void> {
         throw new ConfigError(error.message);
       })
     : undefined;
+  // Found before anything starts, so that a missing llama-server fails at once, saying how to get one.
+  const llamaServer =
+    config.engine === "llama-server" && !config.upstreamsOnly
+      ? (() => {
+          try {
+            return findLlamaServerBinary(config.llamaServer);
+          } catch (error) {
+            throw new ConfigError((error as Error).message);
+          }
+        })()
+      : undefined;
   const stopped = untilStopSignal();
   {
     // Everything serve holds, disposed in reverse order when this block ends (a stop signal or an error):
@@ -123,22 +136,45 @@ async function serve(config: ServeConfig): Promise<void> {
         );
       }
       const champion = await championToServe(database, modelName, source.path);
-      const load = (modelPath: string) =>
+      const gpu = config.gpu === "cpu" ? false : config.gpu;
+      const defaultSystemPrompt = config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt;
+      const loadEngine = (modelPath: string, settings?: { threads: number; contextSize: number }) =>
         InferenceEngine.load({
           modelPath,
           modelName,
           parallel: config.parallel,
-          threads: config.threads,
+          threads: settings?.threads ?? config.threads,
           // The gateway's own JavaScript (HTTP, sampling, the log) needs a core of its own.
           reservedCores: 1,
-          contextSize: config.context,
+          contextSize: settings?.contextSize ?? config.context,
           maxQueue: config.queue,
-          gpu: config.gpu === "cpu" ? false : config.gpu,
+          gpu,
           chatTemplateFallback: source.catalogEntry?.chatTemplate,
-          defaultSystemPrompt: config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt,
+          defaultSystemPrompt,
         });
-      const engine = await load(champion?.ggufPath ?? source.path);
-      models.serve(modelName, engine, champion ?? null);
+      const startLlamaServer = async (binary: string, modelPath: string) => {
+        const settings = await llamaServerSettings(modelPath, {
+          threads: config.threads,
+          contextSize: config.context,
+          gpu,
+          reservedCores: 1,
+        });
+        return LlamaServerBackend.start({
+          binary,
+          modelPath,
+          alias: modelName,
+          parallel: config.parallel,
+          ...settings,
+          gpuLayers: gpu === false ? 0 : undefined,
+          maxQueue: config.queue,
+          defaultSystemPrompt,
+          loadScoringEngine: () => loadEngine(modelPath, settings),
+        });
+      };
+      const load = (modelPath: string) =>
+        llamaServer ? startLlamaServer(llamaServer, modelPath) : loadEngine(modelPath);
+      const backend = await load(champion?.ggufPath ?? source.path);
+      models.serve(modelName, backend, champion ?? null);
       resources.use(
         await ChampionWatcher.start({
           database,
@@ -147,10 +183,17 @@ async function serve(config: ServeConfig): Promise<void> {
           loadEngine: (version) => load(version.ggufPath),
         }),
       );
-      const { info } = engine;
-      console.error(
-        `medgate: model "${info.modelName}" ready (${info.parallel} sequences × ${info.contextSize} tokens, ${info.threads} thread(s), template ${info.chatTemplate})`,
-      );
+      if (backend instanceof LlamaServerBackend) {
+        const { options, pid } = backend.process;
+        console.error(
+          `medgate: model "${modelName}" ready on llama-server (pid ${pid}, ${options.parallel} slots × ${options.contextSize} tokens, ${options.threads} thread(s), the GGUF's chat template; scoring loads in this process on first use)`,
+        );
+      } else {
+        const { info } = backend;
+        console.error(
+          `medgate: model "${info.modelName}" ready (${info.parallel} sequences × ${info.contextSize} tokens, ${info.threads} thread(s), template ${info.chatTemplate})`,
+        );
+      }
       console.error(
         `medgate: API ${server.url}/v1 · clinician review page ${server.url}/review · admin dashboard ${server.url}/admin`,
       );

@@ -111,7 +111,10 @@ export const completions = pgTable(
     timeToFirstTokenMs: real("time_to_first_token_ms"),
     modelName: losslessText("model_name").notNull(),
     modelVersionId: uuid("model_version_id"),
-    /** The upstream endpoint(s) that answered, by their name in the upstreams file; null for the own engine. */
+    /**
+     * The upstream endpoint(s) that answered, by their name in the upstreams file; `llama-server` for the managed
+     * child (`serve --engine llama-server`); null for the in-process engine.
+     */
     upstream: losslessText("upstream"),
     apiKeyId: uuid("api_key_id"),
     traceId: text("trace_id").notNull(),

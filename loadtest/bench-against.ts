@@ -1,7 +1,8 @@
-// npm run bench:serve -- --against llama-server — medgate (`medgate serve`, its own engine) side by side with
-// llama-server built from the llama.cpp node-llama-cpp bundles, on the same GGUF with the same threads, context
-// and parallel slots, driven by the same load client in one run: generated tokens/s at concurrency 1, 8 and 32
-// and time to first token p50/p99, on each model given; prints medgate / llama-server.
+// npm run bench:serve -- --against llama-server — medgate side by side with llama-server built from the
+// llama.cpp node-llama-cpp bundles, on the same GGUF with the same threads, context and parallel slots, driven
+// by the same load client in one run: generated tokens/s at concurrency 1, 8 and 32 and time to first token
+// p50/p99, on each model given; prints medgate / llama-server for both of medgate's engines (`--engine
+// node-llama-cpp`, in-process, and `--engine llama-server`, the managed child; `--engines` picks them).
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     "max-tokens": { type: "string", default: "64" },
     rounds: { type: "string", default: "2" },
     levels: { type: "string", default: "1:8,8:32,32:64" },
+    engines: { type: "string", default: "node-llama-cpp,llama-server" },
   },
   allowPositionals: true,
 });
@@ -51,8 +53,15 @@ const levels = values.levels.split(",").map((level) => {
   return { concurrency: concurrency!, requests: requests! };
 });
 
+const engines = values.engines.split(",").map((engine) => {
+  if (engine !== "node-llama-cpp" && engine !== "llama-server")
+    throw new Error("--engines takes node-llama-cpp and/or llama-server");
+  return engine;
+});
+
+type SideName = "llama" | (typeof engines)[number];
 type Side = { tokensPerSecond: number[]; ttft: number[]; failures: number };
-type Row = { model: string; threads: string; concurrency: number; medgate: Side; llama: Side };
+type Row = { model: string; threads: string; concurrency: number; sides: Map<SideName, Side> };
 const rows: Row[] = [];
 const scratch = await mkdtemp(join(tmpdir(), "medgate-bench-against-"));
 try {
@@ -67,53 +76,55 @@ try {
       threads,
       alias: "bench",
     });
-    await using medgate = await startServeProcess([
-      ...[
-        "--model",
-        model,
-        "--model-name",
-        "bench",
-        "--port",
-        "0",
-        "--data-dir",
-        join(scratch, `db-${rows.length}`),
-      ],
+    const medgateArgs = (engine: string) => [
+      ...["--engine", engine, "--model", model, "--model-name", "bench", "--port", "0"],
+      ...["--data-dir", join(scratch, `db-${engine}-${rows.length}`)],
       ...["--threads", values["medgate-threads"] ?? String(threads), "--parallel", String(parallel)],
-      ...["--context", String(context)],
-      ...["--queue", "256"],
+      ...["--context", String(context), "--queue", "256", "--gpu", "cpu"],
+    ];
+    const targets = new Map<SideName, { url: string; apiKey?: string }>([
+      ["llama", { url: llamaServer.url }],
     ]);
-    const targets = { medgate: { url: medgate.url, apiKey: medgate.key }, llama: { url: llamaServer.url } };
-    const load = (side: "medgate" | "llama", concurrency: number, requests: number) =>
+    await using stack = new AsyncDisposableStack();
+    for (const engine of engines) {
+      const medgate = stack.use(await startServeProcess(medgateArgs(engine)));
+      targets.set(engine, { url: medgate.url, apiKey: medgate.key });
+    }
+    const load = (side: SideName, concurrency: number, requests: number) =>
       runLoadClient({
-        ...targets[side],
+        ...targets.get(side)!,
         concurrency,
         bodies: benchBodies("bench", requests, maxTokens),
         stream: true,
       });
-    await load("medgate", 2, 4); // warm-up
-    await load("llama", 2, 4);
+    for (const side of targets.keys()) await load(side, 2, 4); // warm-up
     for (const { concurrency, requests } of levels) {
-      const side = (): Side => ({ tokensPerSecond: [], ttft: [], failures: 0 });
       const threadsShown = values["medgate-threads"]
         ? `${threads} / ${values["medgate-threads"]}`
         : String(threads);
-      const row: Row = { model, threads: threadsShown, concurrency, medgate: side(), llama: side() };
+      const sides = new Map(
+        [...targets.keys()].map((side): [SideName, Side] => [
+          side,
+          { tokensPerSecond: [], ttft: [], failures: 0 },
+        ]),
+      );
+      const row: Row = { model, threads: threadsShown, concurrency, sides };
+      const order = [...targets.keys()];
       for (let round = 0; round < rounds; round++) {
-        // Alternate which side goes first, so that drift of the machine favours neither.
-        for (const name of round % 2 === 0
-          ? (["llama", "medgate"] as const)
-          : (["medgate", "llama"] as const)) {
+        // Rotate which side goes first, so that drift of the machine favours none.
+        for (const name of [...order.slice(round % order.length), ...order.slice(0, round % order.length)]) {
           const result = await load(name, concurrency, requests);
-          row[name].tokensPerSecond.push(result.tokensPerSecond);
-          row[name].ttft.push(...result.timeToFirstTokenMs);
-          row[name].failures += result.failures;
+          const side = sides.get(name)!;
+          side.tokensPerSecond.push(result.tokensPerSecond);
+          side.ttft.push(...result.timeToFirstTokenMs);
+          side.failures += result.failures;
           for (const error of result.errors ?? [])
             console.error(`${name}, concurrency ${concurrency}: failed: ${error}`);
         }
       }
       const list = (numbers: number[]) => numbers.map((value) => value.toFixed(1)).join(", ");
       console.error(
-        `${model} c=${concurrency}: llama-server ${list(row.llama.tokensPerSecond)}; medgate ${list(row.medgate.tokensPerSecond)}`,
+        `${model} c=${concurrency}: ${[...sides].map(([name, side]) => `${name === "llama" ? "llama-server" : `medgate (${name})`} ${list(side.tokensPerSecond)}`).join("; ")}`,
       );
       rows.push(row);
     }
@@ -125,18 +136,23 @@ try {
 console.error(
   `${parallel} slots × ${context} tokens, max_tokens ${maxTokens}, streamed, ${rounds} rounds per level (median tok/s; TTFT over all requests)`,
 );
+const label = (engine: string) => (engine === "node-llama-cpp" ? "in-process" : "managed llama-server");
 console.log(
-  "| model | threads (llama-server / medgate) | concurrency | llama-server tok/s | medgate tok/s | medgate / llama-server | TTFT p50 ms (llama-server / medgate) | TTFT p99 ms (llama-server / medgate) | failed |",
+  `| model | threads | concurrency | llama-server tok/s | ${engines.map((engine) => `medgate ${label(engine)} tok/s (× llama-server)`).join(" | ")} | TTFT p50 ms (llama-server / ${engines.map(label).join(" / ")}) | TTFT p99 ms (same) | failed |`,
 );
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+console.log(`| ${Array.from({ length: 6 + engines.length }, () => "---").join(" | ")} |`);
 for (const row of rows) {
-  const l = median(row.llama.tokensPerSecond);
-  const m = median(row.medgate.tokensPerSecond);
-  const ttft = (p: number) =>
-    `${percentile(row.llama.ttft, p).toFixed(0)} / ${percentile(row.medgate.ttft, p).toFixed(0)}`;
+  const llama = row.sides.get("llama")!;
+  const l = median(llama.tokensPerSecond);
+  const all = [llama, ...engines.map((engine) => row.sides.get(engine)!)];
+  const ttft = (p: number) => all.map((side) => percentile(side.ttft, p).toFixed(0)).join(" / ");
   const name = row.model.split("/").at(-1);
-  const cells = [name, row.threads, row.concurrency, l.toFixed(1), m.toFixed(1), `${(m / l).toFixed(3)}×`];
+  const medgate = engines.map((engine) => {
+    const m = median(row.sides.get(engine)!.tokensPerSecond);
+    return `${m.toFixed(1)} (${(m / l).toFixed(3)}×)`;
+  });
+  const failed = all.reduce((sum, side) => sum + side.failures, 0);
   console.log(
-    `| ${[...cells, ttft(0.5), ttft(0.99), row.llama.failures + row.medgate.failures].join(" | ")} |`,
+    `| ${[name, row.threads, row.concurrency, l.toFixed(1), ...medgate, ttft(0.5), ttft(0.99), failed].join(" | ")} |`,
   );
 }

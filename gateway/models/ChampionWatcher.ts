@@ -16,8 +16,11 @@ export type ChampionWatcherOptions = {
   models: ServedModels;
   /** Served names to follow. */
   names: string[];
-  /** Loads a version's GGUF with the gateway's engine settings (its sha256 is checked before). */
-  loadEngine: (version: ModelVersionRow) => Promise<InferenceEngine>;
+  /**
+   * Loads a version's GGUF with the gateway's engine settings (its sha256 is checked before): an in-process
+   * engine, or a backend such as a managed llama-server.
+   */
+  loadEngine: (version: ModelVersionRow) => Promise<InferenceEngine | ChatBackend>;
   /** For a name served by upstreams: the route to a version (nothing is loaded here). Default: none */
   upstreamRoute?: (name: string, version: ModelVersionRow) => ChatBackend | undefined;
   /** How often to look at the registry whatever the notifications say. Default: 10 s */
@@ -105,7 +108,7 @@ export class ChampionWatcher {
       }
       return;
     }
-    let engine: InferenceEngine;
+    let engine: InferenceEngine | ChatBackend;
     try {
       await verifyModelFile(champion.ggufPath, champion.ggufSha256);
       engine = await loadEngine(champion);

@@ -1,5 +1,5 @@
-// What answers a served model name: medgate's own engine in this process, or upstream OpenAI-compatible
-// endpoints. The chat service, the probes and the gauges see only this.
+// What answers a served model name: medgate's own engine in this process, a llama-server child process it
+// manages, or upstream OpenAI-compatible endpoints. The chat service, the probes and the gauges see only this.
 import type { ChatDelta, ChatRequest, ChatResult } from "../../inference/chatTypes.ts";
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 
@@ -27,8 +27,11 @@ export type BackendStats = {
 };
 
 export interface ChatBackend extends AsyncDisposable {
-  /** `engine`: node-llama-cpp in this process; `upstream`: OpenAI-compatible endpoints medgate forwards to. */
-  readonly kind: "engine" | "upstream";
+  /**
+   * `engine`: node-llama-cpp in this process; `llama-server`: a llama-server child process this gateway runs;
+   * `upstream`: OpenAI-compatible endpoints medgate forwards to.
+   */
+  readonly kind: "engine" | "llama-server" | "upstream";
   readonly disposed: boolean;
   /** Tokens per request, where known. */
   readonly contextLength: number | null;
@@ -36,6 +39,8 @@ export interface ChatBackend extends AsyncDisposable {
   readonly fingerprint: string;
   /** The in-process engine, for scoring and tokenization; undefined for upstreams. */
   readonly engine: InferenceEngine | undefined;
+  /** Where `engine` is undefined but the weights are here: loads the engine that scores, on first use. */
+  scoringEngine?(): Promise<InferenceEngine>;
   /**
    * Checks the request and starts one choice. Everything that refuses the request (bad input, too long,
    * overloaded) throws here, before any output exists.

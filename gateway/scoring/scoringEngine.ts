@@ -1,5 +1,6 @@
 // Which in-process engine scores a request: a served name's, or a registered version's (`NAME@vN`) loaded on
-// demand. Scoring needs the weights here; a name served by upstreams is scored on the upstream itself.
+// demand. Scoring needs the weights here: a name served by a managed llama-server is scored on an engine of the
+// same GGUF loaded on first use; a name served by upstreams is scored on the upstream itself.
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { BadRequestError, NotFoundError, UnavailableError } from "../errors.ts";
 import type { ServedModels } from "../models/ServedModels.ts";
@@ -14,7 +15,12 @@ export async function scoringEngineFor(
   model: string | undefined,
 ): Promise<ScoringEngine> {
   if (model === undefined) {
-    const first = models.list().find((served) => served.engine && !served.engine.disposed);
+    const live = models.list().filter((served) => !served.backend.disposed);
+    const first = live.find((served) => served.engine) ?? live.find((served) => served.backend.scoringEngine);
+    if (first && !first.engine && first.backend.scoringEngine) {
+      const engine = await loadScoring(first.backend.scoringEngine());
+      return { engine, model: first.name, [Symbol.dispose]: () => {} };
+    }
     if (!first?.engine) {
       if (!models.ready) throw unavailable();
       throw new BadRequestError(
@@ -26,6 +32,9 @@ export async function scoringEngineFor(
   }
   const served = models.get(model);
   if (served) {
+    if (!served.engine && served.backend.scoringEngine) {
+      return { engine: await loadScoring(served.backend.scoringEngine()), model, [Symbol.dispose]: () => {} };
+    }
     if (!served.engine) {
       throw new BadRequestError(
         `\`${model}\` is served by upstream endpoints, and scoring runs where the weights are: send scoring and tokenization to an upstream itself (vLLM and SGLang answer them), or name a registered version (NAME@vN) this gateway can load.`,
@@ -42,6 +51,13 @@ export async function scoringEngineFor(
     if (champion?.engine && champion.version === Number(ref[2])) {
       return { engine: champion.engine, model, [Symbol.dispose]: () => {} };
     }
+    if (champion?.backend.scoringEngine && champion.version === Number(ref[2])) {
+      return {
+        engine: await loadScoring(champion.backend.scoringEngine()),
+        model,
+        [Symbol.dispose]: () => {},
+      };
+    }
     if (versions) {
       const lease = await versions.lease(model);
       return { engine: lease.engine, model, [Symbol.dispose]: () => lease[Symbol.dispose]() };
@@ -49,6 +65,17 @@ export async function scoringEngineFor(
   }
   if (!models.ready) throw unavailable();
   throw new NotFoundError(`The model \`${model}\` does not exist.`, "model", "model_not_found");
+}
+
+/** A served model's scoring engine, loading on first use: its failure is the server's, said as 503. */
+async function loadScoring(engine: Promise<InferenceEngine>): Promise<InferenceEngine> {
+  try {
+    return await engine;
+  } catch (error) {
+    throw new UnavailableError(
+      `The scoring engine could not be loaded: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }
 
 function unavailable(): UnavailableError {
