@@ -54,7 +54,7 @@ async function serve(config: ServeConfig): Promise<void> {
     config.engine === "llama-server" && !config.upstreamsOnly
       ? (() => {
           try {
-            return findLlamaServerBinary(config.llamaServer);
+            return findLlamaServerBinary(config.llamaServer, processEnvironment());
           } catch (error) {
             throw new ConfigError((error as Error).message);
           }

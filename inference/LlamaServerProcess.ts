@@ -253,7 +253,7 @@ export async function llamaServerSettings(
  */
 export function findLlamaServerBinary(
   given: string | undefined,
-  env: Readonly<Record<string, string | undefined>> = process.env,
+  env: Readonly<Record<string, string | undefined>>,
 ): string {
   if (given) {
     if (!isExecutable(given)) throw new LlamaServerStartError(`${given} is not an executable llama-server.`);
