@@ -129,7 +129,7 @@ export const engineOptions = {
   threads: option(positiveInt.optional(), {
     help: "llama.cpp threads",
     value: "N",
-    defaultText: "1 for models under 64 MB, else all cores (serve: all but one)",
+    defaultText: "1 for models under 64 MB, else all cores (serve's in-process engine: all but one)",
   }),
   context: option(positiveInt.optional(), {
     help: "Tokens per sequence",

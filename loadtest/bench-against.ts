@@ -3,7 +3,7 @@
 // by the same load client in one run: generated tokens/s at concurrency 1, 8 and 32 and time to first token
 // p50/p99, on each model given; prints medgate / llama-server for both of medgate's engines (`--engine
 // node-llama-cpp`, in-process, and `--engine llama-server`, the managed child; `--engines` picks them).
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,7 +60,15 @@ const engines = values.engines.split(",").map((engine) => {
 });
 
 type SideName = "llama" | (typeof engines)[number];
-type Side = { tokensPerSecond: number[]; ttft: number[]; failures: number };
+/** CPU seconds the serving processes used while they generated, per 1000 tokens: the gateway's own and the rest. */
+type Side = {
+  tokensPerSecond: number[];
+  ttft: number[];
+  failures: number;
+  tokens: number;
+  gatewayCpuMs: number;
+  engineCpuMs: number;
+};
 type Row = { model: string; threads: string; concurrency: number; sides: Map<SideName, Side> };
 const rows: Row[] = [];
 const scratch = await mkdtemp(join(tmpdir(), "medgate-bench-against-"));
@@ -85,10 +93,15 @@ try {
     const targets = new Map<SideName, { url: string; apiKey?: string }>([
       ["llama", { url: llamaServer.url }],
     ]);
+    /** The process whose tree serves each side, and whether that process is medgate's gateway. */
+    const servers = new Map<SideName, { pid: number; gateway: boolean }>([
+      ["llama", { pid: llamaServer.process.pid!, gateway: false }],
+    ]);
     await using stack = new AsyncDisposableStack();
     for (const engine of engines) {
       const medgate = stack.use(await startServeProcess(medgateArgs(engine)));
       targets.set(engine, { url: medgate.url, apiKey: medgate.key });
+      servers.set(engine, { pid: medgate.child.pid!, gateway: true });
     }
     const load = (side: SideName, concurrency: number, requests: number) =>
       runLoadClient({
@@ -105,7 +118,7 @@ try {
       const sides = new Map(
         [...targets.keys()].map((side): [SideName, Side] => [
           side,
-          { tokensPerSecond: [], ttft: [], failures: 0 },
+          { tokensPerSecond: [], ttft: [], failures: 0, tokens: 0, gatewayCpuMs: 0, engineCpuMs: 0 },
         ]),
       );
       const row: Row = { model, threads: threadsShown, concurrency, sides };
@@ -113,8 +126,16 @@ try {
       for (let round = 0; round < rounds; round++) {
         // Rotate which side goes first, so that drift of the machine favours none.
         for (const name of [...order.slice(round % order.length), ...order.slice(0, round % order.length)]) {
+          const server = servers.get(name)!;
+          const before = treeCpuMs(server.pid);
           const result = await load(name, concurrency, requests);
+          const after = treeCpuMs(server.pid);
           const side = sides.get(name)!;
+          side.tokens += result.completionTokens;
+          const own = after.own - before.own;
+          const rest = after.descendants - before.descendants;
+          side.gatewayCpuMs += server.gateway ? own : 0;
+          side.engineCpuMs += server.gateway ? rest : own + rest;
           side.tokensPerSecond.push(result.tokensPerSecond);
           side.ttft.push(...result.timeToFirstTokenMs);
           side.failures += result.failures;
@@ -140,7 +161,7 @@ const label = (engine: string) => (engine === "node-llama-cpp" ? "in-process" : 
 console.log(
   `| model | threads | concurrency | llama-server tok/s | ${engines.map((engine) => `medgate ${label(engine)} tok/s (× llama-server)`).join(" | ")} | TTFT p50 ms (llama-server / ${engines.map(label).join(" / ")}) | TTFT p99 ms (same) | failed |`,
 );
-console.log(`| ${Array.from({ length: 6 + engines.length }, () => "---").join(" | ")} |`);
+console.log(`| ${Array.from({ length: 7 + engines.length }, () => "---").join(" | ")} |`);
 for (const row of rows) {
   const llama = row.sides.get("llama")!;
   const l = median(llama.tokensPerSecond);
@@ -155,4 +176,55 @@ for (const row of rows) {
   console.log(
     `| ${[name, row.threads, row.concurrency, l.toFixed(1), ...medgate, ttft(0.5), ttft(0.99), failed].join(" | ")} |`,
   );
+}
+
+console.log(
+  `\nCPU seconds per 1000 generated tokens, the gateway's process / the engine's (llama.cpp in-process counts as the gateway's):`,
+);
+console.log(
+  `| model | concurrency | llama-server | ${engines.map((engine) => `medgate ${label(engine)}`).join(" | ")} |`,
+);
+console.log(`| ${Array.from({ length: 3 + engines.length }, () => "---").join(" | ")} |`);
+for (const row of rows) {
+  const cpu = (side: Side) => {
+    const per = (ms: number) => ((ms / side.tokens) * 1000) / 1000;
+    return `${per(side.gatewayCpuMs).toFixed(2)} / ${per(side.engineCpuMs).toFixed(2)}`;
+  };
+  const name = row.model.split("/").at(-1);
+  console.log(
+    `| ${[name, row.concurrency, cpu(row.sides.get("llama")!), ...engines.map((engine) => cpu(row.sides.get(engine)!))].join(" | ")} |`,
+  );
+}
+
+/**
+ * CPU milliseconds (user + system) of process `pid` and of all its descendants, from /proc (Linux; the
+ * clock tick is taken as 100 Hz, as on every Linux build medgate runs on).
+ */
+function treeCpuMs(pid: number): { own: number; descendants: number } {
+  const stats = new Map<number, { ppid: number; ms: number }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/u.test(entry)) continue;
+    try {
+      const text = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after the command name (which may hold spaces) in parentheses.
+      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(entry), {
+        ppid: Number(fields[1]),
+        ms: (Number(fields[11]) + Number(fields[12])) * 10,
+      });
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  let descendants = 0;
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.pop()!;
+    for (const [child, stat] of stats) {
+      if (stat.ppid !== parent) continue;
+      descendants += stat.ms;
+      queue.push(child);
+    }
+  }
+  return { own: stats.get(pid)?.ms ?? 0, descendants };
 }

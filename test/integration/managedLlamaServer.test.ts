@@ -203,7 +203,10 @@ describe("medgate serve --engine llama-server", () => {
       "an answer after the restart",
     );
     expect(answered.choices[0]!.message.content).toBeDefined();
-    expect(stderr).toMatch(/llama-server \(demo\) is back on port \d+/u);
+    await waitFor(
+      () => /llama-server \(demo\) is back on port \d+/u.test(stderr) || undefined,
+      "the restart logged",
+    );
     const [restarted] = childrenOn(first.ggufPath);
     expect(restarted).toBeDefined();
     expect(restarted).not.toBe(pid);
