@@ -120,11 +120,7 @@ export class LlamaServerProcess implements AsyncDisposable {
     if (child && child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
       child.kill("SIGTERM");
-      const serverPid = this.#serverPid;
-      const killer = setTimeout(() => {
-        if (serverPid !== undefined) killQuietly(serverPid);
-        child.kill("SIGKILL");
-      }, 10_000);
+      const killer = setTimeout(() => this.#kill(child), 10_000);
       await this.#exited;
       clearTimeout(killer);
     }
@@ -132,6 +128,12 @@ export class LlamaServerProcess implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
+  }
+
+  /** SIGKILL to llama-server and its supervisor both. */
+  #kill(child: ChildProcess): void {
+    if (this.#serverPid !== undefined) killQuietly(this.#serverPid);
+    child.kill("SIGKILL");
   }
 
   #args(): string[] {
@@ -175,6 +177,8 @@ export class LlamaServerProcess implements AsyncDisposable {
         resolve();
       });
       child.once("exit", (code, signal) => {
+        // Closing our end of its stdin tells a supervisor's watcher that is still alive to stop llama-server.
+        child.stdin?.destroy();
         resolve();
         if (!this.#stopping) this.#exitedUnasked(code, signal, performance.now() - startedAt);
       });
@@ -194,7 +198,7 @@ export class LlamaServerProcess implements AsyncDisposable {
         .catch(() => false);
       if (ok) return;
       if (performance.now() > deadline) {
-        child.kill("SIGKILL");
+        this.#kill(child);
         throw new LlamaServerStartError(
           `llama-server did not answer /health in ${Math.round((this.options.startTimeoutMs ?? 600_000) / 1000)} s:\n${this.#output.slice(-4000)}`,
         );

@@ -159,7 +159,7 @@ console.error(
 );
 const label = (engine: string) => (engine === "node-llama-cpp" ? "in-process" : "managed llama-server");
 console.log(
-  `| model | threads | concurrency | llama-server tok/s | ${engines.map((engine) => `medgate ${label(engine)} tok/s (× llama-server)`).join(" | ")} | TTFT p50 ms (llama-server / ${engines.map(label).join(" / ")}) | TTFT p99 ms (same) | failed |`,
+  `| model | threads | concurrency | llama-server tok/s | ${engines.map((engine) => `medgate ${label(engine)} tok/s (× llama-server)`).join(" | ")} | TTFT p50 ms (llama-server / ${engines.map(label).join(" / ")}) | TTFT p99 ms (same) | failed (same) |`,
 );
 console.log(`| ${Array.from({ length: 7 + engines.length }, () => "---").join(" | ")} |`);
 for (const row of rows) {
@@ -172,7 +172,7 @@ for (const row of rows) {
     const m = median(row.sides.get(engine)!.tokensPerSecond);
     return `${m.toFixed(1)} (${(m / l).toFixed(3)}×)`;
   });
-  const failed = all.reduce((sum, side) => sum + side.failures, 0);
+  const failed = all.map((side) => side.failures).join(" / ");
   console.log(
     `| ${[name, row.threads, row.concurrency, l.toFixed(1), ...medgate, ttft(0.5), ttft(0.99), failed].join(" | ")} |`,
   );

@@ -3,8 +3,10 @@
 // (`/v1/completions`, the judges, the gate) run on an in-process engine of the same GGUF, loaded on first use.
 import { stat } from "node:fs/promises";
 import type { ChatRequest } from "../../inference/chatTypes.ts";
+import { OverloadedError } from "../../inference/errors.ts";
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { LlamaServerProcess, type LlamaServerProcessOptions } from "../../inference/LlamaServerProcess.ts";
+import { ApiError, UnavailableError } from "../errors.ts";
 import { UpstreamBackend } from "../upstream/UpstreamBackend.ts";
 import { UpstreamPool } from "../upstream/UpstreamPool.ts";
 import { upstreamModelSchema } from "../upstream/upstreamConfig.ts";
@@ -59,7 +61,9 @@ export class LlamaServerBackend implements ChatBackend {
     };
     const config = upstreamModelSchema.parse({
       upstreams: [upstream],
-      maxFailures: 1,
+      // Never ejected for failed requests: a dead child refuses connections at once anyway, and ejecting the
+      // only upstream for a socket it closed would refuse every request meanwhile. Health checks still count.
+      maxFailures: Number.MAX_SAFE_INTEGER,
       ejectMs: 1_000,
       healthIntervalMs: 1_000,
       retryWaitMs: 0,
@@ -95,7 +99,21 @@ export class LlamaServerBackend implements ChatBackend {
       system && !request.messages.some((message) => message.role === "system")
         ? [{ role: "system" as const, content: system }, ...request.messages]
         : request.messages;
-    return this.#chat.startChat({ ...request, messages }, signal);
+    return this.#chat.startChat({ ...request, messages }, signal).catch((error: unknown) => {
+      // The pool's words are about upstreams; say what they mean here.
+      if (error instanceof ApiError && error.status === 503 && this.process.pid === undefined) {
+        throw new UnavailableError(
+          `The llama-server of "${this.#options.alias}" stopped and is restarting (${this.process.restarts} restart(s) so far); retry shortly.`,
+        );
+      }
+      if (error instanceof OverloadedError) {
+        throw new OverloadedError(
+          `All ${this.#options.parallel} slots are busy and ${this.#options.maxQueue} request(s) already wait; retry shortly.`,
+          error.retryAfterSeconds,
+        );
+      }
+      throw error;
+    });
   }
 
   /** The in-process engine that scores and tokenizes for this model, loaded on first use. */

@@ -99,6 +99,16 @@ export function upstreamChatBody(request: ChatRequest, model: string): Record<st
   return body;
 }
 
+async function retryClosed<T>(attempt: () => Promise<T>, tries: number): Promise<T> {
+  for (let tried = 1; ; tried++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof AttemptFailed && error.closedBeforeResponse) || tried >= tries) throw error;
+    }
+  }
+}
+
 /** A failure of one upstream on one attempt: the next attempt goes to another upstream when no text was sent. */
 class AttemptFailed extends Error {
   override name = "AttemptFailed";
@@ -188,12 +198,10 @@ class UpstreamAnswer implements ChatAnswer {
       try {
         const attempt = () =>
           this.#attempt(lease.upstream, model ?? lease.upstream.config.model, request, state, begun);
-        const finish = await attempt().catch((error: unknown) => {
-          // The request never reached the upstream (llama-server closes kept-alive connections without saying
-          // so): once more on a new connection, before counting it as the upstream's failure.
-          if (error instanceof AttemptFailed && error.closedBeforeResponse) return attempt();
-          throw error;
-        });
+        // The request never reached the upstream (llama-server closes kept-alive connections without saying
+        // so, several at once under load): again, up to 3 times in all, before counting it as the upstream's
+        // failure. Each closed socket is dropped from the pool, so a retry takes another or a new one.
+        const finish = await retryClosed(attempt, 3);
         lease.done(finish === "cancelled" ? "client" : "ok");
         return resultOf(state, finish, begun);
       } catch (error) {

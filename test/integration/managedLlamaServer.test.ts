@@ -195,6 +195,15 @@ describe("medgate serve --engine llama-server", () => {
     process.kill(Number(pid), "SIGKILL");
     const ended = await Promise.all(outcomes);
     await waitFor(() => stderr.includes("exited unasked") || undefined, "the crash noticed");
+    // Until it answers again (the restart waits 1 s), requests get 503 saying why.
+    const during = await client.chat.completions
+      .create({ model: "demo", messages: question, max_tokens: 4 })
+      .catch((error: unknown) => error);
+    expect(during).toBeInstanceOf(OpenAI.APIError);
+    expect((during as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+    expect((during as InstanceType<typeof OpenAI.APIError>).message).toMatch(
+      /llama-server of "demo" stopped and is restarting/u,
+    );
     const answered = await waitFor(
       () =>
         client.chat.completions
