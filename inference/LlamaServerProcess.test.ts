@@ -1,0 +1,87 @@
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  cachedLlamaServerPath,
+  findLlamaServerBinary,
+  LlamaServerProcess,
+  LlamaServerStartError,
+} from "./LlamaServerProcess.ts";
+
+let dir: string;
+
+async function executable(path: string, script: string): Promise<string> {
+  await writeFile(path, `#!/bin/sh\n${script}\n`);
+  await chmod(path, 0o755);
+  return path;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "medgate-llama-server-"));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("findLlamaServerBinary", () => {
+  it("takes the path given, and refuses one that cannot run", async () => {
+    const given = await executable(join(dir, "given"), "exit 0");
+    expect(findLlamaServerBinary(given, {})).toBe(given);
+    await writeFile(join(dir, "plain"), "not a program");
+    expect(() => findLlamaServerBinary(join(dir, "plain"), {})).toThrow(/is not an executable llama-server/u);
+    expect(() => findLlamaServerBinary(join(dir, "missing"), {})).toThrow(LlamaServerStartError);
+  });
+
+  it("else the build script's cache for this node-llama-cpp, else PATH, else says how to get one", async () => {
+    const cacheDir = join(dir, "cache");
+    const pathDir = join(dir, "bin");
+    await mkdir(pathDir, { recursive: true });
+    const env = { MEDGATE_CACHE_DIR: cacheDir, PATH: `/nonexistent:${pathDir}` };
+    const cached = cachedLlamaServerPath(env);
+    expect(cached).toMatch(
+      new RegExp(
+        `^${cacheDir}/llama-server/node-llama-cpp@\\d+\\.\\d+\\.\\d+-native-noamx/bin/llama-server$`,
+        "u",
+      ),
+    );
+    expect(() => findLlamaServerBinary(undefined, env)).toThrow(/scripts\/build-llama-server\.sh/u);
+    const onPath = await executable(join(pathDir, "llama-server"), "exit 0");
+    expect(findLlamaServerBinary(undefined, env)).toBe(onPath);
+    await mkdir(join(cached, ".."), { recursive: true });
+    await executable(cached, "exit 0");
+    expect(findLlamaServerBinary(undefined, env)).toBe(cached);
+  });
+});
+
+describe("LlamaServerProcess", () => {
+  const options = (binary: string) => ({
+    binary,
+    modelPath: "/models/m.gguf",
+    alias: "m",
+    parallel: 2,
+    contextSize: 512,
+    threads: 1,
+    log: () => {},
+  });
+
+  it("fails to start with the exit status and the output of a llama-server that exits", async () => {
+    const failing = await executable(join(dir, "failing"), 'echo "error: cannot load $2" >&2; exit 3');
+    const error = await LlamaServerProcess.start(options(failing)).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(LlamaServerStartError);
+    expect((error as Error).message).toMatch(/exited while starting \(3\)/u);
+    expect((error as Error).message).toContain("error: cannot load /models/m.gguf");
+  });
+
+  it("passes the slots, the context of all slots, threads and its own key", async () => {
+    const argsFile = join(dir, "args.txt");
+    const recording = await executable(join(dir, "recording"), `echo "$@" > ${argsFile}; exit 1`);
+    await LlamaServerProcess.start({ ...options(recording), gpuLayers: 0 }).catch(() => {});
+    const args = (await readFile(argsFile, "utf8")).trim();
+    expect(args).toMatch(
+      /^-m \/models\/m\.gguf --alias m --host 127\.0\.0\.1 --port \d+ --api-key [0-9a-f]{48} /u,
+    );
+    expect(args).toContain("-np 2 -c 1024 -t 1 -tb 1 -ngl 0 --no-webui");
+  });
+});
