@@ -160,6 +160,7 @@ async function serve(config: ServeConfig): Promise<void> {
           // The gateway only forwards here, so llama-server gets every core: with one left free it generated
           // about half as fast on 2 cores (README, "Measurements").
           reservedCores: 0,
+          chatTemplateFallback: source.catalogEntry?.chatTemplate,
         });
         return LlamaServerBackend.start({
           binary,
@@ -187,8 +188,12 @@ async function serve(config: ServeConfig): Promise<void> {
       );
       if (backend instanceof LlamaServerBackend) {
         const { options, pid } = backend.process;
+        const template =
+          options.extraArgs?.[0] === "--chat-template"
+            ? `the catalog's ${options.extraArgs[1]} chat template`
+            : "the GGUF's chat template";
         console.error(
-          `medgate: model "${modelName}" ready on llama-server (pid ${pid}, ${options.parallel} slots × ${options.contextSize} tokens, ${options.threads} thread(s), the GGUF's chat template; scoring loads in this process on first use)`,
+          `medgate: model "${modelName}" ready on llama-server (pid ${pid}, ${options.parallel} slots × ${options.contextSize} tokens, ${options.threads} thread(s), ${template}; scoring loads in this process on first use)`,
         );
       } else {
         const { info } = backend;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cachedLlamaServerPath,
+  chatTemplateArgs,
   findLlamaServerBinary,
   LlamaServerProcess,
   LlamaServerStartError,
@@ -83,5 +84,15 @@ describe("LlamaServerProcess", () => {
       /^-m \/models\/m\.gguf --alias m --host 127\.0\.0\.1 --port \d+ --api-key [0-9a-f]{48} /u,
     );
     expect(args).toContain("-np 2 -c 1024 -t 1 -tb 1 -ngl 0 --no-webui");
+  });
+});
+
+describe("chatTemplateArgs", () => {
+  it("renders the GGUF's own template, else a catalog family llama-server has, else refuses", () => {
+    expect(chatTemplateArgs("{{ messages }}", "human-assistant")).toEqual(["--jinja"]);
+    expect(chatTemplateArgs(undefined, "llama3")).toEqual(["--chat-template", "llama3"]);
+    expect(chatTemplateArgs(undefined, "chatml")).toEqual(["--chat-template", "chatml"]);
+    expect(() => chatTemplateArgs(undefined, "human-assistant")).toThrow(/--engine node-llama-cpp/u);
+    expect(() => chatTemplateArgs(undefined, undefined)).toThrow(/no chat template/u);
   });
 });

@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { readGgufFileInfo } from "node-llama-cpp";
+import type { ChatTemplateFamily } from "./catalog.ts";
 import { type GpuChoice, sharedLlama } from "./sharedLlama.ts";
 import { defaultThreadCount } from "./threadDefaults.ts";
 
@@ -234,21 +235,52 @@ export class LlamaServerProcess implements AsyncDisposable {
 }
 
 /**
- * The threads and tokens per slot for llama-server on `modelPath`, defaulted as the in-process engine defaults
- * them: threads by `defaultThreadCount`, context the model's training context, at most 4096.
+ * The threads, tokens per slot and chat template for llama-server on `modelPath`, defaulted as the in-process
+ * engine defaults them: threads by `defaultThreadCount`, context the model's training context (at most 4096),
+ * the GGUF's own template, else the catalog's family (see `chatTemplateArgs`).
  */
 export async function llamaServerSettings(
   modelPath: string,
-  given: { threads?: number; contextSize?: number; gpu: GpuChoice; reservedCores: number },
-): Promise<{ threads: number; contextSize: number }> {
+  given: {
+    threads?: number;
+    contextSize?: number;
+    gpu: GpuChoice;
+    reservedCores: number;
+    chatTemplateFallback?: ChatTemplateFamily;
+  },
+): Promise<{ threads: number; contextSize: number; extraArgs: string[] }> {
   const file = await stat(modelPath);
   const threads =
     given.threads ??
     defaultThreadCount(file.size, (await sharedLlama(given.gpu)).cpuMathCores, given.reservedCores);
-  if (given.contextSize !== undefined) return { threads, contextSize: given.contextSize };
   const info = await readGgufFileInfo(modelPath, { readTensorInfo: false });
+  const embedded = info.metadata.tokenizer?.chat_template;
+  const extraArgs = chatTemplateArgs(
+    typeof embedded === "string" ? embedded : undefined,
+    given.chatTemplateFallback,
+  );
+  if (given.contextSize !== undefined) return { threads, contextSize: given.contextSize, extraArgs };
   const trained = (info.architectureMetadata as { context_length?: number }).context_length ?? 4096;
-  return { threads, contextSize: Math.min(trained, 4096) };
+  return { threads, contextSize: Math.min(trained, 4096), extraArgs };
+}
+
+/**
+ * How llama-server renders conversations, as the in-process engine would (`chatWrapperFor`): the GGUF's own
+ * Jinja template (`--jinja`), else the catalog's family where llama-server has it built in. A GGUF with no
+ * template whose family llama-server lacks (Hippo's human/assistant format) is refused rather than silently
+ * rendered as llama-server's default, ChatML.
+ */
+export function chatTemplateArgs(
+  embedded: string | undefined,
+  fallback: ChatTemplateFamily | undefined,
+): string[] {
+  if (embedded) return ["--jinja"];
+  if (fallback === "llama3" || fallback === "chatml") return ["--chat-template", fallback];
+  throw new LlamaServerStartError(
+    fallback
+      ? `This GGUF has no chat template, and llama-server has no built-in "${fallback}" template: serve it with --engine node-llama-cpp, which renders that format.`
+      : "This GGUF has no chat template and the catalog names none for it: llama-server would render conversations as ChatML. Serve it with --engine node-llama-cpp, or use a GGUF that carries its template.",
+  );
 }
 
 /**

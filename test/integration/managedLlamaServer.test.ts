@@ -117,6 +117,24 @@ describe("medgate serve --engine llama-server", () => {
     }
     // Greedy on the same weights: the same answer both ways.
     expect(streamed).toBe(whole.choices[0]!.message.content);
+    // llama-server renders a conversation as the in-process engine does (its /tokenize applies medgate's chat
+    // template): the same prompt tokens. With a system message, since SmolLM2's Jinja template adds a default
+    // one that node-llama-cpp's equivalent ChatML wrapper leaves out.
+    const conversation: OpenAI.ChatCompletionMessageParam[] = [
+      { role: "system", content: "You answer clinicians briefly." },
+      ...question,
+    ];
+    const withSystem = await client.chat.completions.create({
+      model: "demo",
+      messages: conversation,
+      max_tokens: 1,
+    });
+    const rendered = await fetch(url.replace(/\/v1$/u, "/tokenize"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "demo", messages: conversation }),
+    });
+    expect(((await rendered.json()) as { count: number }).count).toBe(withSystem.usage!.prompt_tokens);
     const rows = await waitFor(async () => {
       const found = [...(await rowsOf(whole.id)), ...(await rowsOf(id))];
       return found.length === 2 ? found : undefined;
