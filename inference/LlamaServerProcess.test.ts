@@ -69,10 +69,16 @@ describe("LlamaServerProcess", () => {
 
   it("fails to start with the exit status and the output of a llama-server that exits", async () => {
     const failing = await executable(join(dir, "failing"), 'echo "error: cannot load $2" >&2; exit 3');
-    const error = await LlamaServerProcess.start(options(failing)).catch((caught: unknown) => caught);
+    const logged: string[] = [];
+    const error = await LlamaServerProcess.start({
+      ...options(failing),
+      log: (line) => logged.push(line),
+    }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(LlamaServerStartError);
     expect((error as Error).message).toMatch(/exited while starting \(3\)/u);
     expect((error as Error).message).toContain("error: cannot load /models/m.gguf");
+    // A child that never answered failed to start: no restart is scheduled or announced.
+    expect(logged).toEqual([]);
   });
 
   it("passes the slots, the context of all slots, threads and its own key", async () => {

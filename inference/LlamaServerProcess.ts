@@ -79,6 +79,8 @@ export class LlamaServerProcess implements AsyncDisposable {
   #stopping = false;
   #backoffMs = firstBackoffMs;
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Whether it has answered /health once: a child that never did failed to start, and is not restarted. */
+  #startedOnce = false;
 
   private constructor(options: LlamaServerProcessOptions, port: number) {
     this.options = options;
@@ -181,7 +183,8 @@ export class LlamaServerProcess implements AsyncDisposable {
         // Closing our end of its stdin tells a supervisor's watcher that is still alive to stop llama-server.
         child.stdin?.destroy();
         resolve();
-        if (!this.#stopping) this.#exitedUnasked(code, signal, performance.now() - startedAt);
+        if (!this.#stopping && this.#startedOnce)
+          this.#exitedUnasked(code, signal, performance.now() - startedAt);
       });
     });
     const deadline = startedAt + (this.options.startTimeoutMs ?? 600_000);
@@ -197,7 +200,10 @@ export class LlamaServerProcess implements AsyncDisposable {
       const ok = await fetch(`http://127.0.0.1:${this.port}/health`, { signal: AbortSignal.timeout(5_000) })
         .then((response) => response.ok)
         .catch(() => false);
-      if (ok) return;
+      if (ok) {
+        this.#startedOnce = true;
+        return;
+      }
       if (performance.now() > deadline) {
         this.#kill(child);
         throw new LlamaServerStartError(
