@@ -104,6 +104,9 @@ async function streamOne(model: string, maxTokens: number, onText?: () => void) 
       model,
       messages: question,
       max_tokens: maxTokens,
+      // Greedy, so that the answer's length is fixed: 457 tokens on the demo model, so streams of up to 100
+      // tokens end by their limit (sampled, one sometimes ended early).
+      temperature: 0,
       stream: true,
     });
     for await (const chunk of stream) {
