@@ -1,7 +1,8 @@
 // `medgate demo`: the whole loop on the embedded database and the demo model, each step printed: serve,
 // patient traffic, clinician feedback, an alignment round, the benchmark gate, the promotion, the hot swap.
+import { medicalQa } from "../trainer/fixtures.ts";
 import "disposablestack/auto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join, resolve } from "node:path";
@@ -18,7 +19,7 @@ import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import { mapConcurrent } from "../trainer/concurrency.ts";
-import { engineDir, runEngineScript } from "../trainer/pythonEngine.ts";
+import { runEngineScript } from "../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner.ts";
 import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
 import { defineCommand } from "./commandLine.ts";
@@ -79,10 +80,7 @@ const CLINICIAN_ADVICE = " If your symptoms persist or get worse, please see a c
 const say = (step: string, text: string) => console.error(`${step.padEnd(10)} ${text}`);
 
 async function demo(options: DemoOptions): Promise<void> {
-  const questions = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => (JSON.parse(line) as { q: string }).q);
+  const questions = medicalQa().map((item) => item.q);
   if (!Number.isInteger(options.prompts) || options.prompts < 8 || options.prompts > questions.length)
     throw new ConfigError(`--prompts must be an integer from 8 to ${questions.length}.`);
   const started = performance.now();

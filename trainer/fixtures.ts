@@ -1,9 +1,21 @@
 // The deterministic test models (tiny HF Llama checkpoint, its f32 GGUF, manifest.json), written by the Python engine.
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { llamaCppSourceDir } from "./llamaCppSource.ts";
-import { type EngineOptions, runEngineScript } from "./pythonEngine.ts";
+import { type EngineOptions, engineDir, runEngineScript } from "./pythonEngine.ts";
+
+/**
+ * The medical questions with reference answers the test models are trained on
+ * (`trainer/engine/fixtures/medical_qa.jsonl`), which the demo and the tests send as traffic.
+ */
+export function medicalQa(): { q: string; a: string }[] {
+  return readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { q: string; a: string });
+}
 
 /** manifest.json as trainer/engine/make_fixtures.py writes it. */
 export const fixtureManifestSchema = z.object({

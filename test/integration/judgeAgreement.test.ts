@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -8,8 +7,8 @@ import { createApiKey } from "../../db/apiKeys.ts";
 import type { JudgeAgreementReport } from "../../db/gateReport.ts";
 import { findRound, roundPairsOf } from "../../db/rounds.ts";
 import type { RoundRow } from "../../db/schema.ts";
+import { medicalQa } from "../../trainer/fixtures.ts";
 import type { JudgeAgreement } from "../../trainer/judges/agreement.ts";
-import { engineDir } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound } from "../../trainer/RoundRunner.ts";
 import type { RoundConfigInput } from "../../trainer/roundConfig.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
@@ -19,10 +18,7 @@ import { logAnswer } from "../support/roundTraffic.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 const ADVICE = " Please consult a clinician.";
-const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
-  .trim()
-  .split("\n")
-  .map((line) => JSON.parse(line) as { q: string; a: string });
+const corpus = medicalQa();
 
 const medgate = (args: string[]) => spawnMedgate(args).output;
 

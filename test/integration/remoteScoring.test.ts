@@ -30,9 +30,8 @@ import { sha256OfFile } from "../../inference/fileDigest.ts";
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { defaultSuitePath, suiteItems } from "../../trainer/eval/evalRun.ts";
 import { accuracies, type PromptSettings, scoreItems } from "../../trainer/eval/mcqScoring.ts";
-import { writeFixtures } from "../../trainer/fixtures.ts";
+import { medicalQa, writeFixtures } from "../../trainer/fixtures.ts";
 import { judgeFor } from "../../trainer/judges/judgeFor.ts";
-import { engineDir } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound } from "../../trainer/RoundRunner.ts";
 import { parseRoundConfig, type RoundConfig } from "../../trainer/roundConfig.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
@@ -49,10 +48,7 @@ import { startGateway, type TestGateway } from "../support/startGateway.ts";
 
 const keyVariable = "MEDGATE_TEST_SCORER_KEY";
 const engineSettings = { contextSize: 1024, parallel: 2, kvCache: "f32" } as const;
-const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
-  .trim()
-  .split("\n")
-  .map((line) => JSON.parse(line) as { q: string; a: string });
+const corpus = medicalQa();
 
 let gateway: TestGateway;
 let local: InferenceEngine;

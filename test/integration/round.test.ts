@@ -1,6 +1,6 @@
 // A whole alignment round on the tiny model: traffic and clinician feedback through the real gateway, then
 // sampling, judging, TRL DPO, GGUF conversion and registration; then proof that training moved the model.
-import { readFileSync } from "node:fs";
+
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
@@ -14,7 +14,8 @@ import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
-import { engineDir, runEngineScript } from "../../trainer/pythonEngine.ts";
+import { medicalQa } from "../../trainer/fixtures.ts";
+import { runEngineScript } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, type RoundProgress, trainerSteps } from "../../trainer/RoundRunner.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { browserNote, chromiumPath, launchChromium } from "../support/browser.ts";
@@ -25,10 +26,7 @@ import { startGateway, type TestGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 const SUFFIX = " Please consult a clinician.";
-const questions: string[] = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
-  .trim()
-  .split("\n")
-  .map((line) => (JSON.parse(line) as { q: string }).q);
+const questions = medicalQa().map((item) => item.q);
 
 let database: TestDatabase;
 let gateway: TestGateway;

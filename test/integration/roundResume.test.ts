@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,17 +8,14 @@ import { championChangesOf } from "../../db/championChanges.ts";
 import { findChampion } from "../../db/modelVersions.ts";
 import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import { modelVersions, roundMetrics, rounds } from "../../db/schema.ts";
-import { engineDir } from "../../trainer/pythonEngine.ts";
+import { medicalQa } from "../../trainer/fixtures.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { testModels } from "../support/fixtures.ts";
 import { processesMatching, spawnMedgate } from "../support/medgateCli.ts";
 import { logAnswer } from "../support/roundTraffic.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
-const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
-  .trim()
-  .split("\n")
-  .map((line) => JSON.parse(line) as { q: string; a: string });
+const corpus = medicalQa();
 
 let database: TestDatabase;
 let workDir: string;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,7 @@ import { roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts
 import { type RoundRow, rounds } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
-import { engineDir } from "../../trainer/pythonEngine.ts";
+import { medicalQa } from "../../trainer/fixtures.ts";
 import { createRoundFor, driveRound } from "../../trainer/RoundRunner.ts";
 import type { RoundConfigInput } from "../../trainer/roundConfig.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
@@ -21,10 +21,7 @@ import { startGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 const ADVICE = " Please consult a clinician.";
-const corpus = readFileSync(join(engineDir, "fixtures", "medical_qa.jsonl"), "utf8")
-  .trim()
-  .split("\n")
-  .map((line) => JSON.parse(line) as { q: string; a: string });
+const corpus = medicalQa();
 
 let database: TestDatabase;
 let workDir: string;
