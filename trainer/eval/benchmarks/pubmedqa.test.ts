@@ -52,6 +52,52 @@ describe("PubMedQA fixtures", () => {
   });
 });
 
+describe("PubMedQA order", () => {
+  // As in the original test_set.json: PMIDs of 7 and 8 digits, not sorted.
+  const pmids = ["12377809", "26163474", "19100463", "7482275", "25475395", "9488747", "21645374"];
+  const record = (pmid: string, i: number) => ({
+    QUESTION: `Question ${i} of PMID ${pmid}?`,
+    CONTEXTS: [`Abstract of ${pmid}.`],
+    LABELS: ["BACKGROUND"],
+    MESHES: [],
+    final_decision: ["yes", "no", "maybe"][i % 3],
+  });
+  /** The file's text with its keys in `pmids`' order (a JavaScript object would sort them). */
+  const originalText = (separator: string) =>
+    `{${separator}${pmids
+      .map((pmid, i) => `${JSON.stringify(pmid)}: ${JSON.stringify(record(pmid, i))}`)
+      .join(`,${separator}`)}${separator}}`;
+
+  it("keeps the order of the PMIDs in the text, which JSON.parse would sort", async () => {
+    expect(Object.keys(JSON.parse(originalText("\n")) as object)).not.toEqual(pmids);
+    const items = await readPubMedQA(await temp("test_set.json", originalText("\n")));
+    expect(items.map((item) => item.source)).toEqual(pmids);
+    expect(items.map((item) => item.question)).toEqual(pmids.map((pmid, i) => record(pmid, i).QUESTION));
+    expect(items.map((item) => item.answer)).toEqual(pmids.map((_, i) => i % 3));
+    const oneLine = await readPubMedQA(await temp("test_set.json", originalText("")));
+    expect(oneLine).toEqual(items);
+    const hf = pmids.map((pmid, i) => ({
+      pubid: Number(pmid),
+      question: record(pmid, i).QUESTION,
+      context: { contexts: record(pmid, i).CONTEXTS, labels: ["BACKGROUND"], meshes: [] },
+      long_answer: "l",
+      final_decision: record(pmid, i).final_decision,
+    }));
+    expect(await readPubMedQA(await temp("pqa.jsonl", jsonl(hf)))).toEqual(items);
+  });
+
+  it("reports the first bad record of the text, not the one of the lowest PMID", async () => {
+    // 19100463 (line 4) and 9488747 (line 7).
+    const text = originalText("\n").replaceAll('"final_decision":"maybe"', '"final_decision":"perhaps"');
+    const file = await temp("test_set.json", text);
+    await expectFormatError(
+      readPubMedQA(file),
+      { file, line: 4, field: "final_decision" },
+      `${file}:4: field "final_decision": must be one of yes, no, maybe (got "perhaps")`,
+    );
+  });
+});
+
 describe("PubMedQA malformed input", () => {
   it("PubMedQA original: the line of the bad field inside the PMID's object", async () => {
     const original = JSON.parse(

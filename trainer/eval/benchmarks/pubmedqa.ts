@@ -1,6 +1,7 @@
 // PubMedQA: ori_pqal.json / test_set.json (one object keyed by PMID: {"QUESTION", "CONTEXTS", "LABELS",
 // "MESHES", "final_decision", "LONG_ANSWER", ...}), or the Hugging Face export (qiaojin/PubMedQA, pqa_labeled)
-// as JSON lines: {"pubid", "question", "context": {"contexts", "labels", "meshes"}, "long_answer", "final_decision"}
+// as JSON lines: {"pubid", "question", "context": {"contexts", "labels", "meshes"}, "long_answer", "final_decision"};
+// either in the file's order, as lm-eval reads it.
 import {
   BenchmarkFormatError,
   fail,
@@ -41,10 +42,12 @@ function pubmedqaItem(
 }
 
 /**
- * The line of each top-level key of a JSON object text, and of each key of the objects under them: a scan
- * of the text, which JSON.parse has already accepted. Fails on a repeated top-level key.
+ * Each top-level key of a JSON object text in the text's order, with its line and the line of each key of the
+ * object under it: a scan of the text, which JSON.parse has already accepted. Fails on a repeated top-level key.
+ * The order is the point: a parsed object enumerates integer-like keys (every PMID) in ascending numeric order,
+ * while Python's json, and so lm-eval, keeps the text's; a Map keeps the order keys were set in.
  */
-function jsonKeyLines(
+function jsonKeysInOrder(
   file: string,
   text: string,
 ): Map<string, { line: number; fields: Map<string, number> }> {
@@ -108,10 +111,15 @@ function readPubMedQAOriginal(path: string, text: string): McqItem[] {
       `expected one JSON object keyed by PMID (got ${typeName(data)})`,
     );
   }
-  const lines = jsonKeyLines(path, text);
-  const rows = Object.entries(data).map(([pmid, value]) => {
-    const located = lines.get(pmid);
-    const where: Where = { file: path, line: located?.line ?? 1, fieldLines: located?.fields };
+  const keys = jsonKeysInOrder(path, text);
+  // Only looked up by key: the items come in the scan's order, the text's (see jsonKeysInOrder).
+  const values = new Map(Object.entries(data));
+  if (keys.size !== values.size) {
+    throw new Error(`${path}: found ${keys.size} PMIDs in the text but ${values.size} in the parsed object`);
+  }
+  const rows = [...keys].map(([pmid, located]) => {
+    const value = values.get(pmid);
+    const where: Where = { file: path, line: located.line, fieldLines: located.fields };
     const record = requireObject({ file: path, line: where.line }, value, pmid);
     const question = requireString(where, record.QUESTION, "QUESTION");
     const contexts = requireStrings(where, record.CONTEXTS, "CONTEXTS");
