@@ -31,8 +31,8 @@ export const serveCommand = defineCommand({
   usage: `Usage: medgate serve [--model M] [options]
 
 Serves one GGUF chat model at http://HOST:PORT/v1 (chat completions, models) with /health and /ready,
-and with --upstreams FILE the names that upstream OpenAI-compatible engines answer (README: "Serving on a
-fleet").
+and with --upstreams FILE the names that upstream OpenAI-compatible engines answer (docs/fleet.md).
+The API, threads and engines: docs/serving.md.
 Prints the API URL on stdout once the model can answer. Every /v1 request needs an API key
 (Authorization: Bearer …). On a new embedded database, serve creates one admin key and prints it once;
 make others with "medgate keys create".`,
@@ -158,7 +158,7 @@ async function serve(config: ServeConfig): Promise<void> {
           contextSize: config.context,
           gpu,
           // The gateway only forwards here, so llama-server gets every core: with one left free it generated
-          // about half as fast on 2 cores (README, "Measurements").
+          // about half as fast on 2 cores (docs/benchmarks.md, "Measurements").
           reservedCores: 0,
           chatTemplateFallback: source.catalogEntry?.chatTemplate,
         });

@@ -20,7 +20,7 @@ const letters = ["A", "B", "C", "D", "E", "F", "G", "H"];
 
 /** What lm-eval's task for each kind of item does. */
 type LmEvalTask = {
-  /** The lm-eval task name (for records and the README). */
+  /** The lm-eval task name (for records and docs/gate.md). */
   name: (item: McqItem) => string;
   /** fewshot_config.sampler: `first_n` takes the split's first examples, `default` samples them. */
   sampler: "first_n" | "default";
