@@ -7,7 +7,8 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{gateway,inference,trainer,db,loadtest,cli}/**/*.test.ts"],
+          // test/docs/: the links of README.md and docs/, and the fingerprint of its pictures: files only.
+          include: ["{gateway,inference,trainer,db,loadtest,cli}/**/*.test.ts", "test/docs/**/*.test.ts"],
           // The Python engine's venv holds llama.cpp's own sources, tests included.
           exclude: ["**/node_modules/**", "**/.venv/**"],
           testTimeout: 30_000,
