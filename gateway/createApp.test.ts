@@ -18,7 +18,7 @@ const recorded: unknown[] = [];
 const deps = {
   models: new ServedModels(),
   auth,
-  completionLog: { record: (row) => recorded.push(row) },
+  completionLog: { record: async (row) => void recorded.push(row) },
   logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
   feedbackStore: {
     insert: async () => {

@@ -24,12 +24,12 @@ import { httpTelemetry } from "./telemetry/httpTelemetry.ts";
 export const defaultBodyLimitBytes = 4 * 1024 * 1024;
 
 export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
-  // Ids handed out are remembered, so that feedback may arrive before the log row is flushed.
+  // Ids handed out are remembered, so that feedback on them is kept while the database is away.
   const recentCompletionIds = new RecentCompletionIds();
   const completionLog: CompletionRecorder = {
     record(row) {
       recentCompletionIds.add(row.id);
-      deps.completionLog.record(row);
+      return deps.completionLog.record(row);
     },
   };
   const resolved = {

@@ -81,6 +81,14 @@ export class UnavailableError extends ApiError {
   }
 }
 
+/** An answer whose record could not be made durable (database and spool both unavailable) is not sent. */
+export class LogUnavailableError extends ApiError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(503, message, "service_unavailable", null, "log_unavailable", { "retry-after": "1" });
+    if (options) this.cause = options.cause;
+  }
+}
+
 /** Maps engine errors onto their HTTP meaning; anything unknown is a 500 that leaks no internals. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;

@@ -30,7 +30,7 @@ export function databaseGatewayDeps(
   return {
     ...services,
     auth: new ApiKeyAuth({ lookup: databaseKeyLookup(db) }),
-    logReader: databaseLogReader(db),
+    logReader: databaseLogReader(db, services.completionLog),
     feedbackStore: databaseFeedbackStore(db),
     adminReader: databaseAdminReader(db),
   };

@@ -8,6 +8,7 @@ import { createApiKey } from "../db/apiKeys.ts";
 import { createDatabase } from "../db/createDatabase.ts";
 import { createApp } from "../gateway/createApp.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
+import { noCompletionLog } from "../gateway/log/completionRecord.ts";
 import { ServedModels } from "../gateway/models/ServedModels.ts";
 import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { UpstreamBackend } from "../gateway/upstream/UpstreamBackend.ts";
@@ -59,7 +60,7 @@ const database = await createDatabase({ dataDir: join(scratch, "db") });
 await database.migrate();
 const { secret: apiKey } = await createApiKey(database.db, { name: "bench", role: "client" });
 const server = await GatewayServer.listen(
-  createApp(databaseGatewayDeps(database.db, { models, completionLog: { record() {} } })),
+  createApp(databaseGatewayDeps(database.db, { models, completionLog: noCompletionLog })),
   models,
   { port: 0 },
 );

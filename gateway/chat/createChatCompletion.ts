@@ -87,8 +87,9 @@ async function answer(
     system_fingerprint: served.backend.fingerprint,
   };
   const startupMs = performance.now() - context.receivedAt;
-  // Every response that got an id is recorded once, whatever its end; recording never waits.
-  const record = (outcome: CompletionOutcome) => {
+  // Every response that got an id is recorded once, whatever its end. The promise resolves once the row is
+  // durable: the end of an answer (its JSON body, or a stream's last chunks and [DONE]) waits for it.
+  const record = (outcome: CompletionOutcome): Promise<void> => {
     const row = completionRecord({
       id: header.id,
       createdAt,
@@ -103,15 +104,16 @@ async function answer(
       startupMs,
       outcome,
     });
-    context.log.record(row);
+    const durable = context.log.record(row);
     telemetry.finish(header.id, outcome, row.timeToFirstTokenMs ?? null);
+    return durable;
   };
   if (request.stream) {
     const engineMs = performance.now() - startedAt;
     const includeUsage = request.stream_options?.include_usage === true;
     const body = sseBody(streams, header, includeUsage, abort, (outcome) => {
       requestSignal.removeEventListener("abort", onRequestAbort);
-      record(outcome);
+      return record(outcome);
     });
     return { kind: "stream", body, engineMs };
   }
@@ -120,9 +122,16 @@ async function answer(
       streams.map((stream) => stream.result),
       abort.signal,
     );
-    record(outcome);
-    if (outcome.kind === "failed") throw outcome.cause;
-    if (outcome.kind === "cancelled") throw abort.signal.reason ?? new Error("The request was cancelled.");
+    const durable = record(outcome);
+    if (outcome.kind === "failed") {
+      await durable.catch(() => {}); // the engine's failure is the one to report
+      throw outcome.cause;
+    }
+    if (outcome.kind === "cancelled") {
+      void durable.catch(() => {}); // nobody waits for a cancelled answer
+      throw abort.signal.reason ?? new Error("The request was cancelled.");
+    }
+    await durable; // not durable: the answer is not sent, and its error says why
     const { results } = outcome;
     const body: ChatCompletion = {
       id: header.id,
@@ -206,7 +215,7 @@ function sseBody(
   header: ChunkHeader,
   includeUsage: boolean,
   abort: AbortController,
-  onClose: (outcome: CompletionOutcome) => void,
+  onClose: (outcome: CompletionOutcome) => Promise<void>,
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   return new ReadableStream<Uint8Array>({
@@ -224,6 +233,8 @@ function sseBody(
         choices,
         ...(includeUsage ? { usage: usage ?? null } : {}),
       });
+      // The text flows at once; each choice's last chunk is held until the record is durable.
+      const lastChunks: ChatCompletionChunk[] = [];
       const runChoice = async (stream: ChatAnswer, index: number): Promise<ChatResult> => {
         send(
           chunk([{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]),
@@ -233,7 +244,7 @@ function sseBody(
           send(chunk([{ index, delta: { content: delta.text }, logprobs: null, finish_reason: null }]));
         }
         const result = await stream.result;
-        send(
+        lastChunks.push(
           chunk([
             {
               index,
@@ -247,14 +258,22 @@ function sseBody(
       };
       const finish = async () => {
         const outcome = await settle(streams.map(runChoice), abort.signal);
+        if (outcome.kind === "failed") for (const stream of streams) stream.cancel();
+        try {
+          await onClose(outcome);
+        } catch (error) {
+          // Not durable: the answer never ends, and its one error event says why.
+          send(errorBody(toApiError(error)));
+          if (!abort.signal.aborted) controller.close();
+          return;
+        }
         if (outcome.kind === "failed") {
           // Headers are gone: a failure after the first byte becomes one error event.
-          for (const stream of streams) stream.cancel();
           send(errorBody(toApiError(outcome.cause)));
-        } else if (outcome.kind === "answered" && includeUsage) {
-          send(chunk([], usageOf(outcome.results)));
+        } else {
+          for (const last of lastChunks) send(last);
+          if (outcome.kind === "answered" && includeUsage) send(chunk([], usageOf(outcome.results)));
         }
-        onClose(outcome);
         if (abort.signal.aborted) return;
         controller.enqueue(encoder.encode("data: [DONE]\n\n"));
         controller.close();

@@ -1,10 +1,12 @@
-// The response log writer: batches completion rows into the database, spooling them to disk while it is away.
+// The response log writer: commits completion rows to the database in groups, spooling them to disk while it is
+// away, and says when each row is durable so that an answer is acknowledged only after its record is.
 import { SpanStatusCode } from "@opentelemetry/api";
 import { sql } from "drizzle-orm";
 import { insertCompletions, reviveCompletionRow } from "../../db/completions.ts";
 import type { Database } from "../../db/createDatabase.ts";
 import { errorCauses, rowRefusal } from "../../db/databaseErrors.ts";
 import type { NewCompletionRow } from "../../db/schema.ts";
+import { LogUnavailableError } from "../errors.ts";
 import { gatewayInstruments, tracer } from "../telemetry/instruments.ts";
 import { CompletionSpool } from "./CompletionSpool.ts";
 import { RejectedCompletions, rejectedRecord } from "./RejectedCompletions.ts";
@@ -15,13 +17,21 @@ export type CompletionLogOptions = {
   spoolDir: string;
   /** Most rows per insert or spool append (20 columns a row: keep it under ~3,000 for PostgreSQL). Default: 200 */
   batchSize?: number;
-  /** How long a row may wait for others to share its insert. Default: 50 ms */
+  /**
+   * How long a row may wait for others to share its insert. Default: 0, group commit: a row is written at once,
+   * and the rows that arrive while an insert runs share the next one.
+   */
   flushIntervalMs?: number;
+  /**
+   * An insert of recorded rows not committed in this time counts as failed: its rows go to the spool (fsynced)
+   * and their answers go out; if the insert commits after all, the replay skips them by id. Default: 2000 ms
+   */
+  commitTimeoutMs?: number;
   /** While spooling, how often the database is checked and the spool replayed. Default: 1000 ms */
   retryIntervalMs?: number;
   /**
-   * An insert or check not answered in this time counts as failed (its rows are spooled; if it commits after all,
-   * the replay skips them by id), so a silent network never stalls the log. Default: 10000 ms
+   * A replay insert or database check not answered in this time counts as failed (the spool keeps its rows), so
+   * a silent network never stalls the log. Default: 10000 ms
    */
   writeTimeoutMs?: number;
   /** Receives every error; must not throw. Default: a one-line console.error */
@@ -35,6 +45,8 @@ export type CompletionLogStats = {
   spooled: number;
   /** Rows inserted straight from memory. */
   written: number;
+  /** Inserts straight from memory: `written / inserts` rows shared each commit. */
+  inserts: number;
   /** Rows ever appended to the spool by this instance. */
   spooledTotal: number;
   /** Rows delivered from the spool to the database (a replay cut short may deliver some twice; ids dedupe). */
@@ -49,9 +61,9 @@ export type CompletionLogStats = {
 
 /**
  * One serial task chain does all the work, so an insert, a spool append and a replay never overlap. A row stays
- * in the in-memory queue until an insert of it succeeded or an fsynced append of it did; an insert whose outcome
- * is unknown is spooled too, and every insert is `on conflict do nothing` by primary key, so a row written twice
- * is stored once.
+ * in the in-memory queue until an insert of it succeeded or an fsynced append of it did, and only then does the
+ * promise `record` returned resolve; an insert whose outcome is unknown is spooled too, and every insert is
+ * `on conflict do nothing` by primary key, so a row written twice is stored once.
  */
 export class CompletionLog {
   readonly #db: Database;
@@ -59,16 +71,17 @@ export class CompletionLog {
   readonly #rejected: RejectedCompletions;
   readonly #batchSize: number;
   readonly #flushIntervalMs: number;
+  readonly #commitTimeoutMs: number;
   readonly #retryIntervalMs: number;
   readonly #writeTimeoutMs: number;
   readonly #onError: (error: Error) => void;
   #queue: NewCompletionRow[] = [];
   #mode: "direct" | "spooling" = "direct";
-  #counts = { spooled: 0, written: 0, spooledTotal: 0, replayed: 0, rejected: 0 };
+  #counts = { spooled: 0, written: 0, inserts: 0, spooledTotal: 0, replayed: 0, rejected: 0 };
   /** Rows accepted by `record` and rows in the database or the spool, ever: `flush` waits for the second. */
   #recorded = 0;
   #settled = 0;
-  #waiters: { target: number; resolve: () => void }[] = [];
+  #waiters: { target: number; resolve: () => void; reject?: (error: Error) => void }[] = [];
   #tail: Promise<void> = Promise.resolve();
   #stepQueued = false;
   #retryDue = false;
@@ -81,7 +94,8 @@ export class CompletionLog {
     this.#spool = spool;
     this.#rejected = new RejectedCompletions(options.spoolDir);
     this.#batchSize = options.batchSize ?? 200;
-    this.#flushIntervalMs = options.flushIntervalMs ?? 50;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 0;
+    this.#commitTimeoutMs = options.commitTimeoutMs ?? 2000;
     this.#retryIntervalMs = options.retryIntervalMs ?? 1000;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
     this.#onError = options.onError ?? ((error) => console.error(`medgate completion log: ${error.message}`));
@@ -119,16 +133,37 @@ export class CompletionLog {
     this.#counts.rejected = (await this.#rejected.list()).length;
   }
 
-  /** Queues one row and returns at once; never throws. The row must not be changed afterwards. */
-  record(row: NewCompletionRow): void {
+  /**
+   * Queues one row; never throws. The promise resolves once the row is committed to the database or fsynced in
+   * the spool, and rejects with `LogUnavailableError` when neither took it (the row stays queued and is retried).
+   * The row must not be changed afterwards.
+   */
+  record(row: NewCompletionRow): Promise<void> {
     if (this.#closing) {
-      this.#report(new Error(`completion log is closed: ${row.id} was not recorded`));
-      return;
+      const error = new LogUnavailableError(`completion log is closed: ${row.id} was not recorded`);
+      this.#report(error);
+      return Promise.reject(error);
     }
     this.#queue.push(row);
-    this.#recorded++;
-    if (this.#queue.length >= this.#batchSize) this.#schedule();
+    const target = ++this.#recorded;
+    const durable = new Promise<void>((resolve, reject) => this.#waiters.push({ target, resolve, reject }));
+    if (this.#flushIntervalMs === 0 || this.#queue.length >= this.#batchSize) this.#schedule();
     else this.#flushTimer ??= setTimeout(() => this.#schedule(), this.#flushIntervalMs);
+    return durable;
+  }
+
+  /**
+   * A recorded row that is not in the database yet (queued, or in the spool while the database is away), so that
+   * a row is found as soon as its answer went out.
+   */
+  async pending(id: string): Promise<NewCompletionRow | undefined> {
+    const queued = this.#queue.find((row) => row.id === id);
+    if (queued) return queued;
+    if (this.#counts.spooled === 0) return undefined;
+    const spooled = (await CompletionSpool.records<NewCompletionRow>(this.#spool.dir)).find(
+      (row) => row.id === id,
+    );
+    return spooled && reviveCompletionRow(spooled);
   }
 
   /** Resolves once every row recorded so far is in the database or fsynced in the spool. */
@@ -176,17 +211,14 @@ export class CompletionLog {
     this.#stepQueued = false;
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    if (this.#retryDue) {
-      this.#retryDue = false;
-      await this.#recover();
-    }
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#batchSize);
       if (this.#mode === "direct") {
         try {
           this.#counts.written += await traced("completion_log.insert", batch.length, () =>
-            this.#insert(batch),
+            this.#insert(batch, this.#commitTimeoutMs),
           );
+          this.#counts.inserts++;
           this.#settle(batch.length);
           continue;
         } catch (error) {
@@ -199,11 +231,25 @@ export class CompletionLog {
         await traced("completion_log.spool", batch.length, () => this.#spool.append(batch));
       } catch (error) {
         this.#report(error, "spool append failed, rows kept in memory");
-        break; // the retry timer comes back to them
+        // Their answers cannot be acknowledged; the rows stay queued and the retry timer comes back to them.
+        this.#refuse(
+          batch.length,
+          new LogUnavailableError(
+            "The answer could not be recorded: the database and the response log's spool are both unavailable.",
+            { cause: error },
+          ),
+        );
+        break;
       }
       this.#counts.spooled += batch.length;
       this.#counts.spooledTotal += batch.length;
       this.#settle(batch.length);
+    }
+    // After the queue: rows waiting for their acknowledgement never wait behind a check of a silent database.
+    // Rows recorded meanwhile have scheduled the next step.
+    if (this.#retryDue) {
+      this.#retryDue = false;
+      await this.#recover();
     }
     // Closing stops the retries, unless rows are still waiting for the spool to take them.
     if (this.#mode === "spooling" && (!this.#closing || this.#queue.length > 0)) {
@@ -218,7 +264,7 @@ export class CompletionLog {
   /** Checks the database, replays the whole spool into it, and goes back to direct writes; stays spooling on failure. */
   async #recover(): Promise<void> {
     try {
-      await withTimeout(this.#db.execute(sql`select 1`), this.#writeTimeoutMs);
+      await withTimeout(this.#db.execute(sql`select 1`), this.#commitTimeoutMs);
     } catch {
       return; // still down; reported when the outage began
     }
@@ -245,16 +291,16 @@ export class CompletionLog {
    * Inserts idempotently and returns the rows stored. Rows the database refuses are set aside one by one with
    * the reason, so a single bad row never blocks the log; any other error is thrown (and the batch spooled).
    */
-  async #insert(batch: NewCompletionRow[]): Promise<number> {
+  async #insert(batch: NewCompletionRow[], timeoutMs = this.#writeTimeoutMs): Promise<number> {
     try {
-      await withTimeout(insertCompletions(this.#db, batch), this.#writeTimeoutMs);
+      await withTimeout(insertCompletions(this.#db, batch), timeoutMs);
       return batch.length;
     } catch (error) {
       const refusal = rowRefusal(error);
       if (!refusal) throw error;
       if (batch.length > 1) {
         let stored = 0;
-        for (const row of batch) stored += await this.#insert([row]);
+        for (const row of batch) stored += await this.#insert([row], timeoutMs);
         return stored;
       }
       const row = batch[0]!;
@@ -275,6 +321,16 @@ export class CompletionLog {
     this.#waiters = this.#waiters.filter((waiter) => {
       if (waiter.target > this.#settled) return true;
       waiter.resolve();
+      return false;
+    });
+  }
+
+  /** Rejects the waiters of the first `rows` queued rows (only those still waiting: `flush` waits on). */
+  #refuse(rows: number, error: Error): void {
+    const last = this.#settled + rows;
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (waiter.target > last || !waiter.reject) return true;
+      waiter.reject(error);
       return false;
     });
   }

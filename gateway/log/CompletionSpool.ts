@@ -83,6 +83,11 @@ export class CompletionSpool<T extends { id: string }> {
     return new CompletionSpool<T>(dir, last + 1, options);
   }
 
+  /** The spool folder. */
+  get dir(): string {
+    return this.#dir;
+  }
+
   /** Resolves once every record is on disk (one fsync for the call). */
   append(records: T[]): Promise<void> {
     return this.#exclusive(async () => {

@@ -8,8 +8,18 @@ import type { ChatMessage, ChatResult } from "../../inference/chatTypes.ts";
 import type { Caller } from "../auth/ApiKeyAuth.ts";
 import type { ChatCompletionRequest } from "../protocol.ts";
 
-/** Where rows go; `CompletionLog` in production. `record` must not throw or wait. */
-export type CompletionRecorder = { record(row: NewCompletionRow): void };
+/**
+ * Where rows go; `CompletionLog` in production. `record` must not throw; its promise resolves once the row is
+ * durable (an answer is acknowledged only then) and rejects when it cannot be made so. `pending` finds a
+ * recorded row that is not in the database yet.
+ */
+export type CompletionRecorder = {
+  record(row: NewCompletionRow): Promise<void>;
+  pending?(id: string): Promise<NewCompletionRow | undefined>;
+};
+
+/** Records nothing: for benchmarks that measure serving without the log. */
+export const noCompletionLog: CompletionRecorder = { record: () => Promise.resolve() };
 
 /** Reads rows back for the admin log routes. */
 export type CompletionLogReader = {
@@ -22,9 +32,51 @@ export type CompletionLogReader = {
   }): Promise<CompletionPage>;
 };
 
-/** The log reader over the completions table. */
-export function databaseLogReader(db: Database): CompletionLogReader {
-  return { find: (id) => findCompletion(db, id), list: (options) => listCompletions(db, options) };
+/**
+ * The log reader over the completions table. With `recorder`, `find` also sees the rows recorded but not in the
+ * database yet (in the spool while the database is away), so an answer is readable once the client has it.
+ */
+export function databaseLogReader(
+  db: Database,
+  recorder?: Pick<CompletionRecorder, "pending">,
+): CompletionLogReader {
+  const pending = recorder?.pending?.bind(recorder);
+  return {
+    async find(id) {
+      if (!pending) return findCompletion(db, id);
+      let stored: CompletionRow | undefined;
+      try {
+        stored = await findCompletion(db, id);
+      } catch (error) {
+        // The database is away: a row in the spool is still found; anything else is the outage's error.
+        const row = await pending(id);
+        if (row) return asStoredRow(row);
+        throw error;
+      }
+      if (stored) return stored;
+      const row = await pending(id);
+      if (row) return asStoredRow(row);
+      // A replay may have moved the row from the spool to the database between the two looks.
+      return findCompletion(db, id);
+    },
+    list: (options) => listCompletions(db, options),
+  };
+}
+
+/** A row to insert as the row the database would return: its absent optional columns are null. */
+function asStoredRow(row: NewCompletionRow): CompletionRow {
+  return {
+    messages: null,
+    choices: null,
+    error: null,
+    timeToFirstTokenMs: null,
+    modelVersionId: null,
+    upstream: null,
+    apiKeyId: null,
+    user: null,
+    metadata: null,
+    ...row,
+  };
 }
 
 /** How a response ended; `answered` means every choice finished (none cancelled). */

@@ -128,7 +128,9 @@ describe("completion log on PostgreSQL behind a cuttable proxy", () => {
       });
       await first[Symbol.asyncDispose](); // its last replay finds the database still down
       expect(first.stats.spooled).toBe(50);
-      first.record(completionRow("restart-after-close"));
+      await expect(first.record(completionRow("restart-after-close"))).rejects.toThrow(
+        /closed: restart-after-close/,
+      );
       expect(errors.at(-1)?.message).toMatch(/closed: restart-after-close/);
       expect((await storedIds(database.db, "restart-")).count).toBe(0);
     } finally {

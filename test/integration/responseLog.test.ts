@@ -180,7 +180,7 @@ describe("lossless response log", () => {
     try {
       const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.apiKey, maxRetries: 0 });
       const received: string[] = [];
-      let failed = 0;
+      const failed: string[] = [];
       const outage = (async () => {
         await new Promise((resolve) => setTimeout(resolve, 400));
         proxy.cut();
@@ -201,13 +201,13 @@ describe("lossless response log", () => {
             if ("id" in answer) received.push(answer.id);
             else
               for await (const chunk of answer) if (chunk.choices[0]?.finish_reason) received.push(chunk.id);
-          } catch {
-            failed++;
+          } catch (error) {
+            failed.push(`${index}: ${error}`);
           }
         }),
       );
       await outage;
-      expect(failed).toBe(0);
+      expect(failed).toEqual([]);
       expect(received).toHaveLength(200);
       await gateway.completionLog.flush();
       await expect.poll(() => gateway.completionLog.stats.spooled, { timeout: 15_000 }).toBe(0);
