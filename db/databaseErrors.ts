@@ -21,3 +21,28 @@ export function rowRefusal(error: unknown): { code: string; message: string } | 
   }
   return undefined;
 }
+
+const connectionErrnos = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENOTFOUND",
+]);
+
+/**
+ * Whether the database could not be reached or is going away: a refused, reset or dropped connection, SQLSTATE
+ * class 08 (connection exception) or 57P (operator intervention: shutdown, crash). The same query may go
+ * through later.
+ */
+export function databaseUnavailable(error: unknown): boolean {
+  return errorCauses(error).some((cause) => {
+    const code = String((cause as { code?: unknown }).code);
+    return (
+      connectionErrnos.has(code) ||
+      /^(08[0-9A-Z]{3}|57P0[1-4])$/u.test(code) ||
+      /^Connection terminated|^timeout exceeded when trying to connect/u.test(cause.message)
+    );
+  });
+}

@@ -5,6 +5,7 @@ import {
   InvalidGenerationRequestError,
   OverloadedError,
 } from "../inference/errors.ts";
+import { databaseUnavailable } from "../db/databaseErrors.ts";
 import { SamplingFailedError } from "../inference/samplerGuard.ts";
 
 export type OpenAIErrorBody = {
@@ -76,8 +77,8 @@ export class OverloadedApiError extends ApiError {
 }
 
 export class UnavailableError extends ApiError {
-  constructor(message: string) {
-    super(503, message, "service_unavailable", null, "not_ready");
+  constructor(message: string, code = "not_ready") {
+    super(503, message, "service_unavailable", null, code);
   }
 }
 
@@ -98,6 +99,8 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof InvalidGenerationRequestError) return new BadRequestError(error.message, error.param);
   if (error instanceof OverloadedError) return new OverloadedApiError(error.message, error.retryAfterSeconds);
   if (error instanceof EngineUnavailableError) return new UnavailableError(error.message);
+  if (databaseUnavailable(error))
+    return new UnavailableError("The database is unavailable. Retry shortly.", "database_unavailable");
   // The engine's own failure on this one request: a server error, but its message says what happened.
   if (error instanceof SamplingFailedError)
     return new ApiError(500, error.message, "server_error", null, "sampling_failed");

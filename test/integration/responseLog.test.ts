@@ -144,6 +144,30 @@ describe("reading the log (admin keys only)", () => {
     }
   });
 
+  it("finds an answer the moment its client has it, and takes feedback on it", async () => {
+    for (let index = 0; index < 20; index++) {
+      const body = { model: "tiny", messages: question, max_tokens: 4 };
+      let id: string;
+      if (index % 2 === 0) {
+        id = (await gateway.client.chat.completions.create(body)).id;
+      } else {
+        const stream = await gateway.client.chat.completions.create({ ...body, stream: true });
+        let last = "";
+        for await (const chunk of stream) last = chunk.id;
+        id = last;
+      }
+      // No flush: the end of the answer came only after its row was durable.
+      const found = await fetch(`${gateway.url}/v1/chat/completions/${id}`, { headers: gateway.authHeaders });
+      expect(found.status, `answer ${index}`).toBe(200);
+      const feedback = await fetch(`${gateway.url}/v1/feedback`, {
+        method: "POST",
+        headers: { ...gateway.authHeaders, "content-type": "application/json" },
+        body: JSON.stringify({ completion_id: id, type: "rating", rating: "up" }),
+      });
+      expect(feedback.status, `feedback on answer ${index}`).toBe(201);
+    }
+  });
+
   it("pages through the log without gaps or overlaps", async () => {
     for (let index = 0; index < 5; index++) {
       await gateway.client.chat.completions.create({ model: "tiny", messages: question, max_tokens: 2 });
@@ -224,6 +248,49 @@ describe("lossless response log", () => {
         .from(completions)
         .where(inArray(completions.id, received));
       expect(stored).toHaveLength(200);
+    } finally {
+      await gateway[Symbol.asyncDispose]();
+      await proxy.close();
+      await database[Symbol.asyncDispose]();
+    }
+  });
+});
+
+describe("reading the log while the database is away", () => {
+  it("finds an answer in the spool, and in the database once the spool is replayed", async () => {
+    const database = await createTestDatabase("postgres");
+    const proxy = await startTcpProxy(database.url!);
+    const gateway = await startGateway(
+      { modelPath: testModels().ggufPath, parallel: 2, contextSize: 512 },
+      { databaseUrl: proxy.url },
+    );
+    try {
+      const read = async (id: string) => {
+        const response = await fetch(`${gateway.url}/v1/chat/completions/${id}`, {
+          headers: gateway.authHeaders,
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      await gateway.client.chat.completions.create({ model: "tiny", messages: question, max_tokens: 2 });
+      proxy.cut();
+      const answer = await gateway.client.chat.completions.create({
+        model: "tiny",
+        messages: question,
+        max_tokens: 4,
+      });
+      expect(gateway.completionLog.stats.spooled).toBeGreaterThan(0);
+      const fromSpool = await read(answer.id);
+      expect(fromSpool.status).toBe(200);
+      expect(fromSpool.body).toMatchObject({
+        id: answer.id,
+        choices: [{ message: { content: answer.choices[0]!.message.content } }],
+      });
+      // An id that is nowhere cannot be told apart from one in the unreachable database: the outage's error.
+      expect((await read("chatcmpl-nowhere")).status).toBe(503);
+      proxy.restore();
+      await expect.poll(() => gateway.completionLog.stats.spooled, { timeout: 15_000 }).toBe(0);
+      expect((await read(answer.id)).body).toMatchObject({ id: answer.id });
+      expect((await read("chatcmpl-nowhere")).status).toBe(404);
     } finally {
       await gateway[Symbol.asyncDispose]();
       await proxy.close();
