@@ -174,3 +174,28 @@ describe("OpenAPI document", () => {
     expect(new Set(documented)).toEqual(new Set(served));
   });
 });
+
+describe("methods a documented path does not answer", () => {
+  it("are a 405 in OpenAI's shape with Allow, before any key or sign-in check", async () => {
+    for (const [method, path, allow] of [
+      ["PATCH", "/v1/models", "GET, HEAD"],
+      ["DELETE", "/v1/chat/completions", "POST, GET, HEAD"],
+      ["PUT", "/v1/chat/completions/chatcmpl-x", "GET, HEAD"],
+      ["GET", "/tokenize", "POST"],
+      ["GET", "/admin/logout", "POST"],
+      ["OPTIONS", "/review", "GET, HEAD"],
+    ] as const) {
+      const response = await app.request(path, { method });
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(response.headers.get("allow")).toBe(allow);
+      expect(await response.json()).toMatchObject({
+        error: { type: "invalid_request_error", code: "method_not_allowed", param: null },
+      });
+    }
+  });
+
+  it("leave unknown paths a 404 and HEAD of a GET route answered", async () => {
+    expect((await app.request("/v1/nothing-here", { method: "PATCH", headers: withKey })).status).toBe(404);
+    expect((await app.request("/health", { method: "HEAD" })).status).toBe(200);
+  });
+});

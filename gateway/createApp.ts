@@ -7,6 +7,7 @@ import { overheadMs } from "./chat/overhead.ts";
 import { ApiError, errorBody, NotFoundError, PayloadTooLargeError, toApiError } from "./errors.ts";
 import type { CompletionRecorder } from "./log/completionRecord.ts";
 import { RecentCompletionIds } from "./log/RecentCompletionIds.ts";
+import { methodNotAllowed } from "./methodNotAllowed.ts";
 import { adminPages } from "./pages/adminPages.tsx";
 import { emptyAdminReader } from "./pages/adminReader.ts";
 import { reviewPages } from "./pages/reviewPages.tsx";
@@ -17,7 +18,7 @@ import { feedbackRoutes } from "./routes/feedback.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { modelRoutes } from "./routes/models.ts";
-import { openApiRoute } from "./routes/openapi.ts";
+import { gatewayDocument, openApiRoute } from "./routes/openapi.ts";
 import { tokenizerRoutes } from "./routes/tokenizer.ts";
 import { httpTelemetry } from "./telemetry/httpTelemetry.ts";
 
@@ -54,6 +55,8 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
       c.res.headers.set("x-medgate-overhead-ms", overheadMs(startedAt, c.get("engineMs")));
     }
   });
+  // A documented path asked with another method is a 405 before any key or cookie is looked at.
+  app.use(methodNotAllowed(gatewayDocument().paths));
   // Every /v1 route needs a key; routes for feedback or logs narrow the roles further.
   app.use("/v1/*", resolved.auth.require("client", "clinician", "admin"));
   // The tokenizer routes sit at the root, where vLLM serves them.

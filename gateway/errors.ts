@@ -15,7 +15,7 @@ export type OpenAIErrorBody = {
 export class ApiError extends Error {
   override name = "ApiError";
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 502 | 503,
     message: string,
     readonly type: string,
     readonly param: string | null = null,
@@ -47,6 +47,20 @@ export class ForbiddenError extends ApiError {
 export class NotFoundError extends ApiError {
   constructor(message: string, param: string | null = null, code: string | null = null) {
     super(404, message, "invalid_request_error", param, code);
+  }
+}
+
+/** A documented path asked with a method it does not answer; `Allow` lists the ones it does (RFC 9110). */
+export class MethodNotAllowedError extends ApiError {
+  constructor(method: string, path: string, allowed: readonly string[]) {
+    super(
+      405,
+      `${path} does not answer ${method}; it answers ${allowed.join(", ")}.`,
+      "invalid_request_error",
+      null,
+      "method_not_allowed",
+      { Allow: allowed.join(", ") },
+    );
   }
 }
 

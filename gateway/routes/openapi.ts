@@ -6,7 +6,10 @@ import { openApiDocument } from "../openapi.ts";
 
 let document: ReturnType<typeof openApiDocument> | undefined;
 
-export const openApiRoute = new Hono<GatewayEnv>().get("/openapi.json", (c) => {
+/** The document of this gateway, built once per process. */
+export function gatewayDocument(): ReturnType<typeof openApiDocument> {
   document ??= openApiDocument(packageJson.version);
-  return c.json(document);
-});
+  return document;
+}
+
+export const openApiRoute = new Hono<GatewayEnv>().get("/openapi.json", (c) => c.json(gatewayDocument()));
