@@ -2,7 +2,12 @@
 // the document and the validation it describes cannot drift apart. Every route of the app is listed here; a
 // test compares this list with the app's own routes.
 import { z } from "zod";
-import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from "zod-openapi";
+import {
+  createDocument,
+  createSchema,
+  type ZodOpenApiOperationObject,
+  type ZodOpenApiResponsesObject,
+} from "zod-openapi";
 import {
   chatCompletion,
   chatCompletionChunk,
@@ -24,6 +29,7 @@ import {
   storedCompletion,
   storedCompletionList,
   textCompletion,
+  textCompletionChunk,
   tokenizeRequest,
   tokenizeResponse,
   tokenizerInfo,
@@ -35,10 +41,41 @@ export const pageCookies = { review: "medgate_review", admin: "medgate_admin" } 
 const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema } });
 const html = { "text/html": { schema: z.string() } };
 
+/** A JSON request body; every operation that takes one needs it. */
+const jsonBody = <T extends z.ZodType>(schema: T) => ({ required: true, content: json(schema) });
+const formBody = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { "application/x-www-form-urlencoded": { schema } },
+});
+
+/**
+ * Server-sent events: each event's `data` is one JSON payload (a chunk, or after a failure mid-stream one error
+ * body), and the last is `[DONE]`. OpenAPI 3.1 has no schema for the items of a stream (3.2's `itemSchema`), so
+ * `schema` describes one event, as tools that read event streams take it.
+ */
+function serverSentEvents(payload: z.ZodType) {
+  const { schema } = createSchema(z.union([payload, errorResponse]), { io: "output" });
+  return {
+    "text/event-stream": {
+      schema: {
+        type: "object" as const,
+        required: ["data"],
+        properties: {
+          data: {
+            type: "string" as const,
+            if: { const: "[DONE]" },
+            else: { contentMediaType: "application/json", contentSchema: schema },
+          },
+        },
+      },
+    },
+  };
+}
+
 /** The errors an operation can answer, each in OpenAI's shape. */
 function errors(...statuses: (400 | 401 | 403 | 404 | 413 | 415 | 429 | 503)[]): ZodOpenApiResponsesObject {
   const meaning = {
-    400: "Bad request: malformed JSON, an invalid field (named in `param`), or a prompt too long.",
+    400: "Bad request: malformed JSON, an invalid field (named in `param`), or what depends on the model: a prompt (with `max_tokens`) longer than its context (`context_length_exceeded`), a token id beyond its vocabulary (`invalid_token`).",
     401: "Missing, unknown or revoked API key.",
     403: "The key's role may not use this route.",
     404: "Unknown model or completion (or, for /metrics, metrics are off).",
@@ -61,11 +98,16 @@ const api = (operation: ZodOpenApiOperationObject): ZodOpenApiOperationObject =>
   responses: { ...operation.responses, ...errors(401, 403) },
 });
 
-/** A page under `/review` or `/admin`: HTML for a signed-in key, else a redirect to its sign-in form. */
+/**
+ * A page under `/review` or `/admin`: HTML for a signed-in key, else a redirect to its sign-in form. The cookie
+ * is optional (the empty requirement): a browser without it is sent to sign in, not refused.
+ */
+const signedInOrRedirected = (cookie: "review" | "admin") => [{ [`${cookie}Cookie`]: [] }, {}];
+
 function page(cookie: "review" | "admin", summary: string): ZodOpenApiOperationObject {
   return {
     summary,
-    security: [{ [`${cookie}Cookie`]: [] }],
+    security: signedInOrRedirected(cookie),
     responses: {
       "200": { description: "The page.", content: html },
       "302": { description: "Not signed in: to the sign-in form." },
@@ -78,7 +120,7 @@ const loginForm = z.object({ key: z.string().meta({ description: "An API key of 
 function signIn(base: "/review" | "/admin", cookie: string): ZodOpenApiOperationObject {
   return {
     summary: "Sign in with an API key; sets an httpOnly, SameSite=Strict cookie holding it.",
-    requestBody: { content: { "application/x-www-form-urlencoded": { schema: loginForm } } },
+    requestBody: formBody(loginForm),
     responses: {
       "303": { description: `Signed in (cookie ${cookie}): to ${base}.` },
       "401": { description: "The key is not valid: the form again.", content: html },
@@ -97,15 +139,29 @@ const signOut: ZodOpenApiOperationObject = {
 };
 
 /** The review page's feedback form: the fields of the API's feedback body, as form strings. */
-const feedbackForm = z.object({
-  type: z.enum(["rating", "correction", "comment", "preference"]),
-  completion_id: completionIdSchema,
-  rating: z.string().optional().meta({ description: '"up", "down" or a score from 1 to 5' }),
-  correction: z.string().optional(),
-  comment: z.string().optional(),
-  other_completion_id: completionIdSchema.optional(),
-  preference: z.enum(["a", "b", "tie"]).optional(),
-});
+const feedbackForm = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("rating"),
+    completion_id: completionIdSchema,
+    rating: z.enum(["up", "down", "1", "2", "3", "4", "5"]),
+  }),
+  z.object({
+    type: z.literal("correction"),
+    completion_id: completionIdSchema,
+    correction: z.string().min(1).max(100_000),
+  }),
+  z.object({
+    type: z.literal("comment"),
+    completion_id: completionIdSchema,
+    comment: z.string().min(1).max(20_000),
+  }),
+  z.object({
+    type: z.literal("preference"),
+    completion_id: completionIdSchema,
+    other_completion_id: completionIdSchema,
+    preference: z.enum(["a", "b", "tie"]),
+  }),
+]);
 
 export function openApiDocument(version: string) {
   return createDocument({
@@ -171,12 +227,12 @@ export function openApiDocument(version: string) {
         post: api({
           summary:
             "Create a chat completion, whole or streamed (server-sent events). Every answer is logged.",
-          requestBody: { content: json(chatCompletionRequest) },
+          requestBody: jsonBody(chatCompletionRequest),
           responses: {
             "200": {
               description:
                 "The completion; with `stream: true`, `data:` events each holding a chunk (or, after a failure mid-stream, one error body), ending with `data: [DONE]`.",
-              content: { ...json(chatCompletion), "text/event-stream": { schema: chatCompletionChunk } },
+              content: { ...json(chatCompletion), ...serverSentEvents(chatCompletionChunk) },
             },
             ...errors(400, 404, 413, 429, 503),
           },
@@ -198,9 +254,13 @@ export function openApiDocument(version: string) {
         post: api({
           summary:
             "Raw text completion and prompt scoring (admin keys): with `echo` and `logprobs`, every prompt token's log-probability, as vLLM answers. `model` may name a registered version (`NAME@vN`), loaded on demand. Not logged: it serves evaluation.",
-          requestBody: { content: json(completionRequest) },
+          requestBody: jsonBody(completionRequest),
           responses: {
-            "200": { description: "The completion.", content: json(textCompletion) },
+            "200": {
+              description:
+                "The completion; with `stream: true`, `data:` events each holding a `text_completion` chunk (or, after a failure mid-stream, one error body), ending with `data: [DONE]`.",
+              content: { ...json(textCompletion), ...serverSentEvents(textCompletionChunk) },
+            },
             ...errors(400, 404, 413, 429, 503),
           },
         }),
@@ -208,7 +268,7 @@ export function openApiDocument(version: string) {
       "/tokenize": {
         post: api({
           summary: "Tokens of a text or of a conversation through the chat template (admin keys), as vLLM's.",
-          requestBody: { content: json(tokenizeRequest) },
+          requestBody: jsonBody(tokenizeRequest),
           responses: {
             "200": { description: "The tokens.", content: json(tokenizeResponse) },
             ...errors(400, 404, 413, 429, 503),
@@ -218,7 +278,7 @@ export function openApiDocument(version: string) {
       "/detokenize": {
         post: api({
           summary: "The text of tokens (admin keys), as vLLM's.",
-          requestBody: { content: json(detokenizeRequest) },
+          requestBody: jsonBody(detokenizeRequest),
           responses: {
             "200": { description: "The text.", content: json(detokenizeResponse) },
             ...errors(400, 404, 413, 429, 503),
@@ -238,7 +298,7 @@ export function openApiDocument(version: string) {
       "/v1/feedback": {
         post: api({
           summary: "Record a clinician's judgement of a completion (clinician and admin keys).",
-          requestBody: { content: json(feedbackRequest) },
+          requestBody: jsonBody(feedbackRequest),
           responses: {
             "201": { description: "OK", content: json(feedbackObject) },
             ...errors(400, 404, 413),
@@ -260,8 +320,8 @@ export function openApiDocument(version: string) {
       "/review/feedback": {
         post: {
           summary: "A judgement from the review page's forms.",
-          security: [{ reviewCookie: [] }],
-          requestBody: { content: { "application/x-www-form-urlencoded": { schema: feedbackForm } } },
+          security: signedInOrRedirected("review"),
+          requestBody: formBody(feedbackForm),
           responses: {
             "302": { description: "Not signed in: to the sign-in form." },
             "303": { description: "Recorded: back to the queue or the comparison." },

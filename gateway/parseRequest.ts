@@ -8,13 +8,35 @@ import { paramOf } from "./protocol.ts";
 export function parseOrThrow<Schema extends z.ZodType>(schema: Schema, value: unknown): z.infer<Schema> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
+  const issue = innermostIssue(parsed.error.issues[0]!);
   const param = paramOf(issue.path);
   throw new BadRequestError(
     `Invalid value for '${param ?? "body"}': ${issue.message}`,
     param,
     "invalid_value",
   );
+}
+
+/**
+ * A failed union says only "Invalid input". When exactly one branch has the value's type (an array where the
+ * union takes a string or an array of parts), that branch's own first issue says what is wrong, and where;
+ * when none has, the message lists the types the union takes.
+ */
+function innermostIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return issue;
+  const wrongType = (inner: z.core.$ZodIssue) => inner.code === "invalid_type" && inner.path.length === 0;
+  const matching = issue.errors.filter((branch) => branch.length > 0 && !branch.some(wrongType));
+  if (matching.length === 1) {
+    const inner = innermostIssue(matching[0]![0]!);
+    return { path: [...issue.path, ...inner.path], message: inner.message };
+  }
+  const expected = issue.errors.flatMap((branch) =>
+    branch.flatMap((inner) =>
+      inner.code === "invalid_type" && inner.path.length === 0 ? [inner.expected] : [],
+    ),
+  );
+  if (matching.length > 0 || expected.length === 0) return issue;
+  return { path: issue.path, message: `must be ${[...new Set(expected)].join(" or ")}` };
 }
 
 /** The request's JSON body parsed by `schema`; malformed JSON is a 400 `invalid_json`. */

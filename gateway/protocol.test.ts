@@ -31,3 +31,37 @@ describe("paramOf", () => {
     expect(paramOf([])).toBeNull();
   });
 });
+
+describe("what the chat request takes, as the OpenAPI document says it", () => {
+  const parse = (fields: Record<string, unknown>) =>
+    chatCompletionRequest.safeParse({ model: "m", messages: [{ role: "user", content: "hi" }], ...fields });
+
+  it("takes text content, an assistant turn without content, logprobs and an empty tool list", () => {
+    expect(
+      parse({
+        messages: [
+          { role: "developer", content: [{ type: "text", text: "Be brief." }] },
+          { role: "user", content: "hi" },
+          { role: "assistant", content: null },
+        ],
+        logprobs: true,
+        top_logprobs: 3,
+        tools: [],
+      }).success,
+    ).toBe(true);
+  });
+
+  it("refuses tool roles, tools, non-text parts, missing content, empty stops and unenforceable schemas", () => {
+    for (const fields of [
+      { messages: [{ role: "tool", content: "42" }] },
+      { messages: [{ role: "user" }] },
+      { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] },
+      { tools: [{ type: "function", function: { name: "f" } }] },
+      { stop: "" },
+      { response_format: { type: "json_schema", json_schema: { name: "x", schema: { pattern: "^a" } } } },
+      { response_format: { type: "json_schema", json_schema: { name: "x" } } },
+    ]) {
+      expect(parse(fields).success, JSON.stringify(fields)).toBe(false);
+    }
+  });
+});

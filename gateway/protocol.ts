@@ -2,20 +2,129 @@
 // Unknown request fields are stripped, not refused, so newer clients keep working.
 import { z } from "zod";
 
-const contentPart = z.object({ type: z.string() }).passthrough();
-
-export const messageContent = z.union([z.string(), z.array(contentPart), z.null()]);
-
-export const chatMessage = z.object({
-  content: messageContent.optional(),
-  role: z.enum(["developer", "system", "user", "assistant", "tool", "function"]),
-  name: z.string().optional(),
+/** The one kind of content part a text model reads; images, audio and files are refused by name. */
+const textPart = z.object({
+  type: z.literal("text", {
+    error: (issue) =>
+      `Content parts of type ${JSON.stringify(issue.input)} are not supported; send text parts.`,
+  }),
+  text: z.string(),
 });
+
+export const messageContent = z.union([z.string(), z.array(textPart)]);
+
+/**
+ * A message of the conversation. The roles a model without tool calling reads: `developer` (read as `system`),
+ * `system` and `user` need content; an `assistant` message may have none (an empty turn). `tool` and
+ * `function` messages are refused by name, as is any other role.
+ */
+export const chatMessage = z.discriminatedUnion(
+  "role",
+  [
+    z.object({
+      content: messageContent,
+      role: z.enum(["developer", "system", "user"]),
+      name: z.string().optional(),
+    }),
+    z.object({
+      content: messageContent.nullable().optional(),
+      role: z.literal("assistant"),
+      name: z.string().optional(),
+    }),
+  ],
+  {
+    error: (issue) => {
+      if (issue.code !== "invalid_union") return undefined;
+      const role = (issue.input as { role?: unknown } | undefined)?.role;
+      return role === "tool" || role === "function"
+        ? `${role} messages are not supported by this server (no tool calling); roles are developer, system, user and assistant.`
+        : "must be one of developer, system, user and assistant";
+    },
+  },
+);
+
+const jsonScalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const count = z.number().int().min(0);
+
+/**
+ * The JSON Schema subset llama.cpp's grammars can enforce (inference/grammarSchema.ts is the engine's own
+ * guard): a keyword that would constrain the answer but cannot be enforced (`pattern`, `minimum`, ...) is
+ * refused, so that every constrained answer really validates against the schema sent.
+ */
+export const responseJsonSchema: z.ZodType<Record<string, unknown>> = z
+  .strictObject(
+    {
+      type: z
+        .union([
+          z.enum(["string", "number", "integer", "boolean", "null", "object", "array"]),
+          z.array(z.enum(["string", "number", "integer", "boolean", "null"])),
+        ])
+        .optional(),
+      enum: z.array(jsonScalar).optional(),
+      const: jsonScalar.optional(),
+      get anyOf() {
+        return z.array(responseJsonSchema).min(1).optional();
+      },
+      get oneOf() {
+        return z.array(responseJsonSchema).min(1).optional();
+      },
+      get properties() {
+        return z.record(z.string(), responseJsonSchema).optional();
+      },
+      get $defs() {
+        return z.record(z.string(), responseJsonSchema).optional();
+      },
+      get definitions() {
+        return z.record(z.string(), responseJsonSchema).optional();
+      },
+      get additionalProperties() {
+        return z.union([z.boolean(), responseJsonSchema]).optional();
+      },
+      get items() {
+        return z.union([z.boolean(), responseJsonSchema, z.array(responseJsonSchema)]).optional();
+      },
+      get prefixItems() {
+        return z.array(responseJsonSchema).optional();
+      },
+      $ref: z
+        .string()
+        .regex(/^#\/(\$defs|definitions)\//u, "only local references to #/$defs/... are supported")
+        .optional(),
+      required: z.array(z.string()).optional(),
+      format: z.enum(["date-time", "time", "date"]).optional(),
+      minLength: count.optional(),
+      maxLength: count.optional(),
+      minItems: count.optional(),
+      maxItems: count.optional(),
+      minProperties: count.optional(),
+      maxProperties: count.optional(),
+      // Annotations: they describe, they do not constrain.
+      title: z.unknown().optional(),
+      description: z.unknown().optional(),
+      $schema: z.unknown().optional(),
+      $id: z.unknown().optional(),
+      $comment: z.unknown().optional(),
+      default: z.unknown().optional(),
+      examples: z.unknown().optional(),
+      deprecated: z.unknown().optional(),
+      readOnly: z.unknown().optional(),
+      writeOnly: z.unknown().optional(),
+      strict: z.unknown().optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === "unrecognized_keys"
+          ? `the keyword${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((key) => JSON.stringify(key)).join(", ")} cannot be enforced during generation`
+          : undefined,
+    },
+  )
+  .meta({ id: "ResponseJsonSchema" });
 
 const jsonSchemaFormat = z.object({
   name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/u, "must be 1-64 letters, digits, underscores or dashes"),
   description: z.string().optional(),
-  schema: z.record(z.string(), z.unknown()).optional(),
+  /** Required here: the answer is constrained by it (OpenAI's API lets it out). */
+  schema: responseJsonSchema,
   strict: z.boolean().nullable().optional(),
 });
 
@@ -25,10 +134,18 @@ export const responseFormat = z.discriminatedUnion("type", [
   z.object({ type: z.literal("json_schema"), json_schema: jsonSchemaFormat }),
 ]);
 
+const stopString = z.string().min(1, "must not be empty");
+/** Up to 4 strings that end the output; they are not part of it. */
+const stopSchema = z
+  .union([stopString, z.array(stopString).max(4)])
+  .nullable()
+  .optional();
+
 export const chatCompletionRequest = z.object({
   messages: z.array(chatMessage).min(1, "must contain at least one message"),
   model: z.string().min(1),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  /** The log-probability of each answer token (and, with `top_logprobs`, of the likeliest tokens there). */
   logprobs: z.boolean().nullable().optional(),
   max_completion_tokens: z.number().int().min(1).nullable().optional(),
   max_tokens: z.number().int().min(1).nullable().optional(),
@@ -37,15 +154,14 @@ export const chatCompletionRequest = z.object({
   presence_penalty: z.number().min(-2).max(2).nullable().optional(),
   response_format: responseFormat.optional(),
   seed: z.number().int().nullable().optional(),
-  stop: z
-    .union([z.string(), z.array(z.string()).max(4)])
-    .nullable()
-    .optional(),
+  stop: stopSchema,
   store: z.boolean().nullable().optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
-  tools: z.array(z.unknown()).nullable().optional(),
+  /** No tool calling here: only an empty list (or none). */
+  tools: z.array(z.unknown()).max(0, "Tool calling is not supported by this server.").nullable().optional(),
+  /** With `logprobs`: how many of the likeliest tokens each position lists. Ignored without `logprobs`. */
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   user: z.string().optional(),
@@ -72,13 +188,37 @@ export type Usage = z.infer<typeof usage>;
 
 export const finishReason = z.enum(["stop", "length", "content_filter", "tool_calls"]);
 
-/** A completion's choices; a logged one may also have ended `cancelled`. */
-const completionChoices = <Reason extends z.ZodType>(reason: Reason) =>
+/** One token's log-probability as OpenAI's chat API shapes it: its text, and its UTF-8 bytes. */
+const topLogprob = z.object({
+  token: z.string(),
+  logprob: z.number(),
+  bytes: z.array(z.number().int()).nullable(),
+});
+
+export const tokenLogprob = z.object({
+  ...topLogprob.shape,
+  /** The likeliest tokens at this position, best first (`top_logprobs` of them). */
+  top_logprobs: z.array(topLogprob),
+});
+export type TokenLogprob = z.infer<typeof tokenLogprob>;
+
+/** A choice's log-probabilities (with `logprobs: true`): one entry per answer token. */
+export const chatLogprobs = z.object({
+  content: z.array(tokenLogprob).nullable(),
+  refusal: z.array(tokenLogprob).nullable(),
+});
+export type ChatLogprobs = z.infer<typeof chatLogprobs>;
+
+/** A completion's choices; a logged one may also have ended `cancelled`, and keeps no log-probabilities. */
+const completionChoices = <Reason extends z.ZodType, Logprobs extends z.ZodType>(
+  reason: Reason,
+  logprobs: Logprobs,
+) =>
   z.array(
     z.object({
       index: z.number().int(),
       message: z.object({ role: z.literal("assistant"), content: z.string().nullable(), refusal: z.null() }),
-      logprobs: z.null(),
+      logprobs,
       finish_reason: reason,
     }),
   );
@@ -93,7 +233,7 @@ const completionHead = {
 
 export const chatCompletion = z.object({
   ...completionHead,
-  choices: completionChoices(finishReason),
+  choices: completionChoices(finishReason, chatLogprobs.nullable()),
   usage,
   system_fingerprint: z.string(),
 });
@@ -109,7 +249,8 @@ export const chatCompletionChunk = z.object({
     z.object({
       index: z.number().int(),
       delta: z.object({ role: z.literal("assistant").optional(), content: z.string().optional() }),
-      logprobs: z.null(),
+      /** With `logprobs: true`, those of the tokens of this chunk's `content`. */
+      logprobs: chatLogprobs.nullable(),
       finish_reason: finishReason.nullable(),
     }),
   ),
@@ -119,32 +260,41 @@ export type ChatCompletionChunk = z.infer<typeof chatCompletionChunk>;
 
 // The legacy completions API, medgate's scoring and evaluation API (as vLLM's): `echo` with `logprobs` returns
 // every prompt token's log-probability, the protocol of lm-evaluation-harness's `local-completions` model.
+/** Token ids, each below the model's vocabulary size (a larger one is a 400 `invalid_token`). */
 const tokenIds = z.array(z.number().int().min(0)).min(1, "must hold at least one token");
+
+const textPrompt = z.string().min(1, "must not be empty");
 
 export const completionRequest = z.object({
   model: z.string().min(1),
+  /** A text, texts, token ids (each below the model's vocabulary size) or lists of token ids. */
   prompt: z.union([
-    z.string(),
-    z.array(z.string()).min(1, "must hold at least one prompt"),
+    textPrompt,
+    z.array(textPrompt).min(1, "must hold at least one prompt"),
     tokenIds,
     z.array(tokenIds).min(1, "must hold at least one prompt"),
   ]),
-  best_of: z.number().int().min(1).nullable().optional(),
+  /** Only 1: choices are not generated server-side and ranked. */
+  best_of: z.number().int().min(1).max(1, "best_of above 1 is not supported.").nullable().optional(),
   echo: z.boolean().nullable().optional(),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
-  logit_bias: z.record(z.string(), z.number()).nullable().optional(),
+  /** Only an empty object: logits are not biased. */
+  logit_bias: z
+    .strictObject({}, { error: () => "logit_bias is not supported." })
+    .nullable()
+    .optional(),
   logprobs: z.number().int().min(0).max(20).nullable().optional(),
-  /** OpenAI's default is 16; 0 (with `echo`) scores the prompt without generating. */
+  /** OpenAI's default is 16; 0 generates nothing (with `echo`, the prompt is scored). */
   max_tokens: z.number().int().min(0).nullable().optional(),
   n: z.number().int().min(1).max(16).nullable().optional(),
   presence_penalty: z.number().min(-2).max(2).nullable().optional(),
   seed: z.number().int().nullable().optional(),
-  stop: z
-    .union([z.string(), z.array(z.string()).max(4)])
-    .nullable()
-    .optional(),
+  stop: stopSchema,
+  /** Server-sent events of `text_completion` chunks, ending with `data: [DONE]`. */
   stream: z.boolean().nullable().optional(),
-  suffix: z.string().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  /** Only empty: no insertion. */
+  suffix: z.string().max(0, "suffix (insertion) is not supported.").nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   user: z.string().optional(),
@@ -167,11 +317,15 @@ export const completionLogprobs = z.object({
 });
 export type CompletionLogprobs = z.infer<typeof completionLogprobs>;
 
-export const textCompletion = z.object({
+const textCompletionHead = {
   id: z.string(),
   object: z.literal("text_completion"),
   created: z.number().int(),
   model: z.string(),
+};
+
+export const textCompletion = z.object({
+  ...textCompletionHead,
   choices: z.array(
     z.object({
       text: z.string(),
@@ -184,6 +338,23 @@ export const textCompletion = z.object({
   system_fingerprint: z.string(),
 });
 export type TextCompletion = z.infer<typeof textCompletion>;
+
+/** One event of a streamed text completion; the last chunk of a choice has its `finish_reason`. */
+export const textCompletionChunk = z.object({
+  ...textCompletionHead,
+  choices: z.array(
+    z.object({
+      text: z.string(),
+      index: z.number().int(),
+      logprobs: completionLogprobs.nullable(),
+      finish_reason: z.enum(["stop", "length"]).nullable(),
+    }),
+  ),
+  /** With `stream_options.include_usage`: null, except in the last chunk (which has no choices). */
+  usage: usage.nullable().optional(),
+  system_fingerprint: z.string(),
+});
+export type TextCompletionChunk = z.infer<typeof textCompletionChunk>;
 
 // medgate extension (as vLLM's): the served model's tokenizer, which scorers and lm-evaluation-harness's
 // remote tokenizer use.
@@ -304,7 +475,7 @@ export const completionListQuery = z.object({
 
 export const storedCompletion = z.object({
   ...completionHead,
-  choices: completionChoices(z.string()),
+  choices: completionChoices(z.string(), z.null()),
   usage,
   metadata: z.record(z.string(), z.string()),
   request_id: z.string(),

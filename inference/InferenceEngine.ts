@@ -380,7 +380,10 @@ export class InferenceEngine {
   /** Raw text completion after prompt tokens (no chat template), on one of the engine's sequences. */
   async completeText(
     promptTokens: Token[],
-    request: Pick<ChatRequest, "maxTokens" | "sampling" | "seed" | "stop">,
+    request: Pick<ChatRequest, "maxTokens" | "sampling" | "seed" | "stop"> & {
+      /** Receives the text as it is generated. */
+      onText?: (text: string) => void;
+    },
     signal?: AbortSignal,
   ): Promise<TextCompletionResult> {
     this.#assertLive();
@@ -397,6 +400,7 @@ export class InferenceEngine {
         seed: request.seed,
         stop: request.stop ?? [],
         signal,
+        onText: request.onText,
       });
     } catch (error) {
       throw this.#samplerGuard.failureOf(error);

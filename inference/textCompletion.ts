@@ -13,6 +13,8 @@ export type TextCompletionRequest = {
   /** Strings that end the output; they are not included in it. */
   stop: string[];
   signal?: AbortSignal;
+  /** Receives the text as it is generated (a stop string's text never reaches it). */
+  onText?: (text: string) => void;
 };
 
 export type TextCompletionResult = {
@@ -49,6 +51,7 @@ export async function completeText(
       },
       customStopTriggers: request.stop.length > 0 ? request.stop : undefined,
       onToken: (chunk) => tokens.push(...chunk),
+      onTextChunk: request.onText,
     });
     const finishReason =
       metadata.stopReason === "maxTokens" ? "length" : metadata.stopReason === "abort" ? "cancelled" : "stop";

@@ -5,14 +5,9 @@ import type {
   ResponseConstraint,
   SamplingOptions,
 } from "../../inference/chatTypes.ts";
-import { BadRequestError } from "../errors.ts";
 import type { ChatCompletionRequest, ChatMessageInput } from "../protocol.ts";
 
 export function toEngineRequest(request: ChatCompletionRequest): ChatRequest {
-  if (request.tools && request.tools.length > 0) {
-    throw new BadRequestError("Tool calling is not supported by this server.", "tools");
-  }
-  if (request.logprobs) throw new BadRequestError("logprobs are not supported by this server.", "logprobs");
   return {
     messages: request.messages.map(toEngineMessage),
     maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
@@ -20,6 +15,7 @@ export function toEngineRequest(request: ChatCompletionRequest): ChatRequest {
     seed: request.seed ?? undefined,
     stop: stopOf(request),
     responseFormat: toConstraint(request),
+    ...(request.logprobs ? { logprobs: { top: request.top_logprobs ?? 0 } } : {}),
   };
 }
 
@@ -48,44 +44,24 @@ export function samplingOf(request: SamplingFields): Partial<SamplingOptions> {
   return sampling;
 }
 
-/** The request's stop strings as a list; an empty one is refused. */
+/** The request's stop strings as a list (the schema refuses empty ones). */
 export function stopOf(request: SamplingFields): string[] {
-  const stop = request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
-  if (stop.some((value) => value === ""))
-    throw new BadRequestError("Stop strings must not be empty.", "stop");
-  return stop;
+  return request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
 }
 
-export function toEngineMessage(message: ChatMessageInput, index: number): ChatMessage {
-  const param = `messages[${index}]`;
-  if (message.role === "tool" || message.role === "function") {
-    throw new BadRequestError(`${message.role} messages are not supported by this server.`, `${param}.role`);
-  }
+/** A message as the engine reads it: `developer` is `system`, text parts are joined by newlines. */
+export function toEngineMessage(message: ChatMessageInput): ChatMessage {
   const role = message.role === "developer" ? "system" : message.role;
-  const content = message.content;
-  if (content == null) {
-    if (role === "assistant") return { role, content: "" };
-    throw new BadRequestError(`A ${message.role} message needs content.`, `${param}.content`);
-  }
-  if (typeof content === "string") return { role, content };
-  const texts = content.map((part, partIndex) => {
-    if (part.type !== "text" || typeof part.text !== "string") {
-      throw new BadRequestError(
-        `Content parts of type "${part.type}" are not supported; send text parts.`,
-        `${param}.content[${partIndex}].type`,
-      );
-    }
-    return part.text;
-  });
-  return { role, content: texts.join("\n") };
+  const content = message.content ?? "";
+  return {
+    role,
+    content: typeof content === "string" ? content : content.map((part) => part.text).join("\n"),
+  };
 }
 
 function toConstraint(request: ChatCompletionRequest): ResponseConstraint | undefined {
   const format = request.response_format;
   if (!format || format.type === "text") return undefined;
   if (format.type === "json_object") return { type: "json_object" };
-  if (!format.json_schema.schema) {
-    throw new BadRequestError("json_schema.schema is required.", "response_format.json_schema.schema");
-  }
   return { type: "json_schema", schema: format.json_schema.schema };
 }

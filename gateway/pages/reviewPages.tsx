@@ -13,7 +13,11 @@ import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
 const queueLength = 20;
 /** Most recent log rows searched for queue items and comparable pairs. */
 const scanRows = 500;
-const formLimitBytes = 1024 * 1024;
+/**
+ * Room for the longest correction the form takes (100,000 characters): up to 4 UTF-8 bytes each, and each byte
+ * URL-encoded as %XX, is 1.2 MB.
+ */
+const formLimitBytes = 2 * 1024 * 1024;
 
 const css = `
 .role{font-weight:600;text-transform:capitalize;color:#1f4e79}

@@ -22,17 +22,11 @@ export const tokenizerRoutes = new Hono<GatewayEnv>()
         special: request.parse_special ?? true,
       });
     } else {
-      const generationPrompt = request.add_generation_prompt ?? true;
-      const continueFinal = request.continue_final_message ?? false;
-      if (generationPrompt && continueFinal) {
-        throw new BadRequestError(
-          "add_generation_prompt and continue_final_message cannot both be true.",
-          "continue_final_message",
-        );
-      }
+      // The generation prompt opens a turn after a last message that is not the assistant's; continuing the
+      // final message leaves a last assistant message open. Both may be asked: each applies to its own case.
       tokens = engine.renderChat(request.messages.map(toEngineMessage), {
-        generationPrompt,
-        closeFinal: !continueFinal,
+        generationPrompt: request.add_generation_prompt ?? true,
+        closeFinal: !(request.continue_final_message ?? false),
       });
     }
     return c.json({

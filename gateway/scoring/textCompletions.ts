@@ -2,21 +2,92 @@
 // in-process engine, as vLLM answers them, so evaluation harnesses and remote scorers can use medgate.
 import { randomBytes } from "node:crypto";
 import type { Token } from "node-llama-cpp";
+import { ContextLengthExceededError } from "../../inference/errors.ts";
 import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import type { PromptScore } from "../../inference/scoreContinuations.ts";
 import type { TextCompletionResult } from "../../inference/textCompletion.ts";
 import { samplingOf, stopOf } from "../chat/chatRequestMapping.ts";
 import { BadRequestError } from "../errors.ts";
-import type { CompletionLogprobs, CompletionRequest, TextCompletion } from "../protocol.ts";
+import type { CompletionLogprobs, CompletionRequest, TextCompletion, Usage } from "../protocol.ts";
 
 /** One prompt of a request, as tokens, with the text the answer echoes. */
-type Prompt = {
+export type Prompt = {
   tokens: Token[];
   text: string /** BOS was added in front of a text prompt. */;
   addedBos: boolean;
 };
 
 const noGeneration: TextCompletionResult = { tokens: [], text: "", finishReason: "length" };
+
+/** What a request asks, checked: everything that can refuse it is refused here, before any output. */
+export type TextCompletionPlan = {
+  prompts: Prompt[];
+  /** Choices per prompt. */
+  n: number;
+  maxTokens: number;
+  echo: boolean;
+  /** Alternatives per position with `logprobs`; null without. */
+  top: number | null;
+  sampling: ReturnType<typeof samplingOf>;
+  stop: string[];
+  seed: number | undefined;
+};
+
+export function planTextCompletion(engine: InferenceEngine, request: CompletionRequest): TextCompletionPlan {
+  const prompts = promptsOf(engine, request.prompt);
+  const maxTokens = request.max_tokens ?? 16;
+  const { contextSize } = engine.info;
+  for (const prompt of prompts) {
+    if (prompt.tokens.length + maxTokens > contextSize) {
+      const { message } = new ContextLengthExceededError(contextSize, prompt.tokens.length, maxTokens);
+      throw new BadRequestError(message, "prompt", "context_length_exceeded");
+    }
+  }
+  return {
+    prompts,
+    n: request.n ?? 1,
+    maxTokens,
+    echo: request.echo === true,
+    top: request.logprobs ?? null,
+    sampling: samplingOf(request),
+    stop: stopOf(request),
+    seed: request.seed ?? undefined,
+  };
+}
+
+/** The `n` choices after one prompt, generated together; `onText` receives each choice's text as it comes. */
+export async function generateChoices(
+  engine: InferenceEngine,
+  plan: TextCompletionPlan,
+  prompt: Prompt,
+  signal: AbortSignal,
+  onText?: (choice: number, text: string) => void,
+): Promise<TextCompletionResult[]> {
+  if (plan.maxTokens === 0) return Array.from({ length: plan.n }, () => noGeneration);
+  const generations = await Promise.all(
+    Array.from({ length: plan.n }, (_, choice) =>
+      engine.completeText(
+        prompt.tokens,
+        {
+          maxTokens: plan.maxTokens,
+          sampling: plan.sampling,
+          seed: plan.seed === undefined ? undefined : plan.seed + choice,
+          stop: plan.stop,
+          onText: onText && ((text) => onText(choice, text)),
+        },
+        signal,
+      ),
+    ),
+  );
+  if (generations.some((generation) => generation.finishReason === "cancelled")) {
+    throw signal.reason ?? new Error("The request was cancelled.");
+  }
+  return generations;
+}
+
+export function newTextCompletionId(): string {
+  return `cmpl-${randomBytes(18).toString("base64url")}`;
+}
 
 export async function createTextCompletion(
   engine: InferenceEngine,
@@ -25,44 +96,10 @@ export async function createTextCompletion(
   request: CompletionRequest,
   signal: AbortSignal,
 ): Promise<TextCompletion> {
-  refuseUnsupported(request);
-  const prompts = promptsOf(engine, request.prompt);
-  const n = request.n ?? 1;
-  const maxTokens = request.max_tokens ?? 16;
-  const echo = request.echo === true;
-  const top = request.logprobs ?? null;
-  if (maxTokens === 0 && !echo) {
-    throw new BadRequestError(
-      "max_tokens 0 generates nothing: send echo: true to score the prompt, or at least 1 token.",
-      "max_tokens",
-    );
-  }
-  const sampling = samplingOf(request);
-  const stop = stopOf(request);
+  const plan = planTextCompletion(engine, request);
+  const { prompts, n, echo, top } = plan;
   const generations: TextCompletionResult[][] = [];
-  for (const prompt of prompts) {
-    generations.push(
-      maxTokens === 0
-        ? Array.from({ length: n }, () => noGeneration)
-        : await Promise.all(
-            Array.from({ length: n }, (_, choice) =>
-              engine.completeText(
-                prompt.tokens,
-                {
-                  maxTokens,
-                  sampling,
-                  seed: request.seed == null ? undefined : request.seed + choice,
-                  stop,
-                },
-                signal,
-              ),
-            ),
-          ),
-    );
-    if (generations.at(-1)!.some((generation) => generation.finishReason === "cancelled")) {
-      throw signal.reason ?? new Error("The request was cancelled.");
-    }
-  }
+  for (const prompt of prompts) generations.push(await generateChoices(engine, plan, prompt, signal));
   // Every choice scored in one pass: choices of one prompt (and prompts of one question) share their beginning.
   const scored =
     top === null
@@ -81,39 +118,34 @@ export async function createTextCompletion(
         text: echo ? prompt.text + generation.text : generation.text,
         index,
         logprobs: scored ? logprobsOf(engine, prompt, generation, scored[index]!, echo, top!) : null,
-        finish_reason: generation.finishReason === "stop" ? "stop" : "length",
+        finish_reason: finishReasonOf(generation),
       });
     });
   });
-  const promptTokens = prompts.reduce((sum, prompt) => sum + prompt.tokens.length, 0);
-  const completionTokens = generations.flat().reduce((sum, generation) => sum + generation.tokens.length, 0);
   return {
-    id: `cmpl-${randomBytes(18).toString("base64url")}`,
+    id: newTextCompletionId(),
     object: "text_completion",
     created: Math.floor(Date.now() / 1000),
     model,
     choices,
-    usage: {
-      prompt_tokens: promptTokens,
-      completion_tokens: completionTokens,
-      total_tokens: promptTokens + completionTokens,
-    },
+    usage: usageOf(prompts, generations.flat()),
     system_fingerprint: fingerprint,
   };
 }
 
-function refuseUnsupported(request: CompletionRequest): void {
-  if (request.stream) {
-    throw new BadRequestError(
-      "stream is not supported on /v1/completions (it serves scoring and evaluation); use /v1/chat/completions to stream.",
-      "stream",
-    );
-  }
-  if (request.suffix) throw new BadRequestError("suffix (insertion) is not supported.", "suffix");
-  if (request.best_of != null && request.best_of > 1)
-    throw new BadRequestError("best_of above 1 is not supported.", "best_of");
-  if (request.logit_bias && Object.keys(request.logit_bias).length > 0)
-    throw new BadRequestError("logit_bias is not supported.", "logit_bias");
+export function finishReasonOf(generation: TextCompletionResult): "stop" | "length" {
+  return generation.finishReason === "stop" ? "stop" : "length";
+}
+
+/** Usage as OpenAI counts it for the legacy API: every prompt, and every choice's tokens. */
+export function usageOf(prompts: Prompt[], generations: TextCompletionResult[]): Usage {
+  const promptTokens = prompts.reduce((sum, prompt) => sum + prompt.tokens.length, 0);
+  const completionTokens = generations.reduce((sum, generation) => sum + generation.tokens.length, 0);
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  };
 }
 
 /** The request's prompts as tokens: text is tokenized as vLLM does (BOS where wanted), token ids are checked. */
@@ -127,7 +159,6 @@ function promptsOf(engine: InferenceEngine, prompt: CompletionRequest["prompt"])
   return list.map((entry, index) => {
     const param = list.length === 1 && !Array.isArray(prompt[0]) ? "prompt" : `prompt[${index}]`;
     if (typeof entry === "string") {
-      if (entry === "") throw new BadRequestError("A prompt must not be empty.", param);
       return { tokens: engine.tokenize(entry), text: entry, addedBos: engine.addsBos };
     }
     const vocabulary = engine.vocabularySize;

@@ -115,11 +115,71 @@ describe("POST /v1/completions", () => {
     expect(again.choices[0]!.text).toBe(choice.text);
   });
 
+  it("streams the same text as whole, as text_completion chunks, its usage last, then [DONE]", async () => {
+    const request = { model: "tiny", prompt, max_tokens: 12, temperature: 0, n: 2 };
+    const whole = await gateway.client.completions.create(request);
+    const stream = await gateway.client.completions.create({
+      ...request,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const texts = ["", ""];
+    const finishes: (string | null)[] = [null, null];
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    let chunks = 0;
+    for await (const chunk of stream) {
+      chunks++;
+      expect(chunk.object).toBe("text_completion");
+      expect(chunk.id).toMatch(/^cmpl-/u);
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices) {
+        texts[choice.index] += choice.text;
+        if (choice.finish_reason) finishes[choice.index] = choice.finish_reason;
+      }
+    }
+    expect(chunks).toBeGreaterThan(3);
+    expect(texts).toEqual(whole.choices.map((choice) => choice.text));
+    expect(finishes).toEqual(whole.choices.map((choice) => choice.finish_reason));
+    expect(usage).toEqual(whole.usage);
+
+    const raw = await post("/v1/completions", { ...request, n: 1, stream: true });
+    expect(raw.headers.get("content-type")).toMatch(/^text\/event-stream/u);
+    const events = (await raw.text()).trim().split("\n\n");
+    expect(events.at(-1)).toBe("data: [DONE]");
+  });
+
+  it("streams an echo with log-probabilities as the whole answer gives them", async () => {
+    const request = {
+      model: "tiny",
+      prompt: prompt + answers[0],
+      echo: true,
+      logprobs: 2,
+      max_tokens: 3,
+      temperature: 0,
+    };
+    const whole = await gateway.client.completions.create(request);
+    const stream = await gateway.client.completions.create({ ...request, stream: true });
+    const streamed: OpenAI.CompletionChoice[] = [];
+    for await (const chunk of stream) streamed.push(...chunk.choices);
+    expect(streamed.map((choice) => choice.text).join("")).toBe(whole.choices[0]!.text);
+    const tokens = streamed.flatMap((choice) => choice.logprobs?.tokens ?? []);
+    expect(tokens).toEqual(whole.choices[0]!.logprobs!.tokens);
+  });
+
+  it("max_tokens 0 without echo generates nothing", async () => {
+    const completion = await gateway.client.completions.create({ model: "tiny", prompt, max_tokens: 0 });
+    expect(completion.choices[0]).toMatchObject({ text: "", finish_reason: "length" });
+    expect(completion.usage!.completion_tokens).toBe(0);
+  });
+
   it("refuses what it cannot do with OpenAI's error shape", async () => {
     const cases: [unknown, number, string | null][] = [
-      [{ model: "tiny", prompt, max_tokens: 0 }, 400, "max_tokens"],
+      [{ model: "tiny", prompt: "" }, 400, "prompt"],
       [{ model: "tiny", prompt: [[1, 2, 999_999]] }, 400, "prompt[0]"],
-      [{ model: "tiny", prompt, stream: true }, 400, "stream"],
+      [{ model: "tiny", prompt, suffix: "and after" }, 400, "suffix"],
+      [{ model: "tiny", prompt, logit_bias: { "7": 5 } }, 400, "logit_bias"],
+      [{ model: "tiny", prompt, best_of: 2 }, 400, "best_of"],
+      [{ model: "tiny", prompt, max_tokens: 10_000, stream: true }, 400, "prompt"],
       [{ model: "tiny", prompt: [] }, 400, "prompt"],
       [{ model: "nope", prompt }, 404, "model"],
       [{ model: "tiny@v99", prompt }, 404, "model"],
