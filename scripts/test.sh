@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup-python.sh
 bash scripts/setup-lmeval.sh
+bash scripts/setup-schemathesis.sh
 # Chromium for the browser tests: found, or installed where this user may; else those tests are skipped.
 bash scripts/setup-browser.sh
 # llama-server for the upstream tests: built once per machine (several minutes), then cached outside the clone.
