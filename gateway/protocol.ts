@@ -145,7 +145,11 @@ export const chatCompletionRequest = z.object({
   messages: z.array(chatMessage).min(1, "must contain at least one message"),
   model: z.string().min(1),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
-  /** The log-probability of each answer token (and, with `top_logprobs`, of the likeliest tokens there). */
+  /**
+   * The log-probability of each answer token (and, with `top_logprobs`, of the likeliest tokens there), from the
+   * in-process engine (a model answered by upstreams or a llama-server refuses it). A streamed choice's chunks
+   * then come once the choice has ended, each with its tokens' log-probabilities.
+   */
   logprobs: z.boolean().nullable().optional(),
   max_completion_tokens: z.number().int().min(1).nullable().optional(),
   max_tokens: z.number().int().min(1).nullable().optional(),

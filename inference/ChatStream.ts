@@ -1,15 +1,23 @@
 // One running chat generation on a lent sequence: an async iterator of text deltas and a final result.
-import type { ChatHistoryItem, ChatWrapper, LlamaContextSequence, LlamaGrammar } from "node-llama-cpp";
+import type { ChatHistoryItem, ChatWrapper, LlamaContextSequence, LlamaGrammar, Token } from "node-llama-cpp";
 import { LlamaChat } from "node-llama-cpp";
-import type { ChatDelta, ChatResult, FinishReason, SamplingOptions } from "./chatTypes.ts";
+import type { ChatDelta, ChatResult, FinishReason, SamplingOptions, TokenLogprob } from "./chatTypes.ts";
 import { DeltaQueue } from "./DeltaQueue.ts";
 import type { GenerationSpan } from "./generationSpan.ts";
+import { scoreContinuations } from "./scoreContinuations.ts";
+import { tokenBytes } from "./tokenBytes.ts";
 
 export type ChatStreamInit = {
   sequence: LlamaContextSequence;
   chatWrapper: ChatWrapper;
   history: ChatHistoryItem[];
   promptTokens: number;
+  /**
+   * With `logprobs`: the rendered prompt, after which the answer's tokens are scored once it has ended, and how
+   * many of the likeliest tokens each position lists. The deltas then come when the answer is scored, each with
+   * the log-probabilities of its tokens.
+   */
+  logprobs?: { prompt: Token[]; top: number };
   maxTokens: number;
   sampling: SamplingOptions;
   seed: number | undefined;
@@ -76,6 +84,10 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
     const started = performance.now();
     let firstTextAt: number | null = null;
     let text = "";
+    // Every generated token (thought segments too, as they sit in the context), and the answer's pieces held back
+    // until they are scored, each with where its tokens start.
+    const generated: Token[] = [];
+    const held: (ChatDelta & { from: number })[] = [];
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: init.chatWrapper });
     const signal = this.#abort.signal;
@@ -108,6 +120,7 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
         customStopTriggers: init.stop.length > 0 ? init.stop : undefined,
         grammar: init.grammar,
         onResponseChunk: (chunk) => {
+          generated.push(...chunk.tokens);
           // Thought segments count as generated tokens but are not part of the answer text.
           if (chunk.type !== undefined) return;
           if (chunk.text === "" && chunk.tokens.length === 0) return;
@@ -116,7 +129,9 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
             init.span?.firstToken(firstTextAt - started);
           }
           text += chunk.text;
-          this.#deltas.push({ text: chunk.text, tokens: chunk.tokens.length });
+          const delta = { text: chunk.text, tokens: chunk.tokens.length };
+          if (init.logprobs) held.push({ ...delta, from: generated.length - chunk.tokens.length });
+          else this.#deltas.push(delta);
         },
       });
       const response = await Promise.race([generation, abandoned]);
@@ -127,15 +142,23 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
         return this.#resultOf(text, "cancelled", init, completionTokens, started, firstTextAt);
       }
       const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
+      const finishReason = finishReasonOf(response.metadata.stopReason);
       // The answer is exactly the streamed text, so streamed and whole answers never disagree.
-      return this.#resultOf(
-        text,
-        finishReasonOf(response.metadata.stopReason),
-        init,
-        completionTokens,
-        started,
-        firstTextAt,
-      );
+      const result = this.#resultOf(text, finishReason, init, completionTokens, started, firstTextAt);
+      if (!init.logprobs || finishReason === "cancelled") return result;
+      const scored = await answerLogprobs(sequence, init.logprobs, generated);
+      const answer: TokenLogprob[] = [];
+      // A piece without text (part of a character) hands its tokens on to the next piece that has text.
+      let carried: TokenLogprob[] = [];
+      for (const { from, ...delta } of held.splice(0)) {
+        const logprobs = scored.slice(from, from + delta.tokens);
+        answer.push(...logprobs);
+        carried = [...carried, ...logprobs];
+        if (delta.text === "") continue;
+        this.#deltas.push({ ...delta, logprobs: carried });
+        carried = [];
+      }
+      return { ...result, logprobs: answer };
     } catch (error) {
       if (this.#abort.signal.aborted) {
         const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
@@ -143,6 +166,8 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
       }
       throw init.failureOf ? init.failureOf(error) : error;
     } finally {
+      // A cancelled or failed answer's held pieces go out as they are.
+      for (const { from: _, ...delta } of held) this.#deltas.push(delta);
       clearTimeout(abandonTimer);
       chat.dispose({ disposeSequence: false });
       init.release(sequence, stuck);
@@ -166,6 +191,31 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
       generationMs: performance.now() - started,
     };
   }
+}
+
+/**
+ * The log-probability of each generated token after the prompt and the tokens before it, read on the sequence that
+ * generated them (the prompt is still in its cache), with the `top` likeliest tokens at each position.
+ */
+async function answerLogprobs(
+  sequence: LlamaContextSequence,
+  asked: { prompt: Token[]; top: number },
+  generated: Token[],
+): Promise<TokenLogprob[]> {
+  if (generated.length === 0) return [];
+  const [score] = await scoreContinuations(
+    sequence,
+    { promptTokens: asked.prompt, continuations: [generated] },
+    { top: Math.max(1, asked.top) },
+  );
+  const { model } = sequence;
+  return generated.map((token, i) => ({
+    ...tokenBytes(model, token),
+    logprob: score!.tokenLogprobs[i]!,
+    top: (score!.topLogprobs?.[i] ?? [])
+      .slice(0, asked.top)
+      .map(([alternative, logprob]) => ({ ...tokenBytes(model, alternative), logprob })),
+  }));
 }
 
 function finishReasonOf(stopReason: string): FinishReason {

@@ -199,7 +199,8 @@ export class InferenceEngine {
   async startChat(request: ChatRequest, signal?: AbortSignal): Promise<ChatStream> {
     this.#assertLive();
     const history = this.#historyOf(request.messages);
-    const promptTokens = this.#promptTokens(history).length;
+    const prompt = this.#promptTokens(history);
+    const promptTokens = prompt.length;
     const contextSize = this.info.contextSize;
     if (promptTokens >= contextSize)
       throw new ContextLengthExceededError(contextSize, promptTokens, undefined);
@@ -223,6 +224,7 @@ export class InferenceEngine {
       chatWrapper: this.#chatWrapper,
       history,
       promptTokens,
+      logprobs: request.logprobs && { prompt, top: request.logprobs.top },
       maxTokens: request.maxTokens ?? contextSize - promptTokens,
       sampling: { ...this.#sampling, ...request.sampling },
       seed: request.seed,

@@ -32,7 +32,15 @@ export type ChatRequest = {
   /** Strings that end the output; they are not included in it. */
   stop?: string[];
   responseFormat?: ResponseConstraint;
+  /** Each answer token's log-probability, with the `top` likeliest tokens at its position (0: none). */
+  logprobs?: { top: number };
 };
+
+/** A token's text (its bytes read as UTF-8) and bytes, with its log-probability (natural log). */
+export type TokenChoice = { text: string; bytes: number[]; logprob: number };
+
+/** An answer token's log-probability and the likeliest tokens at its position, best first. */
+export type TokenLogprob = TokenChoice & { top: TokenChoice[] };
 
 export type FinishReason = "stop" | "length" | "cancelled";
 
@@ -41,6 +49,8 @@ export type ChatDelta = {
   text: string;
   /** Tokens generated for this piece of text. */
   tokens: number;
+  /** With `logprobs` asked: those of this piece's tokens. */
+  logprobs?: TokenLogprob[];
 };
 
 export type ChatResult = {
@@ -52,4 +62,6 @@ export type ChatResult = {
   timeToFirstTokenMs: number | null;
   /** Milliseconds from the start of generation to its end. */
   generationMs: number;
+  /** With `logprobs` asked: those of every answer token. */
+  logprobs?: TokenLogprob[];
 };

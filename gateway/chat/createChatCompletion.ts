@@ -13,6 +13,7 @@ import type { ChatAnswer, ChatBackend } from "../models/ChatBackend.ts";
 import type { ServedModels } from "../models/ServedModels.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "../protocol.ts";
 import { ChatTelemetry, type ChatTraceOptions } from "../telemetry/chatTelemetry.ts";
+import { chatLogprobsOf } from "./chatLogprobs.ts";
 import { toEngineRequest } from "./chatRequestMapping.ts";
 
 export type ChatCompletionOutcome =
@@ -141,7 +142,7 @@ async function answer(
       choices: results.map((result, index) => ({
         index,
         message: { role: "assistant", content: result.text, refusal: null },
-        logprobs: null,
+        logprobs: chatLogprobsOf(result.logprobs),
         finish_reason: result.finishReason === "length" ? "length" : "stop",
       })),
       usage: usageOf(results),
@@ -241,7 +242,8 @@ function sseBody(
         );
         for await (const delta of stream) {
           if (delta.text === "") continue;
-          send(chunk([{ index, delta: { content: delta.text }, logprobs: null, finish_reason: null }]));
+          const logprobs = chatLogprobsOf(delta.logprobs);
+          send(chunk([{ index, delta: { content: delta.text }, logprobs, finish_reason: null }]));
         }
         const result = await stream.result;
         lastChunks.push(

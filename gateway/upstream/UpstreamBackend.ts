@@ -50,6 +50,12 @@ export class UpstreamBackend implements ChatBackend {
   }
 
   async startChat(request: ChatRequest, signal: AbortSignal): Promise<ChatAnswer> {
+    if (request.logprobs) {
+      throw new BadRequestError(
+        "logprobs come from medgate's in-process engine; this model is answered by another server.",
+        "logprobs",
+      );
+    }
     const answer = new UpstreamAnswer(this.pool, this.model, request, signal);
     const settled = answer.result.catch(() => {});
     this.#running.add(settled);
