@@ -2,11 +2,13 @@
 // has (`--checks all`: no 5xx, status codes, content types, headers and bodies as documented, schema-valid requests
 // accepted and schema-violating ones refused, 405 with Allow for undeclared methods, auth enforced, and its stateful
 // sequences) against /openapi.json of a listening gateway on the tiny model, with a fixed seed and a bounded number
-// of cases, signed in as an admin (bearer key and page cookies). Its failures fail the test, with its own report.
+// of cases, signed in as an admin (bearer key and page cookies), metrics on (so /metrics answers too). Its failures
+// fail the test, with its own report.
 // MEDGATE_CONTRACT_EXAMPLES (default 50) and MEDGATE_CONTRACT_SEED (default fixed) tune it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pageCookies } from "../../gateway/openapi.ts";
 import { testModels } from "../support/fixtures.ts";
+import { startTestTelemetry } from "../support/otlpReceiver.ts";
 import { runSchemathesis, schemathesisCommand } from "../support/schemathesisRun.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 
@@ -15,12 +17,19 @@ const seed = Number(process.env.MEDGATE_CONTRACT_SEED ?? 20261207);
 
 describe("the OpenAPI document as a contract", () => {
   let gateway: TestGateway;
+  let telemetry: AsyncDisposable;
   beforeAll(async () => {
     schemathesisCommand();
-    gateway = await startGateway({ modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 });
+    const started = await startTestTelemetry();
+    telemetry = started;
+    gateway = await startGateway(
+      { modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 },
+      { telemetry: { captureMessageContent: false, metricsText: started.telemetry.metricsText } },
+    );
   });
   afterAll(async () => {
     await gateway?.[Symbol.asyncDispose]();
+    await telemetry?.[Symbol.asyncDispose]();
   });
 
   it("holds under schemathesis --checks all", { timeout: 900_000 }, async () => {
