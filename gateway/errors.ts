@@ -1,11 +1,12 @@
 // The gateway's typed HTTP errors and the one mapper that turns any thrown value into OpenAI's error shape.
+
+import { databaseUnavailable } from "../db/databaseErrors.ts";
 import {
   ContextLengthExceededError,
   EngineUnavailableError,
   InvalidGenerationRequestError,
   OverloadedError,
 } from "../inference/errors.ts";
-import { databaseUnavailable } from "../db/databaseErrors.ts";
 import { SamplingFailedError } from "../inference/samplerGuard.ts";
 
 export type OpenAIErrorBody = {
