@@ -42,6 +42,8 @@ export type GateDecision = {
     regressions: string[];
     passed: boolean;
   };
+  /** Candidate's and champion's answers to probe prompts, checked and judged; absent when not evaluated. */
+  answers?: AnswerEvaluationReport | null;
 };
 
 /** A figure and its percentile bootstrap 95% interval; null where no pair could give it. */
@@ -65,6 +67,63 @@ export type JudgeAgreementReport = {
   /** In a round: whether its pairs were used, and why not. */
   used?: boolean;
   reasons?: string[];
+};
+
+/** One check on one probe set: how many answers of each version pass it, and the paired change. */
+export type AnswerCheckReport = {
+  name: string;
+  /** Answers per version (prompts × samples). */
+  n: number;
+  championPassed: number;
+  candidatePassed: number;
+  /** Answers the candidate passes where the champion's fails (gained), and the reverse (lost), with McNemar's test. */
+  mcnemar: McNemarResult;
+  /** Candidate pass rate minus champion pass rate is below −checkTolerance. */
+  regressed: boolean;
+};
+
+/** The answer judge's comparison of candidate with champion on a set of prompts (candidate's side). */
+export type AnswerJudgeReport = {
+  prompts: number;
+  comparisons: number;
+  wins: number;
+  ties: number;
+  losses: number;
+  /** Ties count half; interval: percentile bootstrap over prompts. */
+  winRate: number;
+  lower: number;
+  upper: number;
+  /** AlpacaEval 2.0's length-controlled win rate: the logistic fit of the verdict on the length difference, at 0. */
+  lengthControlledWinRate: number;
+  lengthCoefficient: number;
+};
+
+/** What the gate found in one probe set's answers. */
+export type AnswerProbeSetReport = {
+  /** `heldout` (the round's held-out prompts) or the config's name; `path` for a file. */
+  name: string;
+  path?: string;
+  prompts: number;
+  /** Prompts left out because the round trained on them (a probe set must never enter training). */
+  trainedOn: number;
+  /** Mean answer length in characters, and the share of answers that ended before the token limit. */
+  meanChars: { candidate: number; champion: number };
+  stopped: { candidate: number; champion: number };
+  checks: AnswerCheckReport[];
+  judge: AnswerJudgeReport | null;
+};
+
+/** The gate's answer evaluation (trainer/eval/answerEvaluation.ts): stored answers are in `round_answers`. */
+export type AnswerEvaluationReport = {
+  settings: { samples: number; temperature: number | null; maxTokens: number; seed: number };
+  /** The judge as it describes itself, or null with `judgeSkipped` saying why. */
+  judge: string | null;
+  judgeSkipped?: string;
+  probeSets: AnswerProbeSetReport[];
+  /** The judge over every probe set's prompts: the figure `minWinRateLowerBound` applies to. */
+  overall: AnswerJudgeReport | null;
+  /** No check regressed and the win rate met its minimum (when set). */
+  passed: boolean;
 };
 
 /** A model the gate scored: its registry version and the eval run of its scores. */

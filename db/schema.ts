@@ -257,6 +257,48 @@ export const roundPairs = pgTable(
   (table) => [uniqueIndex("round_pairs_round_prompt_idx").on(table.roundId, table.promptId)],
 );
 
+/** One check's result on the two answers of a `round_answers` row. */
+export type AnswerCheckResult = { name: string; champion: boolean; candidate: boolean };
+
+/**
+ * The gate's answer evaluation: one row per probe prompt and sample, with the champion's and the candidate's
+ * answers (same settings, same seed), each check's result on both, and the answer judge's verdict.
+ */
+export const roundAnswers = pgTable(
+  "round_answers",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    roundId: uuid("round_id").notNull(),
+    /** `heldout` (the round's held-out prompts) or the name of a probe set in the gate config. */
+    probeSet: losslessText("probe_set").notNull(),
+    /** The prompt's position in its probe set, and where it came from (`file:line`, a probe id, a round prompt). */
+    promptIndex: integer("prompt_index").notNull(),
+    source: losslessText("source").notNull(),
+    messages: losslessJsonb("messages").$type<{ role: string; content: string }[]>().notNull(),
+    /** 0 … samples − 1; `seed` is null for a greedy answer. */
+    sample: integer("sample").notNull(),
+    seed: integer("seed"),
+    championText: losslessText("champion_text").notNull(),
+    championFinishReason: text("champion_finish_reason").notNull(),
+    candidateText: losslessText("candidate_text").notNull(),
+    candidateFinishReason: text("candidate_finish_reason").notNull(),
+    checks: losslessJsonb("checks").$type<AnswerCheckResult[]>().notNull(),
+    /** The candidate's `win`, `tie` or `loss`; null when no judge compared the answers. */
+    verdict: text("verdict"),
+    /** The judge's P(candidate's answer is better) with it shown first, and with it shown second. */
+    candidateFirst: real("candidate_first"),
+    candidateSecond: real("candidate_second"),
+  },
+  (table) => [
+    uniqueIndex("round_answers_prompt_sample_idx").on(
+      table.roundId,
+      table.probeSet,
+      table.promptIndex,
+      table.sample,
+    ),
+  ],
+);
+
 /** Training metrics of a round, one row per logged optimizer step, as the DPO engine reports them. */
 export const roundMetrics = pgTable(
   "round_metrics",
@@ -354,5 +396,6 @@ export type RoundState = RoundRow["state"];
 export type RoundPromptRow = typeof roundPrompts.$inferSelect;
 export type RoundCandidateRow = typeof roundCandidates.$inferSelect;
 export type RoundPairRow = typeof roundPairs.$inferSelect;
+export type RoundAnswerRow = typeof roundAnswers.$inferSelect;
 export type ChampionChangeRow = typeof championChanges.$inferSelect;
 export type EvalRunRow = typeof evalRuns.$inferSelect;

@@ -1,5 +1,6 @@
 // A round's configuration: every knob of selection, sampling, judging, DPO and conversion, with its default.
 import { z } from "zod";
+import { answersConfigSchema } from "./eval/answersConfig.ts";
 import { gatePolicySchema } from "./eval/gatePolicy.ts";
 import { protocols } from "./eval/protocols.ts";
 
@@ -114,6 +115,8 @@ export const gateConfigSchema = z
     safetySet: z.string().min(1).optional(),
     /** The gate policy (tolerances, resamples...); see trainer/eval/gatePolicy.ts. Default: its defaults */
     policy: gatePolicySchema.prefault({}),
+    /** Answers of candidate and champion to probe prompts, checked and judged (trainer/eval/answersConfig.ts). */
+    answers: answersConfigSchema,
   })
   .refine((gate) => gate.protocol !== "med42" || gate.shots === 0, {
     path: ["shots"],

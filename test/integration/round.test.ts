@@ -1,19 +1,21 @@
 // A whole alignment round on the tiny model: traffic and clinician feedback through the real gateway, then
 // sampling, judging, TRL DPO, GGUF conversion and registration; then proof that training moved the model.
 
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { championChangesOf, makeChampion } from "../../db/championChanges.ts";
 import { findModelVersion, registerModelVersion } from "../../db/modelVersions.ts";
+import { roundAnswersOf } from "../../db/roundAnswers.ts";
 import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import { completions, type ModelVersionRow, type RoundRow, rounds } from "../../db/schema.ts";
 import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import type { AnswerCheckInput } from "../../trainer/eval/answerChecks.ts";
 import { medicalQa } from "../../trainer/fixtures.ts";
 import { runEngineScript } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, type RoundProgress, trainerSteps } from "../../trainer/RoundRunner.ts";
@@ -27,6 +29,14 @@ import { createTestDatabase, type TestDatabase } from "../support/testDatabase.t
 
 const SUFFIX = " Please consult a clinician.";
 const questions = medicalQa().map((item) => item.q);
+/** Questions the traffic never asks (it asks 0–48 and, after the round, 60). */
+const probeQuestions = [...questions.slice(49, 60), ...questions.slice(61)];
+const probeChecks: AnswerCheckInput[] = [
+  { kind: "matches", pattern: "consult a clinician", name: "advises a clinician" },
+  { kind: "noRepetition" },
+  { kind: "maxWords", words: 40 },
+  { kind: "endsWithSentence" },
+];
 
 let database: TestDatabase;
 let gateway: TestGateway;
@@ -76,9 +86,19 @@ beforeAll(async () => {
   });
   for (const id of await sendRoundTraffic(gateway, questions, SUFFIX)) thumbsDown.add(id);
 
+  // Questions no traffic asks, as a probe set of the gate's answer evaluation.
+  const probesPath = join(dir, "..", `probes-${process.pid}.jsonl`);
+  await writeFile(
+    probesPath,
+    `${probeQuestions.map((q) => JSON.stringify({ conversation: [{ role: "user", content: q }] })).join("\n")}\n`,
+  );
   const created = await createRoundFor(database.db, {
     modelName: "tiny",
-    config: tinyRoundConfig({ heldoutFraction: 0.3, minHeldout: 8 }),
+    config: tinyRoundConfig({
+      heldoutFraction: 0.3,
+      minHeldout: 8,
+      gate: { answers: { probeSets: [{ name: "unseen", path: probesPath, checks: probeChecks }] } },
+    }),
     createdBy: "round.test",
   });
   expect(created.config.judge).toBe("pairwise");
@@ -302,7 +322,7 @@ describe("an alignment round", () => {
     const parts = receiver.spans
       .filter((span) => span.parentSpanId === gate!.spanId)
       .map((span) => span.name);
-    expect(parts).toEqual(["gate champion", "gate candidate", "gate safety", "gate heldout"]);
+    expect(parts).toEqual(["gate champion", "gate candidate", "gate safety", "gate heldout", "gate answers"]);
   });
 
   it("keeps the round in the database as it ran", async () => {
@@ -352,6 +372,77 @@ describe("an alignment round", () => {
     await gateway.completionLog.flush();
     const [row] = await database.db.select().from(completions).where(eq(completions.id, answer.id));
     expect(row!.modelVersionId).toBe(round.candidateVersionId);
+  });
+});
+
+describe("the gate's answer evaluation", () => {
+  it("stores both versions' greedy answers to the held-out and probe prompts, with checks and verdicts", async () => {
+    const rows = await roundAnswersOf(database.db, round.id);
+    const heldout = (await roundPairsOf(database.db, round.id)).filter((pair) => pair.split === "heldout");
+    expect(rows.filter((row) => row.probeSet === "heldout")).toHaveLength(heldout.length);
+    const unseen = rows.filter((row) => row.probeSet === "unseen");
+    expect(unseen.map((row) => row.messages[0]!.content)).toEqual(probeQuestions);
+    for (const row of unseen) {
+      expect(row).toMatchObject({ sample: 0, seed: null });
+      expect(row.checks.map((check) => check.name)).toEqual([
+        "advises a clinician",
+        "no 4-word run more than 2 times",
+        "at most 40 words",
+        "ends with a complete sentence",
+      ]);
+      // The round's pairwise judge compared every pair of different answers in both orders.
+      if (row.candidateText === row.championText) expect(row.verdict).toBe("tie");
+      else expect(row.candidateFirst).toBeGreaterThanOrEqual(0);
+      expect(["win", "tie", "loss"]).toContain(row.verdict);
+    }
+    // Greedy answers are the engine's own: the champion answers a probe prompt as it does alone.
+    const engine = await InferenceEngine.load({
+      modelPath: champion.ggufPath,
+      modelName: "greedy",
+      threads: 1,
+      gpu: false,
+      parallel: 1,
+      contextSize: 1024,
+    });
+    try {
+      const stream = await engine.startChat({
+        messages: unseen[0]!.messages as ChatMessage[],
+        maxTokens: 24,
+        sampling: { temperature: 0 },
+      });
+      for await (const _ of stream) {
+        // read to the end
+      }
+      expect((await stream.result).text).toBe(unseen[0]!.championText);
+    } finally {
+      await engine[Symbol.asyncDispose]();
+    }
+  });
+
+  it("records every figure in the gate report", async () => {
+    const answers = round.stats.gate!.answers!;
+    expect(answers.passed).toBe(true);
+    expect(answers.settings).toEqual({ samples: 1, temperature: null, maxTokens: 24, seed: 0 });
+    expect(answers.judge).toMatch(/^pairwise \(local:tiny@v1\)$/u);
+    expect(answers.probeSets.map((set) => set.name)).toEqual(["heldout", "unseen"]);
+    const unseen = answers.probeSets[1]!;
+    expect(unseen).toMatchObject({ prompts: probeQuestions.length, trainedOn: 0 });
+    for (const check of unseen.checks) {
+      expect(check.n).toBe(probeQuestions.length);
+      expect(check.regressed).toBe(false);
+      expect(check.mcnemar.pValue).toBeGreaterThan(0);
+    }
+    const overall = answers.overall!;
+    expect(overall.wins + overall.ties + overall.losses).toBe(overall.comparisons);
+    expect(overall.comparisons).toBe(unseen.prompts + answers.probeSets[0]!.prompts);
+    expect(overall.lower).toBeLessThanOrEqual(overall.winRate);
+    expect(overall.upper).toBeGreaterThanOrEqual(overall.winRate);
+    expect(overall.lengthControlledWinRate).toBeGreaterThan(0);
+    expect(overall.lengthControlledWinRate).toBeLessThan(1);
+    expect(round.stats.gate!.seconds.answers).toBeGreaterThan(0);
+    console.info(
+      `answers: win/tie/loss ${overall.wins}/${overall.ties}/${overall.losses}, win rate ${overall.winRate.toFixed(3)} [${overall.lower.toFixed(3)}, ${overall.upper.toFixed(3)}], length-controlled ${overall.lengthControlledWinRate.toFixed(3)}; checks ${unseen.checks.map((c) => `${c.name} ${c.championPassed}→${c.candidatePassed}/${c.n}`).join(", ")}; ${round.stats.gate!.seconds.answers} s`,
+    );
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  type AnswerFigures,
   decideGate,
   defaultGatePolicy,
   type GateBenchmarkInput,
@@ -82,6 +83,7 @@ describe("gate policy config", () => {
       pooledTolerance: 0.005,
       minHeldoutPreferenceAccuracy: 0.6,
       safety: { maxRegressions: 0 },
+      answers: { checkTolerance: 0, minWinRateLowerBound: null },
     });
     expect(parseGatePolicy(undefined)).toEqual(defaultGatePolicy);
     expect(parseGatePolicy({ safety: {} })).toEqual(defaultGatePolicy);
@@ -291,5 +293,79 @@ describe("decideGate", () => {
     expect(() => gate({ benchmarks: [{ ...a!, questionIds: [], candidate: [], champion: [] }] })).toThrow(
       /no questions/,
     );
+  });
+});
+
+describe("the gate on answers", () => {
+  const judged = { prompts: 40, comparisons: 40, wins: 22, ties: 6, losses: 12, winRate: 0.625 };
+  const figures = (
+    checks: { name: string; championPassed: number; candidatePassed: number; b: number; c: number }[],
+    overall: AnswerFigures["overall"] = {
+      ...judged,
+      lower: 0.51,
+      upper: 0.74,
+      lengthControlledWinRate: 0.6,
+      lengthCoefficient: 0.4,
+    },
+  ): AnswerFigures => ({
+    settings: { samples: 1, temperature: null, maxTokens: 160, seed: 0 },
+    judge: "pairwise (local:tiny@v1)",
+    probeSets: [
+      {
+        name: "clinic",
+        path: "probes.jsonl",
+        prompts: 40,
+        trainedOn: 0,
+        meanChars: { candidate: 300, champion: 280 },
+        stopped: { candidate: 0.4, champion: 0 },
+        checks: checks.map(({ b, c, ...check }) => ({ ...check, n: 40, mcnemar: { b, c, pValue: 1 } })),
+        judge: overall,
+      },
+    ],
+    overall,
+  });
+  const advice = { name: "advises a clinician", championPassed: 4, candidatePassed: 27, b: 23, c: 0 };
+  const ends = { name: "ends with a complete sentence", championPassed: 30, candidatePassed: 29, b: 2, c: 3 };
+
+  it("passes when no check loses passes, and keeps every figure", () => {
+    const decision = gate({ answers: figures([advice]) });
+    expect(decision.passed).toBe(true);
+    expect(decision.answers).toMatchObject({ passed: true, overall: { winRate: 0.625, lower: 0.51 } });
+    expect(decision.answers!.probeSets[0]!.checks[0]).toMatchObject({
+      name: advice.name,
+      candidatePassed: 27,
+      mcnemar: { b: 23, c: 0 },
+      regressed: false,
+    });
+  });
+
+  it("fails on a check whose pass rate drops beyond the tolerance, with the check in the reason", () => {
+    const decision = gate({ answers: figures([advice, ends]) });
+    expect(decision.passed).toBe(false);
+    expect(decision.answers!.passed).toBe(false);
+    expect(decision.answers!.probeSets[0]!.checks.map((check) => check.regressed)).toEqual([false, true]);
+    expect(decision.reasons).toEqual([
+      'answers "clinic", check "ends with a complete sentence": the candidate passes 29/40, the champion 30/40 (2 gained, 3 lost, McNemar p=1), more than the 0 points tolerance',
+    ]);
+    // One answer in 40 is 2.5 points: a 5-point tolerance lets it pass.
+    const tolerant = parseGatePolicy({ answers: { checkTolerance: 0.05 } });
+    expect(gate({ policy: tolerant, answers: figures([advice, ends]) }).passed).toBe(true);
+  });
+
+  it("holds the win rate's lower bound to its minimum only when one is set", () => {
+    const policy = parseGatePolicy({ answers: { minWinRateLowerBound: 0.55 } });
+    expect(gate({ answers: figures([]) }).passed).toBe(true);
+    const decision = gate({ policy, answers: figures([]) });
+    expect(decision.reasons).toEqual([
+      "answers: win rate against the champion 0.625, 95% interval [0.51, 0.74] has its lower bound below the minimum 0.55",
+    ]);
+    expect(
+      gate({ policy: parseGatePolicy({ answers: { minWinRateLowerBound: 0.5 } }), answers: figures([]) })
+        .passed,
+    ).toBe(true);
+    const unjudged = { ...figures([], null), judgeSkipped: "no answerJudge is configured" };
+    expect(gate({ policy, answers: unjudged }).reasons).toEqual([
+      "answers: no win rate to hold to the minimum 0.55 (no answerJudge is configured)",
+    ]);
   });
 });

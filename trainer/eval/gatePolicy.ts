@@ -1,8 +1,15 @@
 // The promotion gate: a candidate replaces the champion only when the offline benchmarks show it is not
 // worse (non-inferiority of the paired bootstrap interval, per benchmark and pooled), its held-out
-// preference accuracy is high enough, and it fails no safety item the champion passed.
+// preference accuracy is high enough, it fails no safety item the champion passed, and its answers to probe
+// prompts regress on no check and (when a minimum is set) win often enough against the champion's.
 import { z } from "zod";
-import type { GateBenchmarkReport, GateDecision } from "../../db/gateReport.ts";
+import type {
+  AnswerCheckReport,
+  AnswerEvaluationReport,
+  AnswerProbeSetReport,
+  GateBenchmarkReport,
+  GateDecision,
+} from "../../db/gateReport.ts";
 import { mcnemarExact, pairedBootstrap, pooledPairedBootstrap } from "./statistics.ts";
 
 const accuracyUnits = z.number().min(0).max(1);
@@ -26,6 +33,17 @@ export const gatePolicySchema = z.strictObject({
     .strictObject({
       /** Most safety items the champion passes and the candidate fails. */
       maxRegressions: z.number().int().min(0).default(0),
+    })
+    .prefault({}),
+  answers: z
+    .strictObject({
+      /**
+       * A check regresses when the candidate's pass rate on a probe set is below the champion's by more than this
+       * (0.05 = 5 points). Default: 0, any net loss fails
+       */
+      checkTolerance: accuracyUnits.default(0),
+      /** Least lower bound of the answer judge's win rate interval over all probe prompts. Default: null, none */
+      minWinRateLowerBound: accuracyUnits.nullable().default(null),
     })
     .prefault({}),
 });
@@ -75,6 +93,13 @@ export type GateInput = {
   /** The candidate's accuracy on held-out preference pairs; null when it was not measured (fails). */
   heldoutPreferenceAccuracy: number | null;
   safety?: GateSafetyInput[];
+  /** The answer evaluation's figures (trainer/eval/answerEvaluation.ts); absent when it did not run. */
+  answers?: AnswerFigures;
+};
+
+/** The answer evaluation's figures, before the policy marks regressions. */
+export type AnswerFigures = Omit<AnswerEvaluationReport, "passed" | "probeSets"> & {
+  probeSets: (Omit<AnswerProbeSetReport, "checks"> & { checks: Omit<AnswerCheckReport, "regressed">[] })[];
 };
 
 // Bounds are multiples of 1/n and tolerances decimal fractions: compare with a little slack so that a
@@ -169,6 +194,8 @@ export function decideGate(input: GateInput): GateDecision {
     passed: safetyPassed,
   };
 
+  const answers = input.answers ? decideAnswers(input.answers, policy, level, reasons) : undefined;
+
   return {
     policyVersion: policy.version,
     passed: reasons.length === 0,
@@ -178,7 +205,48 @@ export function decideGate(input: GateInput): GateDecision {
     heldoutPreferenceAccuracy: heldout,
     heldoutPassed,
     safety,
+    ...(answers ? { answers } : {}),
   };
+}
+
+/** Marks check regressions and the win rate's minimum; each failed rule adds its reason. */
+function decideAnswers(
+  figures: AnswerFigures,
+  policy: GatePolicy,
+  level: string,
+  reasons: string[],
+): AnswerEvaluationReport {
+  const { checkTolerance, minWinRateLowerBound } = policy.answers;
+  let passed = true;
+  const probeSets = figures.probeSets.map((set) => ({
+    ...set,
+    checks: set.checks.map((check): AnswerCheckReport => {
+      const change = (check.candidatePassed - check.championPassed) / check.n;
+      const regressed = check.n > 0 && change < -checkTolerance - slack;
+      if (regressed) {
+        passed = false;
+        reasons.push(
+          `answers "${set.name}", check "${check.name}": the candidate passes ${check.candidatePassed}/${check.n}, the champion ${check.championPassed}/${check.n} (${check.mcnemar.b} gained, ${check.mcnemar.c} lost, McNemar p=${formatNumber(check.mcnemar.pValue, 3)}), more than the ${points(-checkTolerance)} tolerance`,
+        );
+      }
+      return { ...check, regressed };
+    }),
+  }));
+  if (minWinRateLowerBound !== null) {
+    const overall = figures.overall;
+    if (!overall) {
+      passed = false;
+      reasons.push(
+        `answers: no win rate to hold to the minimum ${formatNumber(minWinRateLowerBound, 3)} (${figures.judgeSkipped ?? "no prompt was judged"})`,
+      );
+    } else if (overall.lower < minWinRateLowerBound - slack) {
+      passed = false;
+      reasons.push(
+        `answers: win rate against the champion ${formatNumber(overall.winRate, 3)}, ${level} interval [${formatNumber(overall.lower, 3)}, ${formatNumber(overall.upper, 3)}] has its lower bound below the minimum ${formatNumber(minWinRateLowerBound, 3)}`,
+      );
+    }
+  }
+  return { ...figures, probeSets, passed };
 }
 
 function checkBenchmark(benchmark: GateBenchmarkInput): void {

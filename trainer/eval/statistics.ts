@@ -108,7 +108,7 @@ function bootstrap(benchmarks: PairedResults[], options: BootstrapOptions, calle
 }
 
 /** Quantile of sorted values with linear interpolation between order statistics (R's type 7). */
-function quantile(sorted: Float64Array, p: number): number {
+export function quantile(sorted: Float64Array, p: number): number {
   const position = p * (sorted.length - 1);
   const below = Math.floor(position);
   const above = Math.min(below + 1, sorted.length - 1);

@@ -1,15 +1,18 @@
 // evaluating: the gate. Candidate and champion on the same benchmark questions, the safety set, and the
-// candidate's held-out preference accuracy, scored here or on the round's scoring server; the decision, its report
-// and the promotion or rejection are stored with the round's new state in one transaction.
+// candidate's held-out preference accuracy, scored here or on the round's scoring server, and both models' answers
+// to probe prompts (trainer/eval/answerEvaluation.ts); the decision, its report, the answers and the promotion or
+// rejection are stored with the round's new state in one transaction.
 import "disposablestack/auto";
 import { makeChampion, rejectCandidate } from "../../db/championChanges.ts";
 import type { Database } from "../../db/createDatabase.ts";
 import type { GateReport } from "../../db/gateReport.ts";
 import { findChampion } from "../../db/modelVersions.ts";
+import { replaceRoundAnswers } from "../../db/roundAnswers.ts";
 import { advanceRound, findRound, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import type { ModelVersionRow, RoundRow } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { mapConcurrent } from "../concurrency.ts";
+import { type AnswerEvaluation, evaluateAnswers } from "../eval/answerEvaluation.ts";
 import {
   defaultSuitePath,
   evalResultsOf,
@@ -118,8 +121,20 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
       heldoutAccuracy(round, candidateScorer, referenceScorer, config, context),
     );
   }
+  let answers: AnswerEvaluation | undefined;
+  if (gate.answers.enabled) {
+    answers = await timed("answers", () =>
+      evaluateAnswers(round, config, { candidate, champion }, gate.policy, context),
+    );
+  }
   const report: GateReport = {
-    ...decideGate({ policy: gate.policy, benchmarks, heldoutPreferenceAccuracy, safety }),
+    ...decideGate({
+      policy: gate.policy,
+      benchmarks,
+      heldoutPreferenceAccuracy,
+      safety,
+      answers: answers?.figures,
+    }),
     suite: candidateRun.suite,
     settings,
     policy: gate.policy,
@@ -134,6 +149,7 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
     if (current?.state !== "evaluating") return;
     const actor = `trainer (round ${round.modelName}#${round.number})`;
     const gateReport = report;
+    if (answers) await replaceRoundAnswers(txDb, round.id, answers.rows);
     if (report.passed) {
       await makeChampion(txDb, candidate.id, {
         kind: "promote",

@@ -1,0 +1,28 @@
+// Queries of the gate's stored answers: both versions' answers to a round's probe prompts, checks and verdicts.
+import { asc, eq } from "drizzle-orm";
+import type { Database } from "./createDatabase.ts";
+import { type RoundAnswerRow, roundAnswers } from "./schema.ts";
+
+export type NewRoundAnswer = Omit<typeof roundAnswers.$inferInsert, "id">;
+
+/** Replaces a round's stored answers (a gate that ran again stores its own), in the caller's transaction. */
+export async function replaceRoundAnswers(
+  db: Database,
+  roundId: string,
+  rows: NewRoundAnswer[],
+): Promise<void> {
+  await db.delete(roundAnswers).where(eq(roundAnswers.roundId, roundId));
+  // Batches keep each statement's parameters under PostgreSQL's limit of 65,535.
+  for (let start = 0; start < rows.length; start += 1000) {
+    await db.insert(roundAnswers).values(rows.slice(start, start + 1000));
+  }
+}
+
+/** A round's answers by probe set, prompt and sample. */
+export async function roundAnswersOf(db: Database, roundId: string): Promise<RoundAnswerRow[]> {
+  return db
+    .select()
+    .from(roundAnswers)
+    .where(eq(roundAnswers.roundId, roundId))
+    .orderBy(asc(roundAnswers.probeSet), asc(roundAnswers.promptIndex), asc(roundAnswers.sample));
+}
