@@ -30,6 +30,7 @@ import {
   storedCompletionList,
   textCompletion,
   textCompletionChunk,
+  textFeedbackKinds,
   tokenizeRequest,
   tokenizeResponse,
   tokenizerInfo,
@@ -145,22 +146,7 @@ const feedbackForm = z.discriminatedUnion("type", [
     completion_id: completionIdSchema,
     rating: z.enum(["up", "down", "1", "2", "3", "4", "5"]),
   }),
-  z.object({
-    type: z.literal("correction"),
-    completion_id: completionIdSchema,
-    correction: z.string().min(1).max(100_000),
-  }),
-  z.object({
-    type: z.literal("comment"),
-    completion_id: completionIdSchema,
-    comment: z.string().min(1).max(20_000),
-  }),
-  z.object({
-    type: z.literal("preference"),
-    completion_id: completionIdSchema,
-    other_completion_id: completionIdSchema,
-    preference: z.enum(["a", "b", "tie"]),
-  }),
+  ...textFeedbackKinds,
 ]);
 
 export function openApiDocument(version: string) {

@@ -442,14 +442,8 @@ export const completionIdSchema = z
   .max(128)
   .regex(/^chatcmpl-[\w-]+$/u, "must be a chat completion id (chatcmpl-…)");
 
-/** medgate extension: the feedback a clinician can give on one answer. */
-export const feedbackRequest = z.discriminatedUnion("type", [
-  z.object({
-    type: z.literal("rating"),
-    completion_id: completionIdSchema,
-    /** "up" | "down", or a score from 1 to 5. */
-    rating: z.union([z.enum(["up", "down"]), z.number().int().min(1).max(5)]),
-  }),
+/** The kinds of feedback other than a rating, shared by the API's body and the review page's form. */
+export const textFeedbackKinds = [
   z.object({
     type: z.literal("correction"),
     completion_id: completionIdSchema,
@@ -467,6 +461,17 @@ export const feedbackRequest = z.discriminatedUnion("type", [
     other_completion_id: completionIdSchema,
     preference: z.enum(["a", "b", "tie"]),
   }),
+] as const;
+
+/** medgate extension: the feedback a clinician can give on one answer. */
+export const feedbackRequest = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("rating"),
+    completion_id: completionIdSchema,
+    /** "up" | "down", or a score from 1 to 5. */
+    rating: z.union([z.enum(["up", "down"]), z.number().int().min(1).max(5)]),
+  }),
+  ...textFeedbackKinds,
 ]);
 
 // medgate extension: the response log as OpenAI's stored chat completions (admin keys).

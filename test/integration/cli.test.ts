@@ -5,7 +5,6 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { eq, sql } from "drizzle-orm";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
@@ -16,6 +15,7 @@ import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { startLlamaServer } from "../../loadtest/llamaServer.ts";
 import { completionRow } from "../support/completionRows.ts";
 import { testModels } from "../support/fixtures.ts";
+import { serveMedgate } from "../support/medgateCli.ts";
 import { createTestDatabase } from "../support/testDatabase.ts";
 
 const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
@@ -34,19 +34,7 @@ function run(
   });
 }
 
-async function serve(args: string[]): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (data) => (stderr += data));
-  const lines = createInterface({ input: child.stdout! });
-  const [url] = (await Promise.race([
-    once(lines, "line"),
-    once(child, "exit").then(() => {
-      throw new Error(`serve exited early: ${stderr}`);
-    }),
-  ])) as [string];
-  return { child, url, stderr: () => stderr };
-}
+const serve = (args: string[]) => serveMedgate(args);
 
 describe("medgate keys and db", () => {
   it.each(["pglite", "postgres"] as const)(
@@ -210,17 +198,11 @@ describe("medgate serve --upstreams", () => {
         max_tokens: 8,
       });
       expect(answer.choices[0]!.message.content!.length).toBeGreaterThan(0);
-      // The row is written in the background: read it back once it is there.
-      await expect
-        .poll(async () => {
-          const response = await fetch(`${url}/chat/completions/${answer.id}`, {
-            headers: { authorization: `Bearer ${apiKey}` },
-          });
-          return response.ok
-            ? ((await response.json()) as { medgate: { upstream: string } }).medgate.upstream
-            : null;
-        })
-        .toBe("ls");
+      // The answer came only once its row was durable: it reads back at once.
+      const stored = await fetch(`${url}/chat/completions/${answer.id}`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      });
+      expect(((await stored.json()) as { medgate: { upstream: string } }).medgate.upstream).toBe("ls");
     } finally {
       child.kill("SIGTERM");
       await once(child, "exit");

@@ -1,12 +1,10 @@
 // An answer the client received is in the log even when the gateway dies the next instant: `medgate serve` as a
 // child process under concurrent whole and streamed load, `kill -9` at a random moment, then served again on the
 // same database and spool; every id a client received completely must be stored, and none twice.
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { inArray, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
@@ -14,45 +12,30 @@ import { createDatabase, type DatabaseHandle } from "../../db/createDatabase.ts"
 import { completions } from "../../db/schema.ts";
 import { CompletionSpool } from "../../gateway/log/CompletionSpool.ts";
 import { testModels } from "../support/fixtures.ts";
+import { type ServedMedgate, serveMedgate } from "../support/medgateCli.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
-const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
 const trials = 3;
 const concurrency = 16;
 
-type Served = { child: ChildProcess; url: string; output: () => string };
-
 /** `medgate serve` on the tiny model with 8 slots; resolves once it answers /ready. */
-async function serve(where: string[], env: NodeJS.ProcessEnv, apiKey: string): Promise<Served> {
-  const child = spawn(
-    process.execPath,
+async function serve(where: string[], env: NodeJS.ProcessEnv, apiKey: string): Promise<ServedMedgate> {
+  const served = await serveMedgate(
     [
-      bin,
-      "serve",
       ...where,
       ...["--model", testModels().ggufPath, "--model-name", "tiny", "--port", "0"],
       ...["--threads", "1", "--gpu", "cpu", "--parallel", "8", "--queue", "64"],
     ],
-    { stdio: ["ignore", "pipe", "pipe"], env },
+    env,
   );
-  let output = "";
-  child.stderr!.on("data", (data) => (output += data));
-  const lines = createInterface({ input: child.stdout! });
-  const [url] = (await Promise.race([
-    once(lines, "line"),
-    once(child, "exit").then(() => {
-      throw new Error(`serve exited early: ${output}`);
-    }),
-  ])) as [string];
   for (let tries = 0; ; tries++) {
-    const ready = await fetch(url.replace(/\/v1$/u, "/ready"), {
+    const ready = await fetch(served.url.replace(/\/v1$/u, "/ready"), {
       headers: { authorization: `Bearer ${apiKey}` },
     }).catch(() => undefined);
-    if (ready?.status === 200) break;
-    if (tries > 200) throw new Error(`serve never became ready: ${output}`);
+    if (ready?.status === 200) return served;
+    if (tries > 200) throw new Error(`serve never became ready: ${served.stderr()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { child, url, output: () => output };
 }
 
 /**
@@ -142,7 +125,7 @@ describe.each(["postgres", "pglite"] as const)("a gateway killed under load (%s)
     const last = await serve(where, env, apiKey);
     const exited = once(last.child, "exit");
     last.child.kill("SIGTERM");
-    expect((await exited)[0], last.output()).toBe(0);
+    expect((await exited)[0], last.stderr()).toBe(0);
 
     await using reopened: DatabaseHandle = await createDatabase(
       kind === "pglite" ? { dataDir: database.dataDir! } : { url: database.url! },

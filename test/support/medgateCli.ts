@@ -1,6 +1,8 @@
 // The `medgate` command as a child process of the test, as a user runs it: its exit code and output, and the
 // process itself, to kill.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 
 const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
 
@@ -25,4 +27,25 @@ export function processesMatching(pattern: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** A running `medgate serve`: the child, the API URL it printed, and what it wrote to stderr so far. */
+export type ServedMedgate = { child: ChildProcess; url: string; stderr: () => string };
+
+/** Starts `medgate serve ARGS` and resolves with the API URL it prints once listening; rejects if it exits first. */
+export async function serveMedgate(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServedMedgate> {
+  const child = spawn(process.execPath, [bin, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  let stderr = "";
+  child.stderr!.on("data", (data) => (stderr += data));
+  const lines = createInterface({ input: child.stdout! });
+  const [url] = (await Promise.race([
+    once(lines, "line"),
+    once(child, "exit").then(() => {
+      throw new Error(`serve exited early: ${stderr}`);
+    }),
+  ])) as [string];
+  return { child, url, stderr: () => stderr };
 }
