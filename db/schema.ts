@@ -34,6 +34,12 @@ export const apiKeys = pgTable(
     keyPrefix: text("key_prefix").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp("revoked_at", { withTimezone: true }),
+    /** Requests per minute: null for the role's default (serve's options), 0 for no limit. */
+    rpmLimit: integer("rpm_limit"),
+    /** Generated tokens per minute: null for the role's default (serve's options), 0 for no limit. */
+    tpmLimit: integer("tpm_limit"),
+    /** False: the key's conversations are never stored, as with `"store": false` on each request. */
+    storeText: boolean("store_text").notNull().default(true),
   },
   (table) => [uniqueIndex("api_keys_key_hash_idx").on(table.keyHash)],
 );
