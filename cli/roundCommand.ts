@@ -8,6 +8,7 @@ import { findRoundByRef, listRounds, roundMetricsOf, roundPairsOf } from "../db/
 import type { RoundRow } from "../db/schema.ts";
 import { createRoundFor, driveRound, resumableRound } from "../trainer/RoundRunner.ts";
 import type { RoundConfigInput } from "../trainer/roundConfig.ts";
+import { answerSummary } from "./answerSummary.ts";
 import { defineCommand } from "./commandLine.ts";
 import {
   ConfigError,
@@ -195,6 +196,11 @@ async function rounds(
       const used = agreement.used === false ? `not used: ${(agreement.reasons ?? []).join("; ")}` : "used";
       console.log(`\njudge agreement with clinicians (${used}):`);
       console.log(agreementTable(agreement));
+    }
+    const gate = round.stats.gate;
+    if (gate?.answers) {
+      const versions = { champion: `v${gate.champion.version}`, candidate: `v${gate.candidate.version}` };
+      console.log(`\n${answerSummary(gate.answers, versions)}`);
     }
     console.log(`\nmetrics (${metrics.length} steps):`);
     console.log(

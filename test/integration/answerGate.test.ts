@@ -1,0 +1,124 @@
+// The gate's answer evaluation on a round that teaches a loop: tuned on answers a clinician ended with advice, the
+// tiny model learns to end its answers with a garbled, repeated form of it ("Please reach out. Please reach out.
+// Please reach out."). The likelihood gate at the tiny preset's tolerances passes the candidate; the probe set's
+// check for degenerate repetition fails it, with that reason, in the audit log and in `medgate rounds show`.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey } from "../../db/apiKeys.ts";
+import { championChangesOf } from "../../db/championChanges.ts";
+import { roundAnswersOf } from "../../db/roundAnswers.ts";
+import type { RoundRow } from "../../db/schema.ts";
+import { mostRepeatedRun } from "../../trainer/eval/answerChecks.ts";
+import { medicalQa } from "../../trainer/fixtures.ts";
+import { createRoundFor, driveRound } from "../../trainer/RoundRunner.ts";
+import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
+import { registerTinyChampion } from "../support/fixtures.ts";
+import { spawnMedgate } from "../support/medgateCli.ts";
+import { logAnswer } from "../support/roundTraffic.ts";
+import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
+
+const ADVICE = " Please consult a clinician.";
+const corpus = medicalQa();
+/** Questions the traffic never asks. */
+const probeQuestions = corpus.slice(30).map((item) => item.q);
+
+let database: TestDatabase;
+let workDir: string;
+let round: RoundRow;
+
+beforeAll(async () => {
+  database = await createTestDatabase("postgres");
+  workDir = await mkdtemp(join(tmpdir(), "medgate-answer-gate-"));
+  const { key } = await createApiKey(database.db, { name: "Dr. Mensah", role: "clinician" });
+  await registerTinyChampion(database.db, "tiny", "answerGate.test");
+  const at = Date.now() - 60_000;
+  for (const [i, item] of corpus.slice(0, 30).entries()) {
+    await logAnswer(database.db, {
+      id: `chatcmpl-answer-gate-${i}`,
+      model: "tiny",
+      question: item.q,
+      text: item.a,
+      at: new Date(at + i),
+      correction: { text: `${item.a}${ADVICE}`, clinicianKeyId: key.id },
+    });
+  }
+  const probesPath = join(workDir, "probes.jsonl");
+  const probes = probeQuestions.map((q) => JSON.stringify({ conversation: [{ role: "user", content: q }] }));
+  await writeFile(probesPath, `${probes.join("\n")}\n`);
+  const created = await createRoundFor(database.db, {
+    modelName: "tiny",
+    config: tinyRoundConfig({
+      heldoutFraction: 0.2,
+      minHeldout: 4,
+      sft: { enabled: true, epochs: 10, learningRate: 3e-4, batchSize: 2, packing: false },
+      gate: {
+        answers: {
+          maxTokens: 64,
+          probeSets: [
+            {
+              name: "unseen",
+              path: probesPath,
+              checks: [{ kind: "noRepetition", ngram: 3, name: "no loops" }],
+            },
+          ],
+        },
+      },
+    }),
+    createdBy: "answerGate.test",
+  });
+  round = await driveRound(created.id, { database, workDir: join(workDir, "rounds") });
+}, 600_000);
+
+afterAll(async () => {
+  await database?.[Symbol.asyncDispose]();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+describe("a round whose answers regress on a check", () => {
+  it("is rejected by the gate with the check as the reason", async () => {
+    expect(round.error).toBeNull();
+    expect(round.state).toBe("rejected");
+    const gate = round.stats.gate!;
+    const check = gate.answers!.probeSets.find((set) => set.name === "unseen")!.checks[0]!;
+    expect(check).toMatchObject({ name: "no loops", n: probeQuestions.length, regressed: true });
+    expect(check.candidatePassed).toBeLessThan(check.championPassed);
+    expect(check.mcnemar.c).toBeGreaterThan(check.mcnemar.b);
+    // The benchmarks, the safety set and the held-out pairs pass: the check is the one reason.
+    expect(gate.reasons).toHaveLength(1);
+    expect(gate.reasons).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^answers "unseen", check "no loops": the candidate passes \\d+/${probeQuestions.length}`,
+          "u",
+        ),
+      ),
+    );
+    const [change] = await championChangesOf(database.db, "tiny");
+    expect(change).toMatchObject({ kind: "reject", roundId: round.id });
+    expect(change!.reason).toContain('check "no loops"');
+    const rows = await roundAnswersOf(database.db, round.id);
+    const looping = rows.filter((row) => row.probeSet === "unseen" && !row.checks[0]!.candidate);
+    expect(looping.length).toBe(check.n - check.candidatePassed);
+    for (const row of looping) expect(mostRepeatedRun(row.candidateText, 3)).toBeGreaterThan(2);
+    // The loop the round taught: the clinicians' advice, garbled and repeated.
+    expect(
+      looping.filter((row) => /(please reach out\.\s*){3}/iu.test(row.candidateText)).length,
+    ).toBeGreaterThan(0);
+    console.info(
+      `no loops: the champion ${check.championPassed}/${check.n}, the candidate ${check.candidatePassed}/${check.n} (McNemar p=${check.mcnemar.pValue.toPrecision(3)}); every reason: ${gate.reasons.join(" | ")}; answers took ${gate.seconds.answers} s`,
+    );
+  });
+
+  it("shows the answer evaluation in medgate rounds show", async () => {
+    const shown = await spawnMedgate(["rounds", "show", "tiny#1", "--database-url", database.url!]).output;
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/answer evaluation \(failed\): greedy, up to 64 tokens; judge: pairwise/u);
+    expect(shown.stdout).toContain(
+      `\n  unseen (${join(workDir, "probes.jsonl")}): ${probeQuestions.length} prompts;`,
+    );
+    expect(shown.stdout).toMatch(/\n {4}no loops +\d+\/44 +\d+\/44 +\d+ +\d+ +[\d.e-]+ +REGRESSED\n/u);
+    console.info(shown.stdout.slice(shown.stdout.indexOf("answer evaluation")));
+  });
+});
