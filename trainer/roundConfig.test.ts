@@ -36,6 +36,37 @@ describe("parseRoundConfig", () => {
     });
   });
 
+  it("evaluates answers by default, and refuses a malformed probe set or check naming the field", () => {
+    expect(parseRoundConfig({}).gate.answers).toEqual({ enabled: true, probeSets: [], samples: 1 });
+    const answers = parseRoundConfig({
+      gate: {
+        answers: { probeSets: [{ name: "clinic", path: "p.jsonl", checks: [{ kind: "noRepetition" }] }] },
+      },
+    }).gate.answers;
+    expect(answers.probeSets[0]!.checks).toEqual([{ kind: "noRepetition", ngram: 4, maxOccurrences: 2 }]);
+    const refused = (answers: unknown) => () => parseRoundConfig({ gate: { answers } });
+    expect(refused({ probeSets: [{ name: "clinic" }] })).toThrow(
+      /gate\.answers\.probeSets\.0\.path: a probe set needs a path/u,
+    );
+    expect(refused({ probeSets: [{ name: "heldout", path: "p.jsonl" }] })).toThrow(/probeSets\.0\.path/u);
+    expect(
+      refused({
+        probeSets: [
+          { name: "a", path: "1.jsonl" },
+          { name: "a", path: "2.jsonl" },
+        ],
+      }),
+    ).toThrow(/gate\.answers\.probeSets: probe set names must be unique/u);
+    expect(
+      refused({ probeSets: [{ name: "a", path: "p", checks: [{ kind: "matches", pattern: "(" }] }] }),
+    ).toThrow(/probeSets\.0\.checks\.0\.pattern: not a valid regular expression/u);
+    expect(refused({ samples: 0 })).toThrow(/gate\.answers\.samples/u);
+    expect(refused({ answerJudge: { gguf: "" } })).toThrow(/gate\.answers\.answerJudge/u);
+    expect(() => parseRoundConfig({ gate: { policy: { answers: { checkTolerance: 2 } } } })).toThrow(
+      /gate\.policy\.answers\.checkTolerance/u,
+    );
+  });
+
   it("accepts the presets, keeping overrides of nested sections", () => {
     const tiny = parseRoundConfig(tinyRoundConfig({ gate: { limit: 5 }, dpo: { epochs: 1 } }));
     expect(tiny.gate.limit).toBe(5);
