@@ -8,6 +8,7 @@ import {
   type ZodOpenApiOperationObject,
   type ZodOpenApiResponsesObject,
 } from "zod-openapi";
+import { roundAnswersQuery } from "./pages/roundAnswersPage.tsx";
 import {
   chatCompletion,
   chatCompletionChunk,
@@ -82,21 +83,56 @@ function errors(...statuses: (400 | 401 | 403 | 404 | 413 | 415 | 429 | 503)[]):
     404: "Unknown model or completion (or, for /metrics, metrics are off).",
     413: "The body is larger than the limit.",
     415: "A form posted with a content type other than application/x-www-form-urlencoded.",
-    429: "Every sequence is busy and the wait queue is full; retry after `Retry-After` seconds.",
+    429: "Too many requests: the key is over its requests or generated tokens per minute (code `rate_limit_exceeded`, type `requests` or `tokens`, with the `x-ratelimit-*` headers), or every sequence is busy and the wait queue is full (code `overloaded`); retry after `Retry-After` seconds.",
     503: "Not ready yet (the model is loading), a version that could not be loaded, or API keys cannot be checked.",
   } as const;
   return Object.fromEntries(
     statuses.map((status) => [
       String(status),
-      { description: meaning[status], content: json(errorResponse) },
+      {
+        description: meaning[status],
+        content: json(errorResponse),
+        ...(status === 429 ? { headers: tooManyRequestsHeaders } : {}),
+      },
     ]),
   );
 }
 
+/** OpenAI's rate-limit headers, sent for each limit the key has (none for a key without limits). */
+const rateLimitHeaders = (() => {
+  const count = (what: string) => z.string().regex(/^\d+$/u).optional().meta({ description: what });
+  const duration = (what: string) =>
+    z
+      .string()
+      .regex(/^(\d+ms|(\d+m)?\d+(\.\d+)?s)$/u)
+      .optional()
+      .meta({ description: `${what}, as OpenAI writes it: \`12ms\`, \`7.66s\`, \`1m0s\`.` });
+  return z.object({
+    "x-ratelimit-limit-requests": count("The key's requests per minute."),
+    "x-ratelimit-remaining-requests": count("Requests left in the last minute's window."),
+    "x-ratelimit-reset-requests": duration("Until no request of the last minute counts any more"),
+    "x-ratelimit-limit-tokens": count("The key's generated tokens per minute."),
+    "x-ratelimit-remaining-tokens": count("Generated tokens left in the last minute's window."),
+    "x-ratelimit-reset-tokens": duration("Until no generated token of the last minute counts any more"),
+  });
+})();
+const tooManyRequestsHeaders = rateLimitHeaders.extend({
+  "Retry-After": z.string().regex(/^\d+$/u).meta({ description: "Seconds to wait before retrying." }),
+});
+
+/** An operation of a route called with an API key: limited per key, its answers carrying the limits' headers. */
 const api = (operation: ZodOpenApiOperationObject): ZodOpenApiOperationObject => ({
   security: [{ bearerAuth: [] }],
   ...operation,
-  responses: { ...operation.responses, ...errors(401, 403) },
+  responses: {
+    ...Object.fromEntries(
+      Object.entries(operation.responses ?? {}).map(([status, response]) => [
+        status,
+        status.startsWith("2") ? { ...response, headers: rateLimitHeaders } : response,
+      ]),
+    ),
+    ...errors(401, 403, 429),
+  },
 });
 
 /**
@@ -316,6 +352,26 @@ export function openApiDocument(version: string) {
         },
       },
       "/admin": { get: page("admin", "The admin dashboard: versions, rounds, gate reports, audit log.") },
+      "/admin/rounds/{round_id}/answers": {
+        get: {
+          ...page(
+            "admin",
+            "A round's probe prompts with the champion's and the candidate's answers side by side, each check's result and the answer judge's verdicts, a page at a time.",
+          ),
+          requestParams: {
+            path: z.object({ round_id: z.string().meta({ description: "The round's id (a uuid)." }) }),
+            query: roundAnswersQuery,
+          },
+          responses: {
+            ...page("admin", "").responses,
+            "404": {
+              description: "No such round, or one without an answer evaluation: a page saying so.",
+              content: html,
+            },
+            ...errors(400),
+          },
+        },
+      },
       "/admin/login": {
         get: { summary: "The sign-in form.", responses: { "200": { description: "OK", content: html } } },
         post: signIn("/admin", pageCookies.admin),

@@ -1,10 +1,24 @@
-// The admin dashboard at /admin: model versions and lineage, rounds with DPO curves, gate reports as charts,
-// and the audit log of champion changes. Admin keys only.
+// The admin dashboard at /admin: model versions and lineage, rounds with DPO curves, gate reports and answer
+// evaluations as charts, each round's answers side by side, and the audit log of champion changes. Admin keys only.
 import { Hono } from "hono";
-import type { Estimate, GateReport, JudgeAgreementReport } from "../../db/gateReport.ts";
+import type {
+  AnswerEvaluationReport,
+  Estimate,
+  GateReport,
+  JudgeAgreementReport,
+} from "../../db/gateReport.ts";
 import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../../db/schema.ts";
+import { parseOrThrow } from "../parseRequest.ts";
+import { AnswersOverRounds } from "./answersOverRounds.tsx";
 import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
 import { RecentAnswers } from "./recentAnswers.tsx";
+import {
+  answersHref,
+  answersPerPage,
+  RoundAnswers,
+  roundAnswersCss,
+  roundAnswersQuery,
+} from "./roundAnswersPage.tsx";
 import { chartCss, ForestPlot, IntervalChart, type IntervalPoint, LineChart } from "./svgCharts.tsx";
 
 const site = { name: "medgate admin", base: "/admin" };
@@ -132,7 +146,7 @@ function Round({
   const { stats } = round;
   const { tuned } = stats;
   return (
-    <article data-round-id={round.id}>
+    <article data-round-id={round.id} id={`round-${round.id}`}>
       <h2>
         {`${round.modelName} round ${round.number} · `}
         <span class={`state-${round.state}`}>{round.state}</span>
@@ -164,7 +178,25 @@ function Round({
         </div>
       )}
       {stats.gate && <Gate report={stats.gate} />}
+      {stats.gate?.answers && <AnswerSummary roundId={round.id} report={stats.gate.answers} />}
     </article>
+  );
+}
+
+/** The gate's answer evaluation in a line, and the link to the answers side by side. */
+function AnswerSummary({ roundId, report }: { roundId: string; report: AnswerEvaluationReport }) {
+  const prompts = report.probeSets.reduce((sum, set) => sum + set.prompts, 0);
+  const { overall } = report;
+  return (
+    <p data-answers={report.passed ? "passed" : "failed"}>
+      <strong>{report.passed ? "Answers passed" : "Answers failed"}</strong>
+      {` · ${prompts} probe prompts in ${report.probeSets.map((set) => set.name).join(", ")}`}
+      {overall
+        ? ` · win rate against the champion ${overall.winRate.toFixed(2)} [${overall.lower.toFixed(2)}, ${overall.upper.toFixed(2)}], length-controlled ${overall.lengthControlledWinRate.toFixed(2)}`
+        : ` · not judged${report.judgeSkipped ? `: ${report.judgeSkipped}` : ""}`}
+      {" · "}
+      <a href={answersHref(roundId, { page: 1 })}>the answers side by side</a>
+    </p>
   );
 }
 
@@ -269,6 +301,7 @@ export const adminPages = new Hono<SessionEnv>()
         ) : (
           <>
             <AgreementOverRounds rounds={rounds} />
+            <AnswersOverRounds rounds={rounds} />
             {rounds.map((round, i) => (
               <Round round={round} metrics={metrics[i]!} />
             ))}
@@ -288,5 +321,42 @@ export const adminPages = new Hono<SessionEnv>()
         )}
       </>,
       { signedIn: c.get("signedIn"), nav: <a href="/review">Review</a>, css: chartCss },
+    );
+  })
+  .get("/admin/rounds/:roundId/answers", async (c) => {
+    const reader = c.get("deps").adminReader;
+    const query = parseOrThrow(roundAnswersQuery, c.req.query());
+    const options = {
+      signedIn: c.get("signedIn"),
+      nav: <a href="/admin">Dashboard</a>,
+      css: chartCss + roundAnswersCss,
+    };
+    const round = await reader.round(c.req.param("roundId"));
+    const report = round?.stats.gate?.answers;
+    if (!round || !report) {
+      return renderPage(
+        c,
+        site,
+        "Not found",
+        <p class="error" data-not-found>
+          {round
+            ? `Round ${round.modelName} #${round.number} has no answer evaluation.`
+            : `There is no round ${c.req.param("roundId")}.`}{" "}
+          <a href="/admin">Back to the dashboard</a>
+        </p>,
+        { ...options, status: 404 },
+      );
+    }
+    const { rows, total } = await reader.answers(round.id, {
+      ...(query.probe_set === undefined ? {} : { probeSet: query.probe_set }),
+      offset: (query.page - 1) * answersPerPage,
+      limit: answersPerPage,
+    });
+    return renderPage(
+      c,
+      site,
+      `${round.modelName} round ${round.number}: answers to probe prompts`,
+      <RoundAnswers round={round} report={report} query={query} rows={rows} total={total} />,
+      options,
     );
   });

@@ -1,14 +1,32 @@
-// What the admin dashboard reads: the registry, rounds with their training metrics and gate reports, the audit log.
+// What the admin dashboard reads: the registry, rounds with their training metrics, gate reports and stored answers,
+// the audit log.
 import { championChangesOf } from "../../db/championChanges.ts";
 import { listCompletions } from "../../db/completions.ts";
 import type { Database } from "../../db/createDatabase.ts";
 import { listModelVersions } from "../../db/modelVersions.ts";
-import { listRounds, roundMetricsOf } from "../../db/rounds.ts";
-import type { ChampionChangeRow, CompletionRow, ModelVersionRow, RoundRow } from "../../db/schema.ts";
+import { roundAnswersPage } from "../../db/roundAnswers.ts";
+import { findRound, listRounds, roundMetricsOf } from "../../db/rounds.ts";
+import type {
+  ChampionChangeRow,
+  CompletionRow,
+  ModelVersionRow,
+  RoundAnswerRow,
+  RoundRow,
+} from "../../db/schema.ts";
+
+/** A round id as the database stores it: anything else names no round (and is never sent to a uuid column). */
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 
 export type AdminReader = {
   versions(): Promise<ModelVersionRow[]>;
   rounds(limit: number): Promise<RoundRow[]>;
+  /** One round by its id; undefined for an unknown id or one that is not a uuid. */
+  round(id: string): Promise<RoundRow | undefined>;
+  /** A page of the gate's stored answers of a round (of one probe set, or all), and how many there are. */
+  answers(
+    roundId: string,
+    page: { probeSet?: string; offset: number; limit: number },
+  ): Promise<{ rows: RoundAnswerRow[]; total: number }>;
   metrics(roundId: string): Promise<{ step: number; values: Record<string, number> }[]>;
   changes(limit: number): Promise<ChampionChangeRow[]>;
   /** The latest logged answers, newest first. */
@@ -19,6 +37,8 @@ export function databaseAdminReader(db: Database): AdminReader {
   return {
     versions: () => listModelVersions(db),
     rounds: (limit) => listRounds(db, undefined, limit),
+    round: async (id) => (uuidPattern.test(id) ? findRound(db, id) : undefined),
+    answers: (roundId, page) => roundAnswersPage(db, roundId, page),
     metrics: (roundId) => roundMetricsOf(db, roundId),
     changes: (limit) => championChangesOf(db, undefined, limit),
     recentCompletions: async (limit) => (await listCompletions(db, { limit, order: "desc" })).rows,
@@ -29,6 +49,8 @@ export function databaseAdminReader(db: Database): AdminReader {
 export const emptyAdminReader: AdminReader = {
   versions: async () => [],
   rounds: async () => [],
+  round: async () => undefined,
+  answers: async () => ({ rows: [], total: 0 }),
   metrics: async () => [],
   changes: async () => [],
   recentCompletions: async () => [],

@@ -27,7 +27,7 @@ button:hover{background:#e8eef7}
 export type SessionEnv = { Variables: GatewayEnv["Variables"] & { signedIn: Caller } };
 
 export type PageOptions = {
-  status?: 401 | 403;
+  status?: 401 | 403 | 404;
   /** Links shown once signed in, with the sign-out button. */
   nav?: Child;
   signedIn?: Caller;

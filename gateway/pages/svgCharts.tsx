@@ -1,9 +1,11 @@
-// Server-rendered SVG charts for the dashboard: training curves and gate forest plots. No script needed.
+// Server-rendered SVG charts for the dashboard: training curves, figures over rounds and gate forest plots. No
+// script needed.
 import type { Child } from "hono/jsx";
 
 const palette = ["#1f4e79", "#c0392b", "#2e8b57", "#8e44ad", "#d68910"];
 
-function tick(value: number): string {
+/** A number as the charts write it on axes and in their tooltips. */
+export function tick(value: number): string {
   const abs = Math.abs(value);
   if (abs !== 0 && (abs < 0.01 || abs >= 1000)) return value.toExponential(1);
   return Number(value.toFixed(abs < 1 ? 3 : 2)).toString();
@@ -110,22 +112,28 @@ export function LineChart({
   );
 }
 
-export type IntervalPoint = { x: number; value: number; lower: number; upper: number };
+/** An estimate at round `x`, with its interval; a figure that has none leaves `lower` and `upper` out. */
+export type IntervalPoint = { x: number; value: number; lower?: number; upper?: number };
 
 /**
  * Estimates with their intervals over rounds (x: the round number), one colour per series, on a fixed 0–1 scale:
- * a dot per estimate and a bar for its interval.
+ * a dot per estimate and a bar for its interval (none for a figure without one). `connect` joins a
+ * series' dots by a line; `reference` is a dashed line across, e.g. 0.5 for a win rate.
  */
 export function IntervalChart({
   title,
   series,
   width = 560,
   height = 220,
+  connect = false,
+  reference,
 }: {
   title: string;
   series: { name: string; points: IntervalPoint[] }[];
   width?: number;
   height?: number;
+  connect?: boolean;
+  reference?: number;
 }) {
   const all = series.flatMap((line) => line.points);
   if (all.length === 0) return <p class="meta">{title}: no data.</p>;
@@ -143,6 +151,15 @@ export function IntervalChart({
           {tick(y)}
         </text>
       ))}
+      {reference !== undefined && (
+        <line
+          x1={pad.left}
+          y1={sy(reference)}
+          x2={width - pad.right}
+          y2={sy(reference)}
+          class="tolerance reference"
+        />
+      )}
       <text x={pad.left} y={height - 8} class="tick">
         {`round ${Math.min(...xs)}`}
       </text>
@@ -155,18 +172,32 @@ export function IntervalChart({
         const shift = (i - (series.length - 1) / 2) * 6;
         return (
           <>
-            {line.points.map((point) => (
+            {connect && line.points.length > 1 && (
+              <polyline
+                fill="none"
+                stroke={color}
+                stroke-width="1.5"
+                points={line.points
+                  .map((point) => `${(sx(point.x) + shift).toFixed(1)},${sy(point.value).toFixed(1)}`)
+                  .join(" ")}
+              />
+            )}
+            {line.points.map(({ x, value, lower, upper }) => (
               <>
-                <line
-                  x1={sx(point.x) + shift}
-                  y1={sy(point.lower)}
-                  x2={sx(point.x) + shift}
-                  y2={sy(point.upper)}
-                  stroke={color}
-                  stroke-width="2"
-                />
-                <circle cx={sx(point.x) + shift} cy={sy(point.value)} r="4" fill={color}>
-                  <title>{`${line.name}, round ${point.x}: ${tick(point.value)} [${tick(point.lower)}, ${tick(point.upper)}]`}</title>
+                {lower !== undefined && upper !== undefined && (
+                  <line
+                    x1={sx(x) + shift}
+                    y1={sy(lower)}
+                    x2={sx(x) + shift}
+                    y2={sy(upper)}
+                    stroke={color}
+                    stroke-width="2"
+                  />
+                )}
+                <circle cx={sx(x) + shift} cy={sy(value)} r="4" fill={color}>
+                  <title>
+                    {`${line.name}, round ${x}: ${tick(value)}${lower === undefined || upper === undefined ? "" : ` [${tick(lower)}, ${tick(upper)}]`}`}
+                  </title>
                 </circle>
               </>
             ))}
