@@ -38,6 +38,19 @@ describe("parseServeConfig", () => {
     expect(() => parseServeConfig({ gpu: "tpu" }, {})).toThrow(/--gpu/u);
   });
 
+  it("takes each role's default key limits from flags or MEDGATE_<ROLE>_RPM|TPM, none by default", () => {
+    const config = parseServeConfig(
+      { clientRpm: "60" },
+      { MEDGATE_CLIENT_TPM: "20000", MEDGATE_ADMIN_RPM: "600" },
+    );
+    expect(config).toMatchObject({ clientRpm: 60, clientTpm: 20000, adminRpm: 600 });
+    expect(config.clinicianRpm).toBeUndefined();
+    expect(config.adminTpm).toBeUndefined();
+    expect(() => parseServeConfig({ clinicianTpm: "0" }, {})).toThrow(
+      /--clinician-tpm \(or MEDGATE_CLINICIAN_TPM\)/u,
+    );
+  });
+
   it("maps option names to variable names", () => {
     expect(envNameOf("drainTimeout")).toBe("MEDGATE_DRAIN_TIMEOUT");
   });

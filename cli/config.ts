@@ -215,6 +215,26 @@ export const telemetryOptions = {
 };
 export type TelemetryConfig = z.infer<z.ZodObject<typeof telemetryOptions>>;
 
+/** A role's default limit: requests or generated tokens per minute of each key that sets none of its own. */
+function roleLimit(role: string, limit: "rpm" | "tpm") {
+  const what = limit === "rpm" ? "Requests" : "Generated tokens";
+  return option(positiveInt.optional(), {
+    help: `${what} per minute of each ${role} key without a limit of its own (keys create|update --${limit})`,
+    value: "N",
+    defaultText: "none, no limit",
+  });
+}
+
+// The per-key limits of keys that set none of their own, per role (docs/keys-and-patient-data.md, "Limits").
+export const keyLimitOptions = {
+  clientRpm: roleLimit("client", "rpm"),
+  clientTpm: roleLimit("client", "tpm"),
+  clinicianRpm: roleLimit("clinician", "rpm"),
+  clinicianTpm: roleLimit("clinician", "tpm"),
+  adminRpm: roleLimit("admin", "rpm"),
+  adminTpm: roleLimit("admin", "tpm"),
+};
+
 export const serveConfigSchema = z.object({
   ...modelSourceOptions,
   ...listenOptions,
@@ -232,6 +252,7 @@ export const serveConfigSchema = z.object({
     help: "Requests that may wait for a sequence before 429",
     value: "N",
   }),
+  ...keyLimitOptions,
   systemPrompt: option(z.string().optional(), {
     help: "System prompt for conversations without one",
     value: "S",

@@ -7,6 +7,7 @@ import { registerChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { findChampion, listModelVersions } from "../db/modelVersions.ts";
 import type { ModelVersionRow } from "../db/schema.ts";
+import type { RoleLimits } from "../gateway/auth/keyRateLimit.ts";
 import { SpoolLockedError } from "../gateway/log/CompletionSpool.ts";
 import { ChampionWatcher } from "../gateway/models/ChampionWatcher.ts";
 import { LlamaServerBackend } from "../gateway/models/LlamaServerBackend.ts";
@@ -80,6 +81,7 @@ async function serve(config: ServeConfig): Promise<void> {
         spoolDir,
         bodyLimit: config.bodyLimit,
         drainTimeout: config.drainTimeout,
+        roleLimits: roleLimitsOf(config),
         telemetry: {
           captureMessageContent: config.traceMessageContent,
           metricsText: telemetry.metricsText,
@@ -213,6 +215,19 @@ async function serve(config: ServeConfig): Promise<void> {
     console.error(`medgate: ${signal} received, draining ${server.inFlight} in-flight request(s)…`);
   }
   console.error("medgate: stopped.");
+}
+
+/** Each role's default limits, from --client-rpm and the like; an option not given is no limit. */
+function roleLimitsOf(config: ServeConfig): RoleLimits {
+  const limits = (rpm: number | undefined, tpm: number | undefined) => ({
+    requestsPerMinute: rpm ?? null,
+    tokensPerMinute: tpm ?? null,
+  });
+  return {
+    client: limits(config.clientRpm, config.clientTpm),
+    clinician: limits(config.clinicianRpm, config.clinicianTpm),
+    admin: limits(config.adminRpm, config.adminTpm),
+  };
 }
 
 /** Resolves with the name of the first SIGTERM or SIGINT. */

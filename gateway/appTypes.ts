@@ -2,6 +2,8 @@
 import type { Context } from "@opentelemetry/api";
 
 import type { ApiKeyAuth, Caller } from "./auth/ApiKeyAuth.ts";
+import type { RoleLimits } from "./auth/keyRateLimit.ts";
+import type { RateLimiter } from "./auth/RateLimiter.ts";
 import type { FeedbackStore } from "./feedback/feedbackStore.ts";
 import type { CompletionLogReader, CompletionRecorder } from "./log/completionRecord.ts";
 import type { RecentCompletionIds } from "./log/RecentCompletionIds.ts";
@@ -13,6 +15,10 @@ export type GatewayDeps = {
   models: ServedModels;
   /** Authenticates every /v1 request by its bearer key. */
   auth: ApiKeyAuth;
+  /** Accounts each key's requests and generated tokens per minute. Default: an InMemoryRateLimiter */
+  rateLimiter?: RateLimiter;
+  /** The limits of keys that set none of their own, per role. Default: no limits */
+  roleLimits?: RoleLimits;
   /** Receives one row per chat completion response; `CompletionLog` in production. */
   completionLog: CompletionRecorder;
   /** Reads the response log back (admin routes). */

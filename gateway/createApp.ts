@@ -3,6 +3,8 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import type { GatewayDeps, GatewayEnv } from "./appTypes.ts";
+import { InMemoryRateLimiter } from "./auth/InMemoryRateLimiter.ts";
+import { keyRateLimit, noRoleLimits } from "./auth/keyRateLimit.ts";
 import { overheadMs } from "./chat/overhead.ts";
 import { ApiError, errorBody, NotFoundError, PayloadTooLargeError, toApiError } from "./errors.ts";
 import type { CompletionRecorder } from "./log/completionRecord.ts";
@@ -40,6 +42,8 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
     bodyLimitBytes: deps.bodyLimitBytes ?? defaultBodyLimitBytes,
     adminReader: deps.adminReader ?? emptyAdminReader,
     telemetry: deps.telemetry ?? { captureMessageContent: false },
+    rateLimiter: deps.rateLimiter ?? new InMemoryRateLimiter(),
+    roleLimits: deps.roleLimits ?? noRoleLimits,
   };
   const app = new Hono<GatewayEnv>();
 
@@ -59,6 +63,8 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.use(methodNotAllowed(gatewayDocument().paths));
   // Every /v1 route needs a key; routes for feedback or logs narrow the roles further.
   app.use("/v1/*", resolved.auth.require("client", "clinician", "admin"));
+  // Then each key's requests and generated tokens per minute (429 `rate_limit_exceeded`, x-ratelimit-* headers).
+  app.use("/v1/*", keyRateLimit(resolved.rateLimiter, resolved.roleLimits));
   // The tokenizer routes sit at the root, where vLLM serves them.
   const limitBody = bodyLimit({
     maxSize: resolved.bodyLimitBytes,
@@ -68,7 +74,12 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   });
   app.use("/v1/*", limitBody);
   for (const path of ["/tokenize", "/detokenize", "/tokenizer_info"]) {
-    app.use(path, resolved.auth.require("admin"), limitBody);
+    app.use(
+      path,
+      resolved.auth.require("admin"),
+      keyRateLimit(resolved.rateLimiter, resolved.roleLimits),
+      limitBody,
+    );
   }
 
   app.route("/", healthRoutes);

@@ -91,6 +91,16 @@ export class OverloadedApiError extends ApiError {
   }
 }
 
+/**
+ * A key over its own requests or generated tokens per minute, in OpenAI's shape (`type` names the limit,
+ * `code` is `rate_limit_exceeded`); distinct from the shared queue's `overloaded`.
+ */
+export class RateLimitedError extends ApiError {
+  constructor(message: string, limit: "requests" | "tokens", headers: Record<string, string>) {
+    super(429, message, limit, null, "rate_limit_exceeded", headers);
+  }
+}
+
 export class UnavailableError extends ApiError {
   constructor(message: string, code = "not_ready") {
     super(503, message, "service_unavailable", null, code);

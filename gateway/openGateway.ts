@@ -6,6 +6,8 @@ import { findModelVersionByRef } from "../db/modelVersions.ts";
 import type { GatewayDeps, GatewayTelemetry } from "./appTypes.ts";
 import { ApiKeyAuth } from "./auth/ApiKeyAuth.ts";
 import { databaseKeyLookup } from "./auth/databaseKeyLookup.ts";
+import type { RoleLimits } from "./auth/keyRateLimit.ts";
+import type { RateLimiter } from "./auth/RateLimiter.ts";
 import { createApp } from "./createApp.ts";
 import { databaseFeedbackStore } from "./feedback/feedbackStore.ts";
 import { GatewayServer } from "./GatewayServer.ts";
@@ -25,6 +27,8 @@ export function databaseGatewayDeps(
     bodyLimitBytes?: number;
     telemetry?: GatewayTelemetry;
     versions?: VersionEngines;
+    rateLimiter?: RateLimiter;
+    roleLimits?: RoleLimits;
   },
 ): GatewayDeps {
   return {
@@ -51,6 +55,10 @@ export type GatewayOptions = {
   onLogError?: (error: Error) => void;
   /** Message contents on spans, /metrics and trace links. Default: no contents, no /metrics, no links */
   telemetry?: GatewayTelemetry;
+  /** The limits of keys that set none of their own, per role. Default: no limits */
+  roleLimits?: RoleLimits;
+  /** Where keys' requests and tokens are counted. Default: in this process, over a minute */
+  rateLimiter?: RateLimiter;
   /**
    * Registered versions scoring requests may name (`NAME@vN`), loaded on demand with `load`. Default: none
    * (only served names score)
@@ -95,6 +103,8 @@ export async function openGateway(database: DatabaseHandle, options: GatewayOpti
       bodyLimitBytes: options.bodyLimit,
       telemetry: options.telemetry,
       versions,
+      rateLimiter: options.rateLimiter,
+      roleLimits: options.roleLimits,
     }),
   );
   const server = stack.use(

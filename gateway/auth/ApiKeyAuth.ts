@@ -1,11 +1,20 @@
 // Bearer-key authentication and role checks for /v1 routes, with a short-lived cache of key lookups.
 import type { Context, MiddlewareHandler } from "hono";
 import { ForbiddenError, UnauthorizedError, UnavailableError } from "../errors.ts";
+import type { KeyLimits } from "./RateLimiter.ts";
 
 export type Role = "client" | "clinician" | "admin";
 
 /** The identity behind a key, as routes see it. */
-export type Caller = { keyId: string; name: string; role: Role };
+export type Caller = {
+  keyId: string;
+  name: string;
+  role: Role;
+  /** The key's own limits (null: no limit); one it does not set is its role's. Default: the role's */
+  limits?: Partial<KeyLimits>;
+  /** False when the key's conversations are never stored, as with `"store": false`. Default: true */
+  storeText?: boolean;
+};
 
 /** Finds the unrevoked key with this secret (the store hashes it). */
 export type ApiKeyLookup = (secret: string) => Promise<Caller | undefined>;

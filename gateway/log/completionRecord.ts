@@ -104,7 +104,8 @@ export function completionRecord(input: {
   outcome: CompletionOutcome;
 }): NewCompletionRow {
   const { request, outcome } = input;
-  const stored = request.store !== false;
+  // A key set never to store text is treated as if every request of it said `"store": false`.
+  const stored = request.store !== false && input.caller.storeText !== false;
   const { messages: _messages, ...parameters } = request;
   const results = outcome.results;
   const firstToken = results

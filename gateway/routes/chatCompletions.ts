@@ -1,6 +1,7 @@
 // POST /v1/chat/completions: validate, run, answer as JSON or as a server-sent event stream.
 import { Hono } from "hono";
 import type { GatewayEnv } from "../appTypes.ts";
+import { countingTokens } from "../auth/keyRateLimit.ts";
 import { createChatCompletion } from "../chat/createChatCompletion.ts";
 import { overheadMs } from "../chat/overhead.ts";
 import { parseJsonBody } from "../parseRequest.ts";
@@ -9,12 +10,13 @@ import { chatCompletionRequest } from "../protocol.ts";
 export const chatCompletionsRoute = new Hono<GatewayEnv>().post("/chat/completions", async (c) => {
   const startedAt = performance.now();
   const request = await parseJsonBody(c, chatCompletionRequest);
-  const { models, completionLog } = c.get("deps");
+  const { models, completionLog, rateLimiter, roleLimits } = c.get("deps");
+  const caller = c.get("caller");
   const outcome = await createChatCompletion(
     {
       models,
-      log: completionLog,
-      caller: c.get("caller"),
+      log: countingTokens(completionLog, rateLimiter, caller, roleLimits),
+      caller,
       traceId: c.get("traceId"),
       receivedAt: startedAt,
       trace: {

@@ -6,6 +6,7 @@
 // fail the test, with its own report.
 // MEDGATE_CONTRACT_EXAMPLES (default 50) and MEDGATE_CONTRACT_SEED (default fixed) tune it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { noRoleLimits } from "../../gateway/auth/keyRateLimit.ts";
 import { pageCookies } from "../../gateway/openapi.ts";
 import { testModels } from "../support/fixtures.ts";
 import { startTestTelemetry } from "../support/otlpReceiver.ts";
@@ -24,7 +25,14 @@ describe("the OpenAPI document as a contract", () => {
     telemetry = started;
     gateway = await startGateway(
       { modelPath: testModels().ggufPath, parallel: 4, contextSize: 512 },
-      { telemetry: { captureMessageContent: false, metricsText: started.telemetry.metricsText } },
+      {
+        telemetry: { captureMessageContent: false, metricsText: started.telemetry.metricsText },
+        // Admin limits too high to refuse, so that every answer carries the x-ratelimit-* headers it checks.
+        roleLimits: {
+          ...noRoleLimits,
+          admin: { requestsPerMinute: 10_000_000, tokensPerMinute: 1_000_000_000 },
+        },
+      },
     );
   });
   afterAll(async () => {

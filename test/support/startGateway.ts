@@ -6,6 +6,8 @@ import OpenAI from "openai";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { createDatabase } from "../../db/createDatabase.ts";
 import type { GatewayTelemetry } from "../../gateway/appTypes.ts";
+import type { RoleLimits } from "../../gateway/auth/keyRateLimit.ts";
+import type { RateLimiter } from "../../gateway/auth/RateLimiter.ts";
 import type { GatewayServer } from "../../gateway/GatewayServer.ts";
 import type { CompletionLog } from "../../gateway/log/CompletionLog.ts";
 import type { ServedModels } from "../../gateway/models/ServedModels.ts";
@@ -37,6 +39,10 @@ export async function startGateway(
     telemetry?: GatewayTelemetry;
     /** Registered versions may be scored by `NAME@vN`, loaded with the same engine settings. Default: false */
     versions?: boolean;
+    /** Where keys' requests and tokens are counted, e.g. over a shorter window. Default: in-process, a minute */
+    rateLimiter?: RateLimiter;
+    /** Each role's default limits. Default: none */
+    roleLimits?: RoleLimits;
   } = {},
 ): Promise<TestGateway> {
   const engine = await InferenceEngine.load({ modelName: "tiny", gpu: false, threads: 1, ...engineOptions });
@@ -52,6 +58,8 @@ export async function startGateway(
     bodyLimit: appOptions.bodyLimitBytes,
     drainTimeout: 5_000,
     telemetry: appOptions.telemetry,
+    rateLimiter: appOptions.rateLimiter,
+    roleLimits: appOptions.roleLimits,
     versions: appOptions.versions
       ? {
           load: (version) =>
