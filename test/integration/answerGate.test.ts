@@ -3,6 +3,7 @@
 // Please reach out."). The likelihood gate at the tiny preset's tolerances passes the candidate; the probe set's
 // check for degenerate repetition fails it, with that reason, in the audit log and in `medgate rounds show`.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +28,35 @@ const probeQuestions = corpus.slice(30).map((item) => item.q);
 let database: TestDatabase;
 let workDir: string;
 let round: RoundRow;
+let judgeServer: Server;
+
+/**
+ * An OpenAI-compatible answer judge on 127.0.0.1 that prefers the answer whose most repeated 3-word run comes back
+ * fewer times, whichever place it is shown in; between answers that loop alike it picks the first shown.
+ */
+async function loopAverseJudge(): Promise<string> {
+  judgeServer = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => (body += chunk));
+    request.on("end", () => {
+      const { messages } = JSON.parse(body) as { messages: { content: string }[] };
+      const content = messages.at(-1)!.content;
+      const a = /\nAnswer A:\n([\s\S]*)\n\nAnswer B:\n/u.exec(content)![1]!;
+      const b = /\n\nAnswer B:\n([\s\S]*)\n\nWhich answer is better, A or B\?$/u.exec(content)![1]!;
+      const letter = mostRepeatedRun(b, 3) < mostRepeatedRun(a, 3) ? "B" : "A";
+      response.setHeader("content-type", "application/json");
+      response.end(
+        JSON.stringify({
+          id: "judge",
+          object: "chat.completion",
+          choices: [{ index: 0, message: { role: "assistant", content: letter }, finish_reason: "length" }],
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => judgeServer.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(judgeServer.address() as { port: number }).port}/v1`;
+}
 
 beforeAll(async () => {
   database = await createTestDatabase("postgres");
@@ -56,6 +86,7 @@ beforeAll(async () => {
       gate: {
         answers: {
           maxTokens: 64,
+          answerJudge: { endpoint: { url: await loopAverseJudge(), model: "loop-averse" } },
           probeSets: [
             {
               name: "unseen",
@@ -72,6 +103,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  judgeServer?.close();
   await database?.[Symbol.asyncDispose]();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
@@ -111,10 +143,44 @@ describe("a round whose answers regress on a check", () => {
     );
   });
 
+  it("has the configured answer judge compare every pair of answers in both orders", async () => {
+    const answers = round.stats.gate!.answers!;
+    expect(answers.judge).toMatch(/^pairwise \(endpoint:loop-averse@http:\/\/127\.0\.0\.1:\d+\/v1\)$/u);
+    const rows = await roundAnswersOf(database.db, round.id);
+    for (const row of rows) {
+      const [candidate, champion] = [
+        mostRepeatedRun(row.candidateText, 3),
+        mostRepeatedRun(row.championText, 3),
+      ];
+      const expected =
+        row.candidateText === row.championText || candidate === champion
+          ? "tie"
+          : candidate < champion
+            ? "win"
+            : "loss";
+      expect(row.verdict, row.candidateText).toBe(expected);
+    }
+    const unseen = answers.probeSets.find((set) => set.name === "unseen")!.judge!;
+    const check = answers.probeSets.find((set) => set.name === "unseen")!.checks[0]!;
+    // Every answer the check says loops is a loss, every one it says stopped looping a win.
+    expect(unseen.losses).toBeGreaterThanOrEqual(check.mcnemar.c);
+    expect(unseen.wins + unseen.ties + unseen.losses).toBe(probeQuestions.length);
+    expect(unseen.winRate).toBe((unseen.wins + unseen.ties / 2) / probeQuestions.length);
+    expect(unseen.upper).toBeLessThan(0.5 + 1e-9);
+    // The losing answers are the longer ones: at equal length the candidate loses less often.
+    expect(unseen.lengthControlledWinRate).toBeGreaterThan(unseen.winRate);
+    const overall = answers.overall!;
+    console.info(
+      `loop-averse judge: unseen ${unseen.wins}/${unseen.ties}/${unseen.losses}, win rate ${unseen.winRate.toFixed(3)} [${unseen.lower.toFixed(3)}, ${unseen.upper.toFixed(3)}], length-controlled ${unseen.lengthControlledWinRate.toFixed(3)} (φ ${unseen.lengthCoefficient.toFixed(2)}); overall ${overall.wins}/${overall.ties}/${overall.losses}, ${overall.winRate.toFixed(3)} [${overall.lower.toFixed(3)}, ${overall.upper.toFixed(3)}], length-controlled ${overall.lengthControlledWinRate.toFixed(3)}`,
+    );
+  });
+
   it("shows the answer evaluation in medgate rounds show", async () => {
     const shown = await spawnMedgate(["rounds", "show", "tiny#1", "--database-url", database.url!]).output;
     expect(shown.code, shown.stderr).toBe(0);
-    expect(shown.stdout).toMatch(/answer evaluation \(failed\): greedy, up to 64 tokens; judge: pairwise/u);
+    expect(shown.stdout).toMatch(
+      /answer evaluation \(failed\): greedy, up to 64 tokens; judge: pairwise \(endpoint:loop-averse/u,
+    );
     expect(shown.stdout).toContain(
       `\n  unseen (${join(workDir, "probes.jsonl")}): ${probeQuestions.length} prompts;`,
     );
