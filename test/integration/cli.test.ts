@@ -74,6 +74,54 @@ describe("medgate keys and db", () => {
   );
 });
 
+describe("medgate keys limits and storage policy", () => {
+  it("creates a key with limits and no stored text, then updates it by prefix", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
+    const where = ["--data-dir", dataDir];
+    const env = { ...process.env, DATABASE_URL: "" };
+    const keys = (...args: string[]) => run(["keys", ...args, ...where], env);
+    /** The list's row of the key with this prefix, by column. */
+    const listed = async (prefix: string) => {
+      const [header, ...rows] = (await keys("list")).stdout.trim().split("\n");
+      const row = rows.map((line) => line.split("\t")).find((cells) => cells[1] === prefix);
+      return Object.fromEntries(header!.split("\t").map((column, index) => [column, row?.[index]]));
+    };
+    try {
+      const created = await keys(
+        "create",
+        ...["--role", "client", "--name", "ward app", "--rpm", "30", "--tpm", "5000", "--no-store-text"],
+      );
+      expect(created.code).toBe(0);
+      expect(created.stderr).toContain(
+        "requests/min: 30, generated tokens/min: 5000, conversations never stored",
+      );
+      const prefix = created.stdout.trim().slice(0, 8);
+      expect(await listed(prefix)).toMatchObject({ rpm: "30", tpm: "5000", text: "not stored" });
+
+      const updated = await keys("update", prefix, "--rpm", "none", "--tpm", "default", "--store-text");
+      expect(updated.code).toBe(0);
+      expect(updated.stderr).toContain("requests/min: no limit, generated tokens/min: the role's default");
+      expect(await listed(prefix)).toMatchObject({ rpm: "none", tpm: "default", text: "stored" });
+      expect((await keys("update", prefix, "--tpm", "120")).code).toBe(0);
+      expect(await listed(prefix)).toMatchObject({ rpm: "none", tpm: "120", text: "stored" });
+
+      for (const [args, message] of [
+        [["update", prefix, "--rpm", "0"], "Invalid --rpm"],
+        [["update", prefix, "--tpm", "lots"], "Invalid --tpm"],
+        [["update", prefix], "keys update needs --rpm"],
+        [["update", prefix, "--store-text", "--no-store-text"], "not both"],
+        [["update", "mg-nokey", "--rpm", "5"], "No active key"],
+      ] as const) {
+        const refused = await keys(...args);
+        expect(refused.code, args.join(" ")).toBe(2);
+        expect(refused.stderr).toContain(message);
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("medgate CLI", () => {
   it("prints help for the program and each command", async () => {
     const top = await run(["--help"]);
