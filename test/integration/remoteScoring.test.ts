@@ -438,13 +438,17 @@ describe("a round's judging and gate steps with `scorer` set", () => {
       expect(Math.abs(row.score! - localScores[i]!.score!)).toBeLessThan(1e-4);
 
     const withoutRuns = (gate: Record<string, unknown>) => {
-      const { candidate: _, champion: __, seconds: ___, judgeAgreement, ...rest } = gate;
+      const { candidate: _, champion: __, seconds: ___, judgeAgreement, answers, ...rest } = gate;
       const { judge: ____, ...figures } = judgeAgreement as Record<string, unknown>;
-      return { ...rest, judgeAgreement: figures };
+      const { judge: _____, ...answerFigures } = answers as Record<string, unknown>;
+      return { ...rest, judgeAgreement: figures, answers: answerFigures };
     };
     const localGate = here.stats.gate as Record<string, unknown>;
     const remoteGate = there.stats.gate as Record<string, unknown>;
     expect(withoutRuns(remoteGate)).toEqual(withoutRuns(localGate));
+    // The answers are generated here either way; the round's judge compares them where it scores.
+    expect((remoteGate.answers as { judge: string }).judge).toBe(remoteJudge);
+    expect((localGate.answers as { judge: string }).judge).toBe(localJudge);
     expect(remoteGate.heldoutPreferenceAccuracy).not.toBeNull();
 
     // The eval runs say where they were scored, and their per-question scores agree.
