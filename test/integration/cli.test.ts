@@ -122,6 +122,39 @@ describe("medgate keys limits and storage policy", () => {
   });
 });
 
+describe("medgate serve role limits", () => {
+  it("limits keys without their own limits by their role's, from flags and the environment", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
+    const { child, url, stderr } = await serveMedgate(
+      [
+        ...["--data-dir", join(dataDir, "db"), "--spool-dir", join(dataDir, "spool")],
+        ...["--model", testModels().ggufPath, "--model-name", "tiny", "--port", "0", "--threads", "1"],
+        ...["--gpu", "cpu", "--admin-rpm", "2"],
+      ],
+      { ...process.env, MEDGATE_ADMIN_TPM: "100000" },
+    );
+    try {
+      const apiKey = /created a local admin API key \(shown only now\): (\S+)/u.exec(stderr())?.[1];
+      const models = () => fetch(`${url}/models`, { headers: { authorization: `Bearer ${apiKey}` } });
+      const first = await models();
+      expect(first.status).toBe(200);
+      expect(first.headers.get("x-ratelimit-limit-requests")).toBe("2");
+      expect(first.headers.get("x-ratelimit-remaining-requests")).toBe("1");
+      expect(first.headers.get("x-ratelimit-limit-tokens")).toBe("100000");
+      expect((await models()).status).toBe(200);
+      const refused = await models();
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("rate_limit_exceeded");
+    } finally {
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("medgate CLI", () => {
   it("prints help for the program and each command", async () => {
     const top = await run(["--help"]);
