@@ -16,9 +16,11 @@ import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import type { AnswerCheckInput } from "../../trainer/eval/answerChecks.ts";
+import { evaluateAnswers } from "../../trainer/eval/answerEvaluation.ts";
 import { medicalQa } from "../../trainer/fixtures.ts";
 import { runEngineScript } from "../../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, type RoundProgress, trainerSteps } from "../../trainer/RoundRunner.ts";
+import { parseRoundConfig } from "../../trainer/roundConfig.ts";
 import { tinyRoundConfig } from "../../trainer/roundPresets.ts";
 import { browserNote, chromiumPath, launchChromium } from "../support/browser.ts";
 import { testModels } from "../support/fixtures.ts";
@@ -443,6 +445,41 @@ describe("the gate's answer evaluation", () => {
     console.info(
       `answers: win/tie/loss ${overall.wins}/${overall.ties}/${overall.losses}, win rate ${overall.winRate.toFixed(3)} [${overall.lower.toFixed(3)}, ${overall.upper.toFixed(3)}], length-controlled ${overall.lengthControlledWinRate.toFixed(3)}; checks ${unseen.checks.map((c) => `${c.name} ${c.championPassed}→${c.candidatePassed}/${c.n}`).join(", ")}; ${round.stats.gate!.seconds.answers} s`,
     );
+  });
+});
+
+describe("the answer evaluation with k samples", () => {
+  it("has both versions answer each prompt k times with the seeds they share, the same on every run", async () => {
+    const config = parseRoundConfig({
+      ...round.config,
+      gate: { ...(round.config.gate as object), answers: { samples: 2, temperature: 0.9, limit: 4 } },
+    });
+    const candidate = (await findModelVersion(database.db, round.candidateVersionId!))!;
+    const context = {
+      db: database.db,
+      workDir: join(testModels().dir, "..", `rounds-${process.pid}`),
+      onProgress: () => {},
+      signal: new AbortController().signal,
+      env: {},
+    };
+    const run = () => evaluateAnswers(round, config, { candidate, champion }, config.gate.policy, context);
+    const first = await run();
+    expect(first.figures.settings).toEqual({ samples: 2, temperature: 0.9, maxTokens: 24, seed: 0 });
+    expect(first.rows).toHaveLength(2 * 4);
+    for (const [i, row] of first.rows.entries()) expect(row.sample).toBe(i % 2);
+    // A prompt's two samples have their own seeds; both versions answered each with the same one.
+    const seeds = first.rows.map((row) => row.seed);
+    expect(new Set(seeds).size).toBe(seeds.length);
+    const greedy = (await roundAnswersOf(database.db, round.id)).filter((row) => row.probeSet === "heldout");
+    const sampled = first.rows.filter((row) => row.championText !== greedy[row.promptIndex]!.championText);
+    expect(sampled.length).toBeGreaterThan(0);
+    // The same seeds give the same answers.
+    const second = await run();
+    expect(second.rows.map((row) => [row.championText, row.candidateText])).toEqual(
+      first.rows.map((row) => [row.championText, row.candidateText]),
+    );
+    expect(first.figures.overall!.comparisons).toBe(8);
+    expect(first.figures.overall!.prompts).toBe(4);
   });
 });
 
