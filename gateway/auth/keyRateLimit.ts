@@ -4,6 +4,7 @@
 import type { MiddlewareHandler } from "hono";
 import { RateLimitedError } from "../errors.ts";
 import type { CompletionRecorder } from "../log/completionRecord.ts";
+import { gatewayInstruments } from "../telemetry/instruments.ts";
 import type { Caller, Role } from "./ApiKeyAuth.ts";
 import type { KeyLimits, RateLimiter, RateLimitState } from "./RateLimiter.ts";
 
@@ -60,6 +61,10 @@ export function keyRateLimit(
     if (limits.requestsPerMinute === null && limits.tokensPerMinute === null) return next();
     const admission = await limiter.admit(caller.keyId, limits);
     if (!admission.admitted) {
+      gatewayInstruments().rateLimited.add(1, {
+        "medgate.rate_limit": admission.exceeded,
+        "medgate.api_key.role": caller.role,
+      });
       const retryAfterSeconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
       const what =
         admission.exceeded === "requests"

@@ -63,6 +63,10 @@ function instrumentsOf(meter: Meter) {
     overloaded: meter.createCounter("medgate.requests.overloaded", {
       description: "Requests refused with 429 because every sequence was busy and the queue full",
     }),
+    rateLimited: meter.createCounter("medgate.requests.rate_limited", {
+      description:
+        "Requests refused with 429 because their key was over its requests or generated tokens per minute",
+    }),
     cancelled: meter.createCounter("medgate.completions.cancelled", {
       description: "Completions the client cancelled (streams left, requests aborted)",
     }),

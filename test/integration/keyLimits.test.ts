@@ -10,20 +10,38 @@ import { type ApiKeyPolicy, createApiKey } from "../../db/apiKeys.ts";
 import { completions } from "../../db/schema.ts";
 import { InMemoryRateLimiter } from "../../gateway/auth/InMemoryRateLimiter.ts";
 import { testModels } from "../support/fixtures.ts";
+import { startTestTelemetry } from "../support/otlpReceiver.ts";
+import { parsePrometheusText, sampleSum } from "../support/prometheusText.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 
 const windowMs = 5_000;
 let gateway: TestGateway;
+let telemetry: AsyncDisposable;
 
 beforeAll(async () => {
+  const started = await startTestTelemetry();
+  telemetry = started;
   gateway = await startGateway(
     { modelPath: testModels().ggufPath, parallel: 2, contextSize: 512 },
-    { rateLimiter: new InMemoryRateLimiter({ windowMs }) },
+    {
+      rateLimiter: new InMemoryRateLimiter({ windowMs }),
+      telemetry: { captureMessageContent: false, metricsText: started.telemetry.metricsText },
+    },
   );
 });
 afterAll(async () => {
   await gateway?.[Symbol.asyncDispose]();
+  await telemetry?.[Symbol.asyncDispose]();
 });
+
+/** How many requests of client keys /metrics says were refused over this limit. */
+async function refusedOver(limit: "requests" | "tokens"): Promise<number> {
+  const response = await fetch(`${gateway.url}/metrics`, { headers: gateway.authHeaders });
+  return sampleSum(parsePrometheusText(await response.text()), "medgate_requests_rate_limited_total", {
+    medgate_rate_limit: limit,
+    medgate_api_key_role: "client",
+  });
+}
 
 /** A client key with this policy, and an `openai` client sending it. */
 async function clientKey(
@@ -55,6 +73,7 @@ function rateLimitHeadersOf(headers: Headers): Record<string, string> {
 describe("requests per minute", () => {
   it("answers 429 with Retry-After and OpenAI's headers once a key's minute is full", async () => {
     const { client } = await clientKey({ requestsPerMinute: 2 });
+    const refusedBefore = await refusedOver("requests");
     const first = await client.chat.completions.create(whole).withResponse();
     expect(rateLimitHeadersOf(first.response.headers)).toEqual({
       "x-ratelimit-limit-requests": "2",
@@ -74,6 +93,7 @@ describe("requests per minute", () => {
     expect(retryAfter).toBeLessThanOrEqual(windowMs / 1000);
     expect(error.headers.get("x-ratelimit-limit-requests")).toBe("2");
     expect(error.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+    expect((await refusedOver("requests")) - refusedBefore).toBe(1);
   });
 
   it("lets the client's built-in retry wait for Retry-After and then succeed", async () => {
