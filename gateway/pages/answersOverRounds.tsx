@@ -66,7 +66,7 @@ export function AnswersOverRounds({ rounds }: { rounds: RoundRow[] }) {
           title={`Pass rate by round: ${title}`}
           series={sorted(series)}
           connect
-          width={420}
+          width={480}
           height={180}
         />
       ))}

@@ -126,13 +126,21 @@ function Answer({
 const verdictText = { win: "candidate better", tie: "tie", loss: "champion better" } as const;
 const probability = (value: number | null) => (value === null ? "—" : fixed(value));
 
-function AnswerRow({ row }: { row: RoundAnswerRow }) {
+/** Where a prompt came from: its line in the probe set's file (whose path heads the page), a probe id, a round prompt. */
+function sourceOf(row: RoundAnswerRow, report: AnswerEvaluationReport): string {
+  const path = report.probeSets.find((set) => set.name === row.probeSet)?.path;
+  return path !== undefined && row.source.startsWith(`${path}:`)
+    ? `line ${row.source.slice(path.length + 1)}`
+    : row.source;
+}
+
+function AnswerRow({ row, report }: { row: RoundAnswerRow; report: AnswerEvaluationReport }) {
   const verdict = row.verdict as keyof typeof verdictText | null;
   return (
     <tr data-answer-id={String(row.id)} data-probe-set={row.probeSet}>
       <td>
         <div class="meta">
-          {`${row.probeSet} #${row.promptIndex + 1} · ${row.source}${row.seed === null ? "" : ` · sample ${row.sample + 1}, seed ${row.seed}`}`}
+          {`${row.probeSet} #${row.promptIndex + 1} · ${sourceOf(row, report)}${row.seed === null ? "" : ` · sample ${row.sample + 1}, seed ${row.seed}`}`}
         </div>
         {row.messages.map((message) => (
           <div>
@@ -241,7 +249,7 @@ export function RoundAnswers({
           </thead>
           <tbody>
             {rows.map((row) => (
-              <AnswerRow row={row} />
+              <AnswerRow row={row} report={report} />
             ))}
           </tbody>
         </table>

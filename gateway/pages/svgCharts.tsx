@@ -11,7 +11,13 @@ export function tick(value: number): string {
   return Number(value.toFixed(abs < 1 ? 3 : 2)).toString();
 }
 
-/** An accessible SVG of the given size with the chart's title at its top. */
+/** Characters of an 11–12px label that fit in `pixels` (about 7 pixels each). */
+const charactersIn = (pixels: number) => Math.floor(pixels / 7.2);
+
+/**
+ * An accessible SVG of the given size with the chart's title at its top: cut with an ellipsis where it would not
+ * fit (a check's name can be long), whole in its aria-label.
+ */
 function Chart({
   title,
   titleX,
@@ -36,7 +42,9 @@ function Chart({
       xmlns="http://www.w3.org/2000/svg"
     >
       <text x={titleX} y={14} class="chart-title">
-        {title}
+        {title.length > charactersIn(width - titleX - 8)
+          ? `${title.slice(0, charactersIn(width - titleX - 8) - 1)}…`
+          : title}
       </text>
       {children}
     </svg>
