@@ -1,8 +1,9 @@
-// The pictures in docs/: the review queue, the compare view and the admin dashboard, rendered in Chromium by a real
+// The pictures in docs/: the review queue, the compare view, the admin dashboard and a round's answers page, rendered
+// in Chromium by a real
 // gateway after a real round on the tiny model. Each page is checked to show what its picture shows before the
 // picture is taken, so a page that stops rendering a chart or a table fails here rather than leaving a stale
 // picture. docs/images/ gets a new file only when the page changed (test/support/docImages.ts).
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
@@ -40,9 +41,42 @@ beforeAll(async () => {
   // The traffic and feedback of test/integration/round.test.ts, whose round passes the gate, then a round with
   // the tuning step on, so that the dashboard has every chart it can draw.
   await sendRoundTraffic(gateway, questions, " Please consult a clinician.");
+  // The gate's answer evaluation gets a probe set of questions no traffic asks, with checks. The pictures need a
+  // promoted round, so here the checks are measured and decide nothing (checkTolerance 1).
+  // At a path that is the same on every run, as the answers page shows it (test-artifacts/ is not committed).
+  const probesPath = join("test-artifacts", "doc-screenshots-unseen.jsonl");
+  await mkdir("test-artifacts", { recursive: true });
+  await writeFile(
+    probesPath,
+    `${questions
+      .slice(56)
+      .map((content) => JSON.stringify({ conversation: [{ role: "user", content }] }))
+      .join("\n")}\n`,
+  );
+  const preset = tinyRoundConfig().gate!;
   const created = await createRoundFor(database.db, {
     modelName: "tiny",
-    config: tinyRoundConfig({ heldoutFraction: 0.3, minHeldout: 8, sft: { enabled: true } }),
+    config: tinyRoundConfig({
+      heldoutFraction: 0.3,
+      minHeldout: 8,
+      sft: { enabled: true },
+      gate: {
+        ...preset,
+        answers: {
+          probeSets: [
+            {
+              name: "unseen",
+              path: probesPath,
+              checks: [
+                { kind: "matches", pattern: "consult a clinician", name: "advises a clinician" },
+                { kind: "endsWithSentence", name: "ends with a complete sentence" },
+              ],
+            },
+          ],
+        },
+        policy: { ...preset.policy, answers: { checkTolerance: 1 } },
+      },
+    }),
     createdBy: "docScreenshots.test",
   });
   round = await driveRound(created.id, { database, workDir });
@@ -208,9 +242,37 @@ describe("the pictures in docs/", () => {
         "docScreenshots.test",
         "first champion",
       ]);
+      // The answer evaluation: the win rate and each check's pass rate charted over rounds, summed up on the card.
+      const overRounds = page.locator("[data-answers-over-rounds]");
+      expect(await overRounds.locator("svg.chart").count()).toBe(3);
+      expect(await overRounds.locator("svg.chart circle").count()).toBe(6);
+      expect(await card.locator("[data-answers] a").getAttribute("href")).toBe(
+        `/admin/rounds/${round.id}/answers?page=1`,
+      );
       await picture("admin-dashboard", page, { until: card.locator('svg.chart[aria-label="DPO loss"]') });
       await picture("admin-round", page, { region: card });
       await picture("admin-gate-report", page, { region: gate });
+      await page.close();
+    },
+  );
+
+  it.skipIf(!chromiumPath)(
+    `admin-answers.png: the round's probe prompts with both versions' answers side by side${browserNote}`,
+    async () => {
+      const page = await signedIn("admin", gateway.apiKey);
+      await page.goto(`${gateway.url}/admin/rounds/${round.id}/answers?probe_set=unseen`);
+      expect(await page.locator("h1").textContent()).toBe("tiny round 1: answers to probe prompts");
+      expect(await page.locator("table[data-probe-sets] tbody tr").count()).toBe(2);
+      const rows = page.locator("table.answers tbody tr");
+      expect(await rows.count()).toBe(questions.length - 56);
+      for (const row of (await rows.all()).slice(0, 3)) {
+        for (const side of ["champion", "candidate"])
+          expect(await row.locator(`td[data-side="${side}"] li[data-check]`).count(), side).toBe(2);
+        expect(await row.locator("td[data-verdict]").getAttribute("data-verdict")).toMatch(
+          /^(win|tie|loss)$/u,
+        );
+      }
+      await picture("admin-answers", page, { until: rows.nth(2) });
       await page.close();
     },
   );
