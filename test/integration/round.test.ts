@@ -450,9 +450,14 @@ describe("the gate's answer evaluation", () => {
 
 describe("the answer evaluation with k samples", () => {
   it("has both versions answer each prompt k times with the seeds they share, the same on every run", async () => {
+    // A judge GGUF of its own (here the tiny model's file) compares them.
+    const answerJudge = { gguf: testModels().ggufPath };
     const config = parseRoundConfig({
       ...round.config,
-      gate: { ...(round.config.gate as object), answers: { samples: 2, temperature: 0.9, limit: 4 } },
+      gate: {
+        ...(round.config.gate as object),
+        answers: { samples: 2, temperature: 0.9, limit: 4, answerJudge },
+      },
     });
     const candidate = (await findModelVersion(database.db, round.candidateVersionId!))!;
     const context = {
@@ -465,6 +470,7 @@ describe("the answer evaluation with k samples", () => {
     const run = () => evaluateAnswers(round, config, { candidate, champion }, config.gate.policy, context);
     const first = await run();
     expect(first.figures.settings).toEqual({ samples: 2, temperature: 0.9, maxTokens: 24, seed: 0 });
+    expect(first.figures.judge).toBe(`pairwise (local:answer-judge:${answerJudge.gguf})`);
     expect(first.rows).toHaveLength(2 * 4);
     for (const [i, row] of first.rows.entries()) expect(row.sample).toBe(i % 2);
     // A prompt's two samples have their own seeds; both versions answered each with the same one.
