@@ -13,6 +13,7 @@ import {
   unfinishedRounds,
 } from "../db/rounds.ts";
 import { type RoundRow, type RoundState, roundState } from "../db/schema.ts";
+import { readProbeSet } from "./eval/probeSet.ts";
 import { EngineScriptError } from "./pythonEngine.ts";
 import { parseRoundConfig, type RoundConfigInput } from "./roundConfig.ts";
 import { collectPrompts } from "./steps/collect.ts";
@@ -99,6 +100,13 @@ export async function createRoundFor(
     throw new RoundStepError(
       `The implicit-reward judge needs a champion trained by a previous round (it is π_k, its parent π_ref); version ${champion.version} of "${options.modelName}" has no parent.`,
     );
+  }
+  // A probe set the gate could not read refuses the round now, not after its training.
+  for (const set of config.gate.answers.enabled ? config.gate.answers.probeSets : []) {
+    if (!set.path) continue;
+    await readProbeSet(set.path).catch((error: Error) => {
+      throw new RoundStepError(error.message);
+    });
   }
   const previous = await latestRound(db, options.modelName);
   return createRound(db, {

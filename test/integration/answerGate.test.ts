@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { championChangesOf } from "../../db/championChanges.ts";
 import { roundAnswersOf } from "../../db/roundAnswers.ts";
+import { listRounds } from "../../db/rounds.ts";
 import type { RoundRow } from "../../db/schema.ts";
 import { mostRepeatedRun } from "../../trainer/eval/answerChecks.ts";
 import { medicalQa } from "../../trainer/fixtures.ts";
@@ -173,6 +174,29 @@ describe("a round whose answers regress on a check", () => {
     console.info(
       `loop-averse judge: unseen ${unseen.wins}/${unseen.ties}/${unseen.losses}, win rate ${unseen.winRate.toFixed(3)} [${unseen.lower.toFixed(3)}, ${unseen.upper.toFixed(3)}], length-controlled ${unseen.lengthControlledWinRate.toFixed(3)} (φ ${unseen.lengthCoefficient.toFixed(2)}); overall ${overall.wins}/${overall.ties}/${overall.losses}, ${overall.winRate.toFixed(3)} [${overall.lower.toFixed(3)}, ${overall.upper.toFixed(3)}], length-controlled ${overall.lengthControlledWinRate.toFixed(3)}`,
     );
+  });
+
+  it("refuses to create a round whose probe set is malformed, naming the file, the line and the field", async () => {
+    const bad = join(workDir, "bad.jsonl");
+    await writeFile(
+      bad,
+      `${JSON.stringify({ conversation: [{ role: "user", content: "Is this rash serious?" }] })}\n${JSON.stringify(
+        {
+          conversation: [
+            { role: "user", content: "Hi" },
+            { role: "assistant", content: "Hello" },
+          ],
+        },
+      )}\n`,
+    );
+    await expect(
+      createRoundFor(database.db, {
+        modelName: "tiny",
+        config: tinyRoundConfig({ gate: { answers: { probeSets: [{ name: "clinic", path: bad }] } } }),
+        createdBy: "answerGate.test",
+      }),
+    ).rejects.toThrow(`Probe set ${bad}:2: conversation: the last message must be the user's`);
+    expect((await listRounds(database.db, "tiny")).map((row) => row.number)).toEqual([1]);
   });
 
   it("shows the answer evaluation in medgate rounds show", async () => {
