@@ -117,6 +117,7 @@ describe("a round's answers page", () => {
     expect(html).toContain("Please see a clinician &amp; rest. 0");
     expect(html).not.toContain("<script>");
     expect(html).toContain("unseen #1 · line 1");
+    expect(html).toContain("stopped 40% → 50%");
     expect(html).toContain("advises a clinician: 3/30 → 27/30, 24/0, p=1.00e-7");
     expect(html).toContain("Page 1 of 2 · answers 1–25 of 30");
     expect(html).toContain(`href="/admin/rounds/${roundId}/answers?page=2" rel="next"`);

@@ -38,6 +38,7 @@ ul.checks{list-style:none;margin:.2rem 0;padding:0;font-size:.8rem}
 `;
 
 const fixed = (value: number) => value.toFixed(2);
+const percent = (value: number) => `${Math.round(value * 100)}%`;
 
 const judged = (report: AnswerJudgeReport | null) =>
   report
@@ -52,7 +53,7 @@ function ProbeSets({ round, report }: { round: RoundRow; report: AnswerEvaluatio
         <tr>
           <th>probe set</th>
           <th>prompts</th>
-          <th>mean characters (champion → candidate)</th>
+          <th>mean characters; stopped before the token limit (champion → candidate)</th>
           <th>checks: passes (champion → candidate), gained/lost, McNemar p</th>
           <th>answer judge</th>
         </tr>
@@ -68,7 +69,10 @@ function ProbeSets({ round, report }: { round: RoundRow; report: AnswerEvaluatio
               {set.prompts}
               {set.trainedOn > 0 && <div class="meta">{`${set.trainedOn} left out: trained on`}</div>}
             </td>
-            <td>{`${Math.round(set.meanChars.champion)} → ${Math.round(set.meanChars.candidate)}`}</td>
+            <td>
+              {`${Math.round(set.meanChars.champion)} → ${Math.round(set.meanChars.candidate)}`}
+              <div class="meta">{`stopped ${percent(set.stopped.champion)} → ${percent(set.stopped.candidate)}`}</div>
+            </td>
             <td>
               {set.checks.length === 0
                 ? "—"
