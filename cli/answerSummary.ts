@@ -22,7 +22,7 @@ export function answerSummary(
   for (const set of report.probeSets) {
     const percent = (share: number) => `${Math.round(share * 100)}%`;
     lines.push(
-      `  ${set.name}${set.path ? ` (${set.path})` : ""}: ${set.prompts} prompts${set.trainedOn > 0 ? ` (${set.trainedOn} left out: the round trained on them)` : ""}; mean length ${champion} ${Math.round(set.meanChars.champion)} → ${candidate} ${Math.round(set.meanChars.candidate)} characters; ended before the limit ${percent(set.stopped.champion)} → ${percent(set.stopped.candidate)}`,
+      `  ${set.name}${set.path ? ` (${set.path})` : ""}: ${set.prompts} prompts${set.trainedOn > 0 ? ` (${set.trainedOn} left out: the round trained on them)` : ""}${set.tooLong ? ` (${set.tooLong} left out: too long for a model's context)` : ""}; mean length ${champion} ${Math.round(set.meanChars.champion)} → ${candidate} ${Math.round(set.meanChars.candidate)} characters; ended before the limit ${percent(set.stopped.champion)} → ${percent(set.stopped.candidate)}`,
     );
     if (set.checks.length > 0) {
       const width = Math.max(5, ...set.checks.map((check) => check.name.length));

@@ -106,6 +106,8 @@ export type AnswerProbeSetReport = {
   prompts: number;
   /** Prompts left out because the round trained on them (a probe set must never enter training). */
   trainedOn: number;
+  /** Prompts left out because they do not fit a model's context with the answer's tokens. */
+  tooLong?: number;
   /** Mean answer length in characters, and the share of answers that ended before the token limit. */
   meanChars: { candidate: number; champion: number };
   stopped: { candidate: number; champion: number };

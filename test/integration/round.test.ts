@@ -452,11 +452,21 @@ describe("the answer evaluation with k samples", () => {
   it("has both versions answer each prompt k times with the seeds they share, the same on every run", async () => {
     // A judge GGUF of its own (here the tiny model's file) compares them.
     const answerJudge = { gguf: testModels().ggufPath };
+    // A probe set with a conversation longer than the context: left out and counted.
+    const longPath = join(testModels().dir, "..", `long-probes-${process.pid}.jsonl`);
+    const ask = (content: string) => JSON.stringify({ conversation: [{ role: "user", content }] });
+    await writeFile(longPath, `${ask(questions[61]!)}\n${ask(questions.join(" ").repeat(4))}\n`);
     const config = parseRoundConfig({
       ...round.config,
       gate: {
         ...(round.config.gate as object),
-        answers: { samples: 2, temperature: 0.9, limit: 4, answerJudge },
+        answers: {
+          samples: 2,
+          temperature: 0.9,
+          limit: 4,
+          answerJudge,
+          probeSets: [{ name: "long", path: longPath }],
+        },
       },
     });
     const candidate = (await findModelVersion(database.db, round.candidateVersionId!))!;
@@ -471,21 +481,27 @@ describe("the answer evaluation with k samples", () => {
     const first = await run();
     expect(first.figures.settings).toEqual({ samples: 2, temperature: 0.9, maxTokens: 24, seed: 0 });
     expect(first.figures.judge).toBe(`pairwise (local:answer-judge:${answerJudge.gguf})`);
-    expect(first.rows).toHaveLength(2 * 4);
+    expect(first.rows).toHaveLength(2 * 4 + 2);
     for (const [i, row] of first.rows.entries()) expect(row.sample).toBe(i % 2);
+    expect(first.figures.probeSets.find((set) => set.name === "long")).toMatchObject({
+      prompts: 1,
+      tooLong: 1,
+    });
     // A prompt's two samples have their own seeds; both versions answered each with the same one.
     const seeds = first.rows.map((row) => row.seed);
     expect(new Set(seeds).size).toBe(seeds.length);
     const greedy = (await roundAnswersOf(database.db, round.id)).filter((row) => row.probeSet === "heldout");
-    const sampled = first.rows.filter((row) => row.championText !== greedy[row.promptIndex]!.championText);
+    const sampled = first.rows.filter(
+      (row) => row.probeSet === "heldout" && row.championText !== greedy[row.promptIndex]!.championText,
+    );
     expect(sampled.length).toBeGreaterThan(0);
     // The same seeds give the same answers.
     const second = await run();
     expect(second.rows.map((row) => [row.championText, row.candidateText])).toEqual(
       first.rows.map((row) => [row.championText, row.candidateText]),
     );
-    expect(first.figures.overall!.comparisons).toBe(8);
-    expect(first.figures.overall!.prompts).toBe(4);
+    expect(first.figures.overall!.comparisons).toBe(10);
+    expect(first.figures.overall!.prompts).toBe(5);
   });
 });
 

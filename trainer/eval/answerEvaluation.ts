@@ -7,11 +7,12 @@ import type { NewRoundAnswer } from "../../db/roundAnswers.ts";
 import { roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import type { ModelVersionRow, RoundRow } from "../../db/schema.ts";
 import type { ChatMessage, FinishReason } from "../../inference/chatTypes.ts";
+import { ContextLengthExceededError } from "../../inference/errors.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import { judgeFor } from "../judges/judgeFor.ts";
 import { endpointVerdicts, pairwiseJudge, scorerVerdicts } from "../judges/pairwise.ts";
-import type { Judge } from "../judges/types.ts";
+import type { Judge, PairComparison } from "../judges/types.ts";
 import type { RoundConfig } from "../roundConfig.ts";
 import { engineScorer } from "../scoring/engineScorer.ts";
 import { engineOptions, loadVersion, RoundStepError, type StepContext } from "../steps/stepContext.ts";
@@ -70,7 +71,8 @@ export async function evaluateAnswers(
       ...(done === undefined ? {} : { done, total: asked.length }),
     });
   // One model at a time: the two engines never hold the memory together.
-  const answersOf = async (version: ModelVersionRow, label: string): Promise<Answer[]> => {
+  // A prompt too long for a model's context gets no answer (null); it is left out of the comparison.
+  const answersOf = async (version: ModelVersionRow, label: string): Promise<(Answer | null)[]> => {
     await using engine = await loadVersion(version, config, { kvCache: "f16" });
     let done = 0;
     progress(`answers: ${label}`, done);
@@ -79,16 +81,25 @@ export async function evaluateAnswers(
       asked,
       engine.info.parallel,
       async ({ prompt, seed }) => {
-        const stream = await engine.startChat(
-          {
-            messages: prompt.messages,
-            maxTokens: settings.maxTokens,
-            sampling:
-              seed === null ? { temperature: 0 } : { temperature: settings.temperature!, topP: config.topP },
-            ...(seed === null ? {} : { seed }),
-          },
-          context.signal,
-        );
+        let stream: Awaited<ReturnType<typeof engine.startChat>>;
+        try {
+          stream = await engine.startChat(
+            {
+              messages: prompt.messages,
+              maxTokens: settings.maxTokens,
+              sampling:
+                seed === null
+                  ? { temperature: 0 }
+                  : { temperature: settings.temperature!, topP: config.topP },
+              ...(seed === null ? {} : { seed }),
+            },
+            context.signal,
+          );
+        } catch (error) {
+          if (!(error instanceof ContextLengthExceededError)) throw error;
+          progress(`answers: ${label}`, ++done);
+          return null;
+        }
         for await (const _ of stream) {
           // The whole text is read from the result.
         }
@@ -101,12 +112,17 @@ export async function evaluateAnswers(
   };
   const championAnswers = await answersOf(models.champion, `champion v${models.champion.version}`);
   const candidateAnswers = await answersOf(models.candidate, `candidate v${models.candidate.version}`);
+  const answered = asked.flatMap((item, i) => {
+    const champion = championAnswers[i];
+    const candidate = candidateAnswers[i];
+    return champion && candidate ? [{ ...item, champion, candidate }] : [];
+  });
 
   const verdicts: ({
     verdict: AnswerVerdict;
     candidateFirst: number | null;
     candidateSecond: number | null;
-  } | null)[] = asked.map(() => null);
+  } | null)[] = answered.map(() => null);
   let judgeName: string | null = null;
   let judgeSkipped: string | undefined;
   {
@@ -117,21 +133,23 @@ export async function evaluateAnswers(
       let done = 0;
       progress(`answers: judged by ${judgeName}`, 0);
       await mapConcurrent(
-        asked,
+        answered,
         2,
-        async ({ prompt }, i) => {
-          const candidate = candidateAnswers[i]!.text;
-          const champion = championAnswers[i]!.text;
+        async ({ prompt, candidate: { text: candidate }, champion: { text: champion } }, i) => {
           if (candidate === champion) {
             // The same answer: a tie without asking.
             verdicts[i] = { verdict: "tie", candidateFirst: null, candidateSecond: null };
           } else {
-            const { aShownFirst, bShownFirst } = await judge.compare(
-              prompt.messages,
-              candidate,
-              champion,
-              context.signal,
-            );
+            let comparison: PairComparison;
+            try {
+              comparison = await judge.compare(prompt.messages, candidate, champion, context.signal);
+            } catch (error) {
+              // Both answers with the prompt do not fit the judge's context: not judged.
+              if (!(error instanceof ContextLengthExceededError)) throw error;
+              progress(`answers: judged by ${judgeName}`, ++done);
+              return;
+            }
+            const { aShownFirst, bShownFirst } = comparison;
             verdicts[i] = {
               verdict: verdictOf(aShownFirst, bShownFirst),
               candidateFirst: aShownFirst,
@@ -145,32 +163,32 @@ export async function evaluateAnswers(
     }
   }
 
-  const rows: NewRoundAnswer[] = asked.map(({ setIndex, promptIndex, prompt, sample, seed }, i) => {
-    const set = sets[setIndex]!;
-    const champion = championAnswers[i]!;
-    const candidate = candidateAnswers[i]!;
-    return {
-      roundId: round.id,
-      probeSet: set.name,
-      promptIndex,
-      source: prompt.source,
-      messages: prompt.messages,
-      sample,
-      seed,
-      championText: champion.text,
-      championFinishReason: champion.finishReason,
-      candidateText: candidate.text,
-      candidateFinishReason: candidate.finishReason,
-      checks: set.checks.map(({ name, check }) => ({
-        name,
-        champion: passesCheck(check, champion.text),
-        candidate: passesCheck(check, candidate.text),
-      })),
-      verdict: verdicts[i]?.verdict ?? null,
-      candidateFirst: verdicts[i]?.candidateFirst ?? null,
-      candidateSecond: verdicts[i]?.candidateSecond ?? null,
-    };
-  });
+  const rows: NewRoundAnswer[] = answered.map(
+    ({ setIndex, promptIndex, prompt, sample, seed, champion, candidate }, i) => {
+      const set = sets[setIndex]!;
+      return {
+        roundId: round.id,
+        probeSet: set.name,
+        promptIndex,
+        source: prompt.source,
+        messages: prompt.messages,
+        sample,
+        seed,
+        championText: champion.text,
+        championFinishReason: champion.finishReason,
+        candidateText: candidate.text,
+        candidateFinishReason: candidate.finishReason,
+        checks: set.checks.map(({ name, check }) => ({
+          name,
+          champion: passesCheck(check, champion.text),
+          candidate: passesCheck(check, candidate.text),
+        })),
+        verdict: verdicts[i]?.verdict ?? null,
+        candidateFirst: verdicts[i]?.candidateFirst ?? null,
+        candidateSecond: verdicts[i]?.candidateSecond ?? null,
+      };
+    },
+  );
 
   const bootstrap = { resamples: policy.resamples, seed: policy.seed, confidence: policy.confidence };
   const judgeFigures = (of: NewRoundAnswer[], promptKey: (row: NewRoundAnswer) => number) => {
@@ -195,8 +213,9 @@ export async function evaluateAnswers(
     return {
       name: set.name,
       ...(set.path ? { path: set.path } : {}),
-      prompts: set.prompts.length,
+      prompts: new Set(own.map((row) => row.promptIndex)).size,
       trainedOn: set.trainedOn,
+      tooLong: set.prompts.length - new Set(own.map((row) => row.promptIndex)).size,
       meanChars: {
         candidate: mean((row) => row.candidateText.length),
         champion: mean((row) => row.championText.length),
