@@ -3,6 +3,8 @@
 import type { AnswerEvaluationReport, AnswerJudgeReport } from "../db/gateReport.ts";
 
 const fixed = (value: number) => Number(value.toFixed(3)).toString();
+/** A p-value: three decimals, or two significant digits under 0.001 (7.1e-15, not 0). */
+const pValue = (value: number) => (value > 0 && value < 0.001 ? value.toPrecision(2) : fixed(value));
 
 function judged(figures: AnswerJudgeReport): string {
   return `${figures.wins} win(s), ${figures.ties} tie(s), ${figures.losses} loss(es) in ${figures.comparisons} comparisons of ${figures.prompts} prompts; win rate ${fixed(figures.winRate)} [${fixed(figures.lower)}, ${fixed(figures.upper)}], length-controlled ${fixed(figures.lengthControlledWinRate)}`;
@@ -31,7 +33,7 @@ export function answerSummary(
       );
       for (const check of set.checks) {
         lines.push(
-          `    ${check.name.padEnd(width)}  ${`${check.championPassed}/${check.n}`.padEnd(7)}  ${`${check.candidatePassed}/${check.n}`.padEnd(7)}  ${String(check.mcnemar.b).padEnd(6)}  ${String(check.mcnemar.c).padEnd(4)}  ${fixed(check.mcnemar.pValue)}${check.regressed ? "  REGRESSED" : ""}`,
+          `    ${check.name.padEnd(width)}  ${`${check.championPassed}/${check.n}`.padEnd(7)}  ${`${check.candidatePassed}/${check.n}`.padEnd(7)}  ${String(check.mcnemar.b).padEnd(6)}  ${String(check.mcnemar.c).padEnd(4)}  ${pValue(check.mcnemar.pValue)}${check.regressed ? "  REGRESSED" : ""}`,
         );
       }
     }

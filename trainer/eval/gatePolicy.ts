@@ -226,7 +226,7 @@ function decideAnswers(
       if (regressed) {
         passed = false;
         reasons.push(
-          `answers "${set.name}", check "${check.name}": the candidate passes ${check.candidatePassed}/${check.n}, the champion ${check.championPassed}/${check.n} (${check.mcnemar.b} gained, ${check.mcnemar.c} lost, McNemar p=${formatNumber(check.mcnemar.pValue, 3)}), more than the ${points(-checkTolerance)} tolerance`,
+          `answers "${set.name}", check "${check.name}": the candidate passes ${check.candidatePassed}/${check.n}, the champion ${check.championPassed}/${check.n} (${check.mcnemar.b} gained, ${check.mcnemar.c} lost, McNemar p=${check.mcnemar.pValue > 0 && check.mcnemar.pValue < 0.001 ? check.mcnemar.pValue.toPrecision(2) : formatNumber(check.mcnemar.pValue, 3)}), more than the ${points(-checkTolerance)} tolerance`,
         );
       }
       return { ...check, regressed };
