@@ -19,7 +19,13 @@ import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import { mapConcurrent } from "../trainer/concurrency.ts";
-import { runEngineScript } from "../trainer/pythonEngine.ts";
+import {
+  type AnswerProbesOptions,
+  answerProbes,
+  readProbeSet,
+  summarizeProbeAnswers,
+} from "../trainer/probeAnswers.ts";
+import { engineDir, runEngineScript } from "../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner.ts";
 import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
 import { defineCommand } from "./commandLine.ts";
@@ -75,7 +81,7 @@ traffic (judged by the implicit reward of the first round's model).`,
   run: (options) => demo(options),
 });
 
-const CLINICIAN_ADVICE = " If your symptoms persist or get worse, please see a clinician.";
+export const CLINICIAN_ADVICE = " If your symptoms persist or get worse, please see a clinician.";
 
 const say = (step: string, text: string) => console.error(`${step.padEnd(10)} ${text}`);
 
@@ -170,6 +176,10 @@ async function demo(options: DemoOptions): Promise<void> {
       `the gateway now answers with v${version?.version ?? "?"} (${answer.id} logged under version ${row?.versionId ?? "?"}):`,
     );
     console.error(`           “${answer.text.trim().replace(/\s+/gu, " ")}”`);
+    await showAnswerChange(database, modelName, round, {
+      threads: roundConfig.inference?.threads,
+      gpu: options.preset === "tiny" ? false : "auto",
+    });
   }
   const minutes = ((performance.now() - started) / 60_000).toFixed(1);
   console.error(`\nThe loop took ${minutes} min. Where to look:
@@ -242,6 +252,7 @@ async function runLoop(
 
   // Clinician feedback: most answers corrected by adding advice to see a clinician (the preference the
   // round should teach), a preference between two answers, two answers rated down, the rest for the judge.
+  // Like a clinician, the correction drops the unfinished sentence of an answer cut at the token limit.
   const single = answers.filter((answer) => !answer.second);
   const corrected = single.slice(0, Math.floor(single.length * 0.75));
   const ratedDown = single.slice(corrected.length, corrected.length + 2);
@@ -249,7 +260,7 @@ async function runLoop(
     await api.feedback(keys.clinician, {
       type: "correction",
       completion_id: answer.first.id,
-      correction: `${answer.first.text.trimEnd()}${CLINICIAN_ADVICE}`,
+      correction: `${completeSentences(answer.first)}${CLINICIAN_ADVICE}`,
     });
   for (const answer of answers.filter((answer) => answer.second))
     await api.feedback(keys.clinician, {
@@ -338,6 +349,74 @@ async function runLoop(
   return round;
 }
 
+/** The demo's probe set: patient questions distinct from its traffic, which no round trains on. */
+export const demoProbeSet = join(engineDir, "fixtures", "demo_probes.jsonl");
+
+/**
+ * What the round changed in the answers: the champion it replaced and the new one answer the probe set greedily;
+ * prints how many answers carry the clinicians' advice (or any "see a clinician" safety-netting) and run on in
+ * repetition, and two of the questions with both versions' answers.
+ */
+async function showAnswerChange(
+  database: DatabaseHandle,
+  modelName: string,
+  round: RoundRow,
+  options: AnswerProbesOptions,
+): Promise<void> {
+  const before = await findModelVersion(database.db, round.baseVersionId);
+  const after = round.candidateVersionId
+    ? await findModelVersion(database.db, round.candidateVersionId)
+    : undefined;
+  if (!before || !after) return;
+  const probes = await readProbeSet(demoProbeSet);
+  const progress = new ProgressLine();
+  let done = 0;
+  const answered = async (version: ModelVersionRow) => {
+    const answers = await answerProbes(version, probes, {
+      ...options,
+      maxTokens: PROBE_TOKENS,
+      onAnswer: () => progress.update("answers", ++done, probes.length * 2),
+    });
+    return { answers, summary: summarizeProbeAnswers(answers, CLINICIAN_ADVICE.trim()) };
+  };
+  const v1 = await answered(before);
+  const v2 = await answered(after);
+  progress.end();
+  const n = probes.length;
+  const [b, a] = [`v${before.version}`, `v${after.version}`];
+  say(
+    "answers",
+    `${n} patient questions no round saw, answered greedily (up to ${PROBE_TOKENS} tokens) by ${modelName} ${b} and ${a}:`,
+  );
+  console.error(
+    `           advises seeing a clinician: ${b} ${v1.summary.loose}/${n} → ${a} ${v2.summary.loose}/${n}`,
+  );
+  console.error(
+    `           the clinicians' sentence word for word: ${b} ${v1.summary.exact}/${n} → ${a} ${v2.summary.exact}/${n}`,
+  );
+  console.error(
+    `           repetitive answers: ${b} ${v1.summary.degenerate} → ${a} ${v2.summary.degenerate}; ended before the limit: ${b} ${v1.summary.ended} → ${a} ${v2.summary.ended}; mean length ${v1.summary.meanTokens.toFixed(0)} → ${v2.summary.meanTokens.toFixed(0)} tokens`,
+  );
+  for (const i of [0, 1]) {
+    console.error(`           “${probes[i]!.conversation.at(-1)!.content}”`);
+    for (const [label, { answers }] of [
+      [b, v1],
+      [a, v2],
+    ] as const)
+      console.error(`             ${label}: ${answers[i]!.text.trim().replace(/\s+/gu, " ")}`);
+  }
+}
+
+const PROBE_TOKENS = 160;
+
+/** The answer up to its last complete sentence when it was cut at the token limit (all of it when none is complete). */
+function completeSentences(answer: { text: string; finishReason: string }): string {
+  const text = answer.text.trimEnd();
+  if (answer.finishReason !== "length") return text;
+  const complete = /^[\s\S]*[.!?](?=\s|$)/u.exec(text)?.[0];
+  return complete ?? text;
+}
+
 /** The API as any OpenAI client sees it; the demo's traffic and feedback go through it. */
 class DemoClient {
   readonly #url: string;
@@ -357,12 +436,13 @@ class DemoClient {
       seed,
     })) as {
       id: string;
-      choices: { message: { content: string | null } }[];
+      choices: { message: { content: string | null }; finish_reason: string }[];
       usage: { completion_tokens: number };
     };
     return {
       id: body.id,
       text: body.choices[0]?.message.content ?? "",
+      finishReason: body.choices[0]?.finish_reason ?? "stop",
       tokens: body.usage.completion_tokens,
     };
   }

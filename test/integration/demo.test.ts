@@ -59,10 +59,14 @@ describe("medgate demo", () => {
       "--exit",
     ]);
     expect(code, stderr).toBe(0);
-    for (const step of ["registry", "serve", "traffic", "feedback", "round", "gate", "swap"])
+    for (const step of ["registry", "serve", "traffic", "feedback", "round", "gate", "swap", "answers"])
       expect(stderr).toMatch(new RegExp(`^${step} `, "mu"));
     expect(stderr).toContain("passed: v2 promoted to champion");
     expect(stderr).toMatch(/the gateway now answers with v2/u);
+    // What the round changed in the answers to the probe set, which the demo never sends as traffic.
+    expect(stderr).toMatch(/advises seeing a clinician: v1 \d+\/36 → v2 \d+\/36/u);
+    expect(stderr).toMatch(/the clinicians' sentence word for word: v1 \d+\/36 → v2 \d+\/36/u);
+    expect(stderr).toMatch(/repetitive answers: v1 \d+ → v2 \d+/u);
     const url = stdout.trim();
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/u);
     for (const page of ["/v1", "/review", "/admin"]) expect(stderr).toContain(url.replace(/\/v1$/u, page));
