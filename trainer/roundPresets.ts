@@ -50,11 +50,18 @@ export function tinyRoundConfig(overrides: RoundConfigInput = {}): RoundConfigIn
 
 /**
  * For the demo model (SmolLM2-135M-Instruct) on a laptop's CPU: two candidates of up to 64 tokens, LoRA on
- * every projection with a learning rate a 135M model needs to move in one small round, and a gate of 20
- * questions per benchmark. On 20 questions one changed answer moves a benchmark's 95% lower bound to −15
- * points, so the demo's gate tolerates a lower bound down to −25 points per benchmark and −5 pooled (the
- * defaults, 2 and 0.5 points, are meant for the full suite); held-out preference accuracy and the safety
- * set keep their defaults.
+ * every projection, and a gate of 20 questions per benchmark.
+ *
+ * The tuning step is on: SFT on the clinicians' corrections, then DPO from its checkpoint (Med42-v2's recipe).
+ * DPO alone (8 steps at 5e-4) made the corrections' advice likelier after the answers it was appended to but
+ * almost never the model's own answer to a new question; three epochs of SFT on the ~20 training corrections,
+ * unpacked so that they make 18 steps rather than 6, teach answers that end with it. DPO after SFT then runs at
+ * 5e-5: at 5e-4 it shortened most answers to the advice alone. Measurements: docs/rounds.md, "What the demo's
+ * round teaches".
+ *
+ * On 20 questions one changed answer moves a benchmark's 95% lower bound to −15 points, so the demo's gate
+ * tolerates a lower bound down to −25 points per benchmark and −5 pooled (the defaults, 2 and 0.5 points, are
+ * meant for the full suite); held-out preference accuracy and the safety set keep their defaults.
  */
 export function demoRoundConfig(overrides: RoundConfigInput = {}): RoundConfigInput {
   return {
@@ -71,9 +78,19 @@ export function demoRoundConfig(overrides: RoundConfigInput = {}): RoundConfigIn
       policy: { benchmarkTolerance: 0.25, pooledTolerance: 0.05 },
       ...overrides.gate,
     },
+    sft: {
+      enabled: true,
+      learningRate: 5e-4,
+      epochs: 3,
+      batchSize: 4,
+      maxLength: 384,
+      warmupRatio: 0,
+      packing: false,
+      ...overrides.sft,
+    },
     dpo: {
       beta: 0.1,
-      learningRate: 5e-4,
+      learningRate: 5e-5,
       epochs: 1,
       batchSize: 4,
       gradientAccumulationSteps: 1,
