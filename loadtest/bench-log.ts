@@ -19,6 +19,7 @@ import type { CompletionRecorder } from "../gateway/log/completionRecord.ts";
 import { ServedModels } from "../gateway/models/ServedModels.ts";
 import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { median, percentile } from "./benchParts.ts";
 import { runChatLoad } from "./chatLoad.ts";
 
 const { values } = parseArgs({
@@ -170,13 +171,4 @@ try {
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await admin.end();
   await rm(spoolDir, { recursive: true, force: true });
-}
-
-function median(list: number[]): number {
-  return percentile(list, 0.5);
-}
-
-function percentile(list: number[], q: number): number {
-  const sorted = [...list].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 }
