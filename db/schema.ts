@@ -4,6 +4,7 @@
 // back byte-identical, NUL and lone surrogates included. Ids, hashes, paths and enums stay plain text.
 import { sql } from "drizzle-orm";
 import {
+  bigint,
   bigserial,
   boolean,
   index,
@@ -350,6 +351,59 @@ export const championChanges = pgTable(
   (table) => [index("champion_changes_model_idx").on(table.modelName, table.createdAt)],
 );
 
+/**
+ * The audit trail of reads of stored text and of the writes that matter (keys, retention runs, promotions):
+ * append-only and hash-chained. Rows are numbered 1, 2, … by `seq` with no gaps; each row's `hash` is the sha256
+ * of its content and the previous row's hash (`db/auditTrail.ts`), so an edited, deleted or reordered row
+ * breaks the chain. Every gateway and command on one database appends to this one chain.
+ */
+export const auditEvents = pgTable(
+  "audit_events",
+  {
+    /** Position in the chain: 1, 2, … without gaps, assigned under the chain head's row lock. */
+    seq: bigint("seq", { mode: "number" }).primaryKey(),
+    at: timestamp("at", { withTimezone: true }).notNull(),
+    /** `key` (an API key), `person` (a signed-in person), `cli` (an operator's command) or `system`. */
+    actorKind: text("actor_kind").notNull(),
+    apiKeyId: uuid("api_key_id"),
+    /** The key's name, `user@host` for a command, or the person's display name. */
+    actorName: losslessText("actor_name"),
+    /** A signed-in person's subject and email at the identity provider; null for keys and commands. */
+    personSubject: losslessText("person_subject"),
+    personEmail: losslessText("person_email"),
+    /** `client`, `clinician`, `admin`, or `operator` for a command run on the database. */
+    role: text("role").notNull(),
+    /** The route template (`GET /v1/chat/completions/{id}`) or the command (`medgate logs export`). */
+    action: losslessText("action").notNull(),
+    /** The completions whose text was read or written, when the read names them. */
+    completionIds: text("completion_ids").array().notNull().default([]),
+    /** The query or arguments that selected what was read (filters, ids of keys or rounds, a prune's bound). */
+    query: losslessJsonb("query").$type<Record<string, unknown>>().notNull().default({}),
+    /** Where the request came from; null for commands. */
+    clientAddress: text("client_address"),
+    userAgent: losslessText("user_agent"),
+    /** The previous row's hash (64 zeros for the first row of the chain). */
+    prevHash: text("prev_hash").notNull(),
+    hash: text("hash").notNull(),
+  },
+  (table) => [
+    index("audit_events_at_idx").on(table.at),
+    index("audit_events_key_idx").on(table.apiKeyId, table.at),
+    index("audit_events_completion_ids_idx").using("gin", table.completionIds),
+  ],
+);
+
+/**
+ * The head of the audit chain: one row (id 1), locked FOR UPDATE by every append so that appends from every
+ * gateway and command on the database are serialized into one chain; it holds the last row's seq and hash, so a
+ * deleted tail is noticed too.
+ */
+export const auditChainHead = pgTable("audit_chain_head", {
+  id: integer("id").primaryKey(),
+  lastSeq: bigint("last_seq", { mode: "number" }).notNull(),
+  lastHash: text("last_hash").notNull(),
+});
+
 /** One scoring of a model on a benchmark suite: a registered version, or a GGUF file scored unregistered. */
 export const evalRuns = pgTable(
   "eval_runs",
@@ -405,3 +459,5 @@ export type RoundPairRow = typeof roundPairs.$inferSelect;
 export type RoundAnswerRow = typeof roundAnswers.$inferSelect;
 export type ChampionChangeRow = typeof championChanges.$inferSelect;
 export type EvalRunRow = typeof evalRuns.$inferSelect;
+export type AuditEventRow = typeof auditEvents.$inferSelect;
+export type NewAuditEventRow = typeof auditEvents.$inferInsert;
