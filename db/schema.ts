@@ -404,6 +404,38 @@ export const auditChainHead = pgTable("audit_chain_head", {
   lastHash: text("last_hash").notNull(),
 });
 
+/**
+ * Sessions of people signed in to the pages through the identity provider (OpenID Connect). The cookie holds a
+ * random token; only its sha256 is stored. A session ends at `expires_at`, after the idle timeout since
+ * `last_seen_at`, or at sign-out (`ended_at`).
+ */
+export const pageSessions = pgTable(
+  "page_sessions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    /** Hex sha256 of the cookie's token. */
+    tokenHash: text("token_hash").notNull(),
+    /** The person's id at medgate (a uuid derived from issuer and subject); feedback they give carries it. */
+    personId: uuid("person_id").notNull(),
+    issuer: text("issuer").notNull(),
+    /** The ID token's `sub`. */
+    subject: losslessText("subject").notNull(),
+    email: losslessText("email"),
+    /** The name shown on the pages: the `name` claim, else the email, else the subject. */
+    name: losslessText("name").notNull(),
+    /** The role the person's groups gave at sign-in. */
+    role: apiKeyRole("role").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    endedAt: timestamp("ended_at", { withTimezone: true }),
+  },
+  (table) => [
+    uniqueIndex("page_sessions_token_hash_idx").on(table.tokenHash),
+    index("page_sessions_expires_at_idx").on(table.expiresAt),
+  ],
+);
+
 /** One scoring of a model on a benchmark suite: a registered version, or a GGUF file scored unregistered. */
 export const evalRuns = pgTable(
   "eval_runs",
@@ -461,3 +493,4 @@ export type ChampionChangeRow = typeof championChanges.$inferSelect;
 export type EvalRunRow = typeof evalRuns.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type NewAuditEventRow = typeof auditEvents.$inferInsert;
+export type PageSessionRow = typeof pageSessions.$inferSelect;
