@@ -1,5 +1,6 @@
 // Changing a served name's champion: one transaction switches the statuses, writes the audit row and notifies gateways.
 import { and, desc, eq, sql } from "drizzle-orm";
+import { appendAuditIn } from "./auditTrail.ts";
 import type { Database } from "./createDatabase.ts";
 import type { GateReport } from "./gateReport.ts";
 import { findModelVersion, registerModelVersion } from "./modelVersions.ts";
@@ -79,6 +80,7 @@ export async function makeChampion(
         gateReport: change.gateReport ?? null,
       })
       .returning();
+    await auditChampionChange(tx, row!);
     await tx.execute(sql`select pg_notify(${championChannel}, ${target.name})`);
     return row!;
   });
@@ -118,7 +120,29 @@ export async function rejectCandidate(
         gateReport: change.gateReport ?? null,
       })
       .returning();
+    await auditChampionChange(tx, row!);
     return row!;
+  });
+}
+
+/** The change's row in the audit trail too, in its transaction: the trail holds every write that matters in order. */
+async function auditChampionChange(
+  tx: Parameters<Parameters<Database["transaction"]>[0]>[0],
+  change: ChampionChangeRow,
+): Promise<void> {
+  await appendAuditIn(tx, {
+    actorKind: "system",
+    actorName: change.actor,
+    role: "registry",
+    action: `champion ${change.kind}`,
+    query: {
+      championChangeId: change.id,
+      modelName: change.modelName,
+      fromVersionId: change.fromVersionId,
+      toVersionId: change.toVersionId,
+      roundId: change.roundId,
+      reason: change.reason,
+    },
   });
 }
 

@@ -1,6 +1,7 @@
 // The services a gateway app is built from, and the typed context variables routes reach them through.
 import type { Context } from "@opentelemetry/api";
 
+import type { AuditTrail } from "./audit/AuditTrail.ts";
 import type { ApiKeyAuth, Caller } from "./auth/ApiKeyAuth.ts";
 import type { RoleLimits } from "./auth/keyRateLimit.ts";
 import type { RateLimiter } from "./auth/RateLimiter.ts";
@@ -23,6 +24,8 @@ export type GatewayDeps = {
   completionLog: CompletionRecorder;
   /** Reads the response log back (admin routes). */
   logReader: CompletionLogReader;
+  /** Where every read of stored text is recorded before it is answered (the database's hash-chained trail). */
+  audit: AuditTrail;
   /** Clinician feedback storage. */
   feedbackStore: FeedbackStore;
   /** The registry, rounds and audit log for the /admin dashboard. Default: an empty one */

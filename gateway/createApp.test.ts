@@ -19,6 +19,7 @@ const deps = {
   models: new ServedModels(),
   auth,
   completionLog: { record: async (row) => void recorded.push(row) },
+  audit: { append: async () => {} },
   logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
   feedbackStore: {
     insert: async () => {

@@ -4,6 +4,7 @@ import "disposablestack/auto";
 import type { Database, DatabaseHandle } from "../db/createDatabase.ts";
 import { findModelVersionByRef } from "../db/modelVersions.ts";
 import type { GatewayDeps, GatewayTelemetry } from "./appTypes.ts";
+import { type AuditTrail, databaseAuditTrail } from "./audit/AuditTrail.ts";
 import { ApiKeyAuth } from "./auth/ApiKeyAuth.ts";
 import { databaseKeyLookup } from "./auth/databaseKeyLookup.ts";
 import type { RoleLimits } from "./auth/keyRateLimit.ts";
@@ -29,6 +30,8 @@ export function databaseGatewayDeps(
     versions?: VersionEngines;
     rateLimiter?: RateLimiter;
     roleLimits?: RoleLimits;
+    /** Default: the database's trail; `unauditedTrail` only for bench:audit's baseline */
+    audit?: AuditTrail;
   },
 ): GatewayDeps {
   return {
@@ -36,6 +39,7 @@ export function databaseGatewayDeps(
     auth: new ApiKeyAuth({ lookup: databaseKeyLookup(db) }),
     logReader: databaseLogReader(db, services.completionLog),
     feedbackStore: databaseFeedbackStore(db),
+    audit: services.audit ?? databaseAuditTrail(db),
     adminReader: databaseAdminReader(db),
   };
 }

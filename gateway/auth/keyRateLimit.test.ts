@@ -24,6 +24,7 @@ function appWith(roleLimits: RoleLimits) {
     models: new ServedModels(),
     auth: new ApiKeyAuth({ lookup: async (secret) => callers[secret] }),
     completionLog: { record: async () => {} },
+    audit: { append: async () => {} },
     logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
     feedbackStore: {
       insert: async () => {

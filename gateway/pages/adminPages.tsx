@@ -8,6 +8,7 @@ import type {
   JudgeAgreementReport,
 } from "../../db/gateReport.ts";
 import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../../db/schema.ts";
+import { auditRead } from "../audit/auditRead.ts";
 import { parseOrThrow } from "../parseRequest.ts";
 import { AnswersOverRounds } from "./answersOverRounds.tsx";
 import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
@@ -288,6 +289,8 @@ export const adminPages = new Hono<SessionEnv>()
       reader.recentCompletions(20),
     ]);
     const metrics = await Promise.all(rounds.map((round) => reader.metrics(round.id)));
+    // The page names recent completions (ids, models, traces) and shows rounds' gate reports.
+    await auditRead(c, c.get("signedIn"), { completionIds: answers.map((row) => row.id) });
     return renderPage(
       c,
       site,
@@ -333,6 +336,9 @@ export const adminPages = new Hono<SessionEnv>()
     };
     const round = await reader.round(c.req.param("roundId"));
     const report = round?.stats.gate?.answers;
+    await auditRead(c, c.get("signedIn"), {
+      query: { round_id: c.req.param("roundId"), ...query, found: report !== undefined },
+    });
     if (!round || !report) {
       return renderPage(
         c,

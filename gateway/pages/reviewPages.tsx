@@ -3,6 +3,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Child } from "hono/jsx";
 import type { CompletionRow } from "../../db/schema.ts";
+import { auditRead } from "../audit/auditRead.ts";
 import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
 import { recordFeedback } from "../feedback/recordFeedback.ts";
 import { parseFormBody } from "../parseRequest.ts";
@@ -187,6 +188,7 @@ export const reviewPages = new Hono<SessionEnv>()
       rows.map((row) => row.id),
     );
     const queue = rows.filter((row) => !reviewed.has(row.id)).slice(0, queueLength);
+    await auditRead(c, reviewer, { completionIds: queue.map((row) => row.id) });
     return page(
       c,
       "Answers to review",
@@ -221,6 +223,7 @@ export const reviewPages = new Hono<SessionEnv>()
         break;
       }
     }
+    await auditRead(c, reviewer, { completionIds: pair ? [pair[0].id, pair[1].id] : [] });
     if (!pair) return page(c, "Compare answers", <p>No pair of answers left to compare.</p>);
     const [a, b] = pair;
     const choice = (value: "a" | "b" | "tie", label: string) => (

@@ -1,6 +1,7 @@
 // A round's answers page through app.request(), with an injected AdminReader: admin keys only, a 404 page for an
 // unknown round, a 400 for a bad page, answers as escaped text, and pages of 25.
 import { describe, expect, it } from "vitest";
+import type { AuditEntry } from "../../db/auditTrail.ts";
 import type { AnswerEvaluationReport, GateReport } from "../../db/gateReport.ts";
 import type { RoundAnswerRow, RoundRow } from "../../db/schema.ts";
 import type { GatewayDeps } from "../appTypes.ts";
@@ -78,10 +79,12 @@ const auth = new ApiKeyAuth({
         ? { keyId: "k2", name: "clinician", role: "clinician" }
         : undefined,
 });
-const app = createApp({
+const audited: AuditEntry[] = [];
+const deps = {
   models: new ServedModels(),
   auth,
   completionLog: { record: async () => {} },
+  audit: { append: async (entry) => void audited.push(entry) },
   logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
   feedbackStore: {
     insert: async () => {
@@ -93,7 +96,8 @@ const app = createApp({
     preferencePairsBy: async () => [],
   },
   adminReader,
-} satisfies GatewayDeps);
+} satisfies GatewayDeps;
+const app = createApp(deps);
 const get = (path: string, key = "admin-key") =>
   app.request(path, { headers: { cookie: `medgate_admin=${key}` } });
 const answers = `/admin/rounds/${roundId}/answers`;
@@ -125,6 +129,33 @@ describe("a round's answers page", () => {
     expect(second.match(/<tr data-answer-id=/gu)).toHaveLength(5);
     expect(second).toContain("Page 2 of 2 · answers 26–30 of 30");
     expect(second).not.toContain('rel="next"');
+  });
+
+  it("records each view in the audit trail before answering, and refuses one it cannot record", async () => {
+    audited.length = 0;
+    await get(`${answers}?page=2`);
+    expect(audited).toEqual([
+      expect.objectContaining({
+        actorKind: "key",
+        actorName: "admin",
+        role: "admin",
+        action: "GET /admin/rounds/{roundId}/answers",
+        query: { round_id: roundId, page: 2, found: true },
+      }),
+    ]);
+    const failing = createApp({
+      ...deps,
+      audit: {
+        append: async () => {
+          throw new Error("database away");
+        },
+      },
+    });
+    const refused = await failing.request(answers, { headers: { cookie: "medgate_admin=admin-key" } });
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toMatchObject({
+      error: { type: "service_unavailable", code: "audit_unavailable" },
+    });
   });
 
   it("is a 404 page for an unknown round, and a 400 for a page that is not a positive integer", async () => {

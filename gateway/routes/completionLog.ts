@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import type { CompletionRow } from "../../db/schema.ts";
 import type { GatewayEnv } from "../appTypes.ts";
+import { auditRead } from "../audit/auditRead.ts";
 import { NotFoundError } from "../errors.ts";
 import { parseOrThrow } from "../parseRequest.ts";
 import { completionIdSchema, completionListQuery, type StoredCompletion } from "../protocol.ts";
@@ -49,6 +50,8 @@ export const completionLogRoutes = new Hono<GatewayEnv>()
     const id = c.req.param("id");
     // Only a well-formed id reaches the database; anything else cannot name a completion.
     const row = completionIdSchema.safeParse(id).success ? await c.get("deps").logReader.find(id) : undefined;
+    // A look for an id is recorded whether or not it is found: who asked after a conversation matters too.
+    await auditRead(c, c.get("caller"), { completionIds: [id], query: { found: row !== undefined } });
     if (!row)
       throw new NotFoundError(`No chat completion with id ${id}.`, "completion_id", "completion_not_found");
     return c.json(toStoredCompletion(row));
@@ -58,6 +61,7 @@ export const completionLogRoutes = new Hono<GatewayEnv>()
     const query = parseOrThrow(completionListQuery, c.req.query());
     const page = await c.get("deps").logReader.list(query);
     const data = page.rows.map(toStoredCompletion);
+    await auditRead(c, c.get("caller"), { completionIds: data.map((item) => item.id), query });
     return c.json({
       object: "list",
       data,

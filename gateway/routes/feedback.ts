@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import type { FeedbackRow } from "../../db/schema.ts";
 import type { GatewayEnv } from "../appTypes.ts";
+import { auditRead } from "../audit/auditRead.ts";
 import { recordFeedback } from "../feedback/recordFeedback.ts";
 import { parseJsonBody, parseOrThrow } from "../parseRequest.ts";
 import { type FeedbackObject, feedbackQuery, feedbackRequest } from "../protocol.ts";
@@ -43,5 +44,12 @@ export const feedbackRoutes = new Hono<GatewayEnv>()
     auth.assertRole(c.get("caller"), "clinician", "admin");
     const query = parseOrThrow(feedbackQuery, { completion_id: c.req.query("completion_id") });
     const rows = await feedbackStore.listFor(query.completion_id);
+    await auditRead(c, c.get("caller"), {
+      completionIds: [
+        query.completion_id,
+        ...rows.flatMap((row) => (row.otherCompletionId ? [row.otherCompletionId] : [])),
+      ],
+      query,
+    });
     return c.json({ object: "list", data: rows.map(toFeedback) });
   });
