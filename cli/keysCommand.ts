@@ -12,6 +12,7 @@ import {
   updateApiKey,
 } from "../db/apiKeys.ts";
 import type { ApiKeyRow } from "../db/schema.ts";
+import { appendCommandAudit } from "./commandAudit.ts";
 import { defineCommand } from "./commandLine.ts";
 import { ConfigError, type DatabaseConfig, databaseOptions, option } from "./config.ts";
 import { withDatabase } from "./openDatabase.ts";
@@ -86,7 +87,11 @@ async function keys(action: string | undefined, args: KeysArgs, config: Database
       if (!args.name) throw new ConfigError('keys create needs --name "…".');
       const name = args.name;
       const policy = policyOf(args);
-      const { key, secret } = await withDatabase(config, (db) => createApiKey(db, { name, role, ...policy }));
+      const { key, secret } = await withDatabase(config, async (db) => {
+        const created = await createApiKey(db, { name, role, ...policy });
+        await appendCommandAudit(db, "medgate keys create", { query: keyAuditOf(created.key) });
+        return created;
+      });
       console.error(
         `Created ${key.role} key "${key.name}" (${key.id}; ${describePolicy(key)}). The secret is shown only now:`,
       );
@@ -100,7 +105,11 @@ async function keys(action: string | undefined, args: KeysArgs, config: Database
       if (Object.keys(policy).length === 0) {
         throw new ConfigError("keys update needs --rpm, --tpm, --store-text or --no-store-text.");
       }
-      const updated = await withDatabase(config, (db) => updateApiKey(db, target, policy));
+      const updated = await withDatabase(config, async (db) => {
+        const row = await updateApiKey(db, target, policy);
+        if (row) await appendCommandAudit(db, "medgate keys update", { query: keyAuditOf(row) });
+        return row;
+      });
       if (!updated) throw new ConfigError(`No active key has id or prefix "${target}".`);
       console.error(
         `Updated ${updated.role} key "${updated.name}" (${updated.id}): ${describePolicy(updated)}.`,
@@ -129,7 +138,11 @@ async function keys(action: string | undefined, args: KeysArgs, config: Database
     case "revoke": {
       const target = args.target;
       if (!target) throw new ConfigError("keys revoke needs the key's id or prefix.");
-      const revoked = await withDatabase(config, (db) => revokeApiKey(db, target));
+      const revoked = await withDatabase(config, async (db) => {
+        const row = await revokeApiKey(db, target);
+        if (row) await appendCommandAudit(db, "medgate keys revoke", { query: keyAuditOf(row) });
+        return row;
+      });
       if (!revoked) throw new ConfigError(`No active key has id or prefix "${target}".`);
       console.error(`Revoked ${revoked.role} key "${revoked.name}" (${revoked.id}).`);
       return;
@@ -139,6 +152,20 @@ async function keys(action: string | undefined, args: KeysArgs, config: Database
         "Usage: medgate keys create --role ROLE --name NAME | keys update ID_OR_PREFIX --rpm N | keys list | keys revoke ID_OR_PREFIX",
       );
   }
+}
+
+/** What the audit trail records of a key created, changed or revoked (never its secret or hash). */
+function keyAuditOf(key: ApiKeyRow): Record<string, unknown> {
+  return {
+    keyId: key.id,
+    name: key.name,
+    role: key.role,
+    prefix: key.keyPrefix,
+    rpm: keyLimitSetting(key.rpmLimit),
+    tpm: keyLimitSetting(key.tpmLimit),
+    storeText: key.storeText,
+    revoked: key.revokedAt !== null,
+  };
 }
 
 /** The limits and storage policy the flags ask for; what they leave out is left as it is. */

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { pruneCompletions } from "../db/completions.ts";
 import { RejectedCompletions } from "../gateway/log/RejectedCompletions.ts";
+import { appendCommandAudit } from "./commandAudit.ts";
 import { defineCommand } from "./commandLine.ts";
 import {
   ConfigError,
@@ -68,7 +69,14 @@ async function logs(
   const config = options;
   if (action === "prune" && options.olderThan) {
     const before = new Date(Date.now() - parseAge(options.olderThan));
-    const deleted = await withDatabase(config, (db) => pruneCompletions(db, before));
+    // The retention run is recorded in the audit trail, whose own rows it never deletes.
+    const deleted = await withDatabase(config, async (db) => {
+      const count = await pruneCompletions(db, before);
+      await appendCommandAudit(db, "medgate logs prune", {
+        query: { olderThan: options.olderThan, before: before.toISOString(), deleted: count },
+      });
+      return count;
+    });
     console.error(`medgate: deleted ${deleted} completion(s) created before ${before.toISOString()}.`);
     console.log(deleted);
     return;
@@ -77,7 +85,15 @@ async function logs(
     throw new ConfigError('Usage: medgate logs prune | rejected (see "medgate logs --help").');
   const rejected = new RejectedCompletions(spoolDirOf(config));
   if (options.replay) {
-    const result = await withDatabase(config, (db) => rejected.replay(db));
+    const result = await withDatabase(config, async (db) => {
+      const offered = (await rejected.list()).map((record) => record.id);
+      const replayed = await rejected.replay(db);
+      await appendCommandAudit(db, "medgate logs rejected --replay", {
+        completionIds: offered,
+        query: replayed,
+      });
+      return replayed;
+    });
     console.error(
       `medgate: ${result.stored} row(s) stored, ${result.alreadyStored} already in the log, ${result.stillRefused} still refused${result.stillRefused > 0 ? " (medgate logs rejected shows why)" : ""}.`,
     );
@@ -85,6 +101,13 @@ async function logs(
     return;
   }
   const records = await rejected.list();
+  // The refused rows hold conversations (with --json) and name completions: the read is recorded before printing.
+  await withDatabase(config, (db) =>
+    appendCommandAudit(db, "medgate logs rejected", {
+      completionIds: records.map((record) => record.id),
+      query: { json: options.json, spoolDir: rejected.dir },
+    }),
+  );
   if (options.json) {
     for (const record of records) console.log(JSON.stringify(record));
     return;

@@ -9,6 +9,7 @@ import type { RoundRow } from "../db/schema.ts";
 import { createRoundFor, driveRound, resumableRound } from "../trainer/RoundRunner.ts";
 import type { RoundConfigInput } from "../trainer/roundConfig.ts";
 import { answerSummary } from "./answerSummary.ts";
+import { appendCommandAudit } from "./commandAudit.ts";
 import { defineCommand } from "./commandLine.ts";
 import {
   ConfigError,
@@ -174,6 +175,8 @@ async function rounds(
     const shown = await withDatabase(config, async (db) => {
       const round = await findRoundByRef(db, ref);
       if (!round) return undefined;
+      // It prints the round's pairs: text from logged conversations and clinicians' corrections.
+      await appendCommandAudit(db, "medgate rounds show", { query: { round: round.id, ref } });
       const [pairs, metrics, base, candidate] = await Promise.all([
         roundPairsOf(db, round.id),
         roundMetricsOf(db, round.id),
