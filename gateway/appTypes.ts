@@ -4,6 +4,7 @@ import type { Context } from "@opentelemetry/api";
 import type { AuditTrail } from "./audit/AuditTrail.ts";
 import type { ApiKeyAuth, Caller } from "./auth/ApiKeyAuth.ts";
 import type { RoleLimits } from "./auth/keyRateLimit.ts";
+import type { PageSso } from "./auth/PageSso.ts";
 import type { RateLimiter } from "./auth/RateLimiter.ts";
 import type { FeedbackStore } from "./feedback/feedbackStore.ts";
 import type { CompletionLogReader, CompletionRecorder } from "./log/completionRecord.ts";
@@ -32,6 +33,8 @@ export type GatewayDeps = {
   adminReader?: AdminReader;
   /** Registered versions loaded on demand for scoring (`NAME@vN`). Default: none (only served names score) */
   versions?: VersionEngines;
+  /** Sign-in to the pages through the identity provider, with server-side sessions. Default: API keys only */
+  sso?: PageSso;
   /** Largest accepted request body in bytes. Default: 4 MiB */
   bodyLimitBytes?: number;
   /** What telemetry shows: message contents on spans (opt-in), the Prometheus text of /metrics, trace links. */
@@ -49,8 +52,8 @@ export type GatewayTelemetry = {
 
 export type GatewayEnv = {
   Variables: {
-    deps: Required<Omit<GatewayDeps, "versions">> &
-      Pick<GatewayDeps, "versions"> & { recentCompletionIds: RecentCompletionIds };
+    deps: Required<Omit<GatewayDeps, "versions" | "sso">> &
+      Pick<GatewayDeps, "versions" | "sso"> & { recentCompletionIds: RecentCompletionIds };
     requestId: string;
     /** The request's trace id when it belongs to a trace (W3C), else its request id; stored in the log row. */
     traceId: string;

@@ -13,6 +13,7 @@ import { methodNotAllowed } from "./methodNotAllowed.ts";
 import { adminPages } from "./pages/adminPages.tsx";
 import { emptyAdminReader } from "./pages/adminReader.ts";
 import { reviewPages } from "./pages/reviewPages.tsx";
+import { ssoPages } from "./pages/ssoPages.tsx";
 import { chatCompletionsRoute } from "./routes/chatCompletions.ts";
 import { completionLogRoutes } from "./routes/completionLog.ts";
 import { completionsRoute } from "./routes/completions.ts";
@@ -93,6 +94,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route("/v1", feedbackRoutes);
   app.route("/", reviewPages);
   app.route("/", adminPages);
+  app.route("/", ssoPages);
 
   app.notFound((c) => {
     const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`, null, "unknown_url");

@@ -8,6 +8,7 @@ import { type AuditTrail, databaseAuditTrail } from "./audit/AuditTrail.ts";
 import { ApiKeyAuth } from "./auth/ApiKeyAuth.ts";
 import { databaseKeyLookup } from "./auth/databaseKeyLookup.ts";
 import type { RoleLimits } from "./auth/keyRateLimit.ts";
+import { pageSsoOf, type SsoOptions } from "./auth/PageSso.ts";
 import type { RateLimiter } from "./auth/RateLimiter.ts";
 import { createApp } from "./createApp.ts";
 import { databaseFeedbackStore } from "./feedback/feedbackStore.ts";
@@ -30,6 +31,7 @@ export function databaseGatewayDeps(
     versions?: VersionEngines;
     rateLimiter?: RateLimiter;
     roleLimits?: RoleLimits;
+    sso?: SsoOptions;
     /** Default: the database's trail; `unauditedTrail` only for bench:audit's baseline */
     audit?: AuditTrail;
   },
@@ -41,6 +43,7 @@ export function databaseGatewayDeps(
     feedbackStore: databaseFeedbackStore(db),
     audit: services.audit ?? databaseAuditTrail(db),
     adminReader: databaseAdminReader(db),
+    sso: services.sso && pageSsoOf(db, services.sso),
   };
 }
 
@@ -63,6 +66,8 @@ export type GatewayOptions = {
   roleLimits?: RoleLimits;
   /** Where keys' requests and tokens are counted. Default: in this process, over a minute */
   rateLimiter?: RateLimiter;
+  /** Sign-in to the pages through an identity provider (OpenID Connect). Default: API keys only */
+  sso?: SsoOptions;
   /**
    * Registered versions scoring requests may name (`NAME@vN`), loaded on demand with `load`. Default: none
    * (only served names score)
@@ -109,6 +114,7 @@ export async function openGateway(database: DatabaseHandle, options: GatewayOpti
       versions,
       rateLimiter: options.rateLimiter,
       roleLimits: options.roleLimits,
+      sso: options.sso,
     }),
   );
   const server = stack.use(

@@ -161,14 +161,18 @@ function signIn(base: "/review" | "/admin", cookie: string): ZodOpenApiOperation
     responses: {
       "303": { description: `Signed in (cookie ${cookie}): to ${base}.` },
       "401": { description: "The key is not valid: the form again.", content: html },
-      "403": { description: "The key's role is not admitted: the form again.", content: html },
+      "403": {
+        description:
+          "The key's role is not admitted, or key sign-in is switched off (the identity provider's sign-in only): the form again.",
+        content: html,
+      },
       ...errors(413, 415),
     },
   };
 }
 
 const signOut: ZodOpenApiOperationObject = {
-  summary: "Sign out: clears the cookie.",
+  summary: "Sign out: ends a person's server-side session and clears the cookies.",
   responses: {
     "302": { description: "Not signed in: to the sign-in form." },
     "303": { description: "Signed out: to the sign-in form." },
@@ -184,6 +188,12 @@ const feedbackForm = z.discriminatedUnion("type", [
   }),
   ...textFeedbackKinds,
 ]);
+
+/** The /auth routes of a gateway without an identity provider. */
+const ssoNotConfigured = {
+  description: "No identity provider is configured: the pages sign in with API keys.",
+  content: json(errorResponse),
+};
 
 export function openApiDocument(version: string) {
   return createDocument({
@@ -377,6 +387,47 @@ export function openApiDocument(version: string) {
         post: signIn("/admin", pageCookies.admin),
       },
       "/admin/logout": { post: signOut },
+      "/auth/login": {
+        get: {
+          summary:
+            "Sign in through the identity provider (OpenID Connect, when configured): to its authorization endpoint with PKCE, state and nonce.",
+          requestParams: {
+            query: z.object({
+              to: z
+                .enum(["review", "admin"])
+                .optional()
+                .meta({ description: "The pages to return to. Default: review" }),
+            }),
+          },
+          responses: {
+            "302": {
+              description:
+                "To the identity provider; a short-lived SameSite=Lax cookie for the callback holds the state, nonce and PKCE verifier.",
+            },
+            "404": ssoNotConfigured,
+          },
+        },
+      },
+      "/auth/callback": {
+        get: {
+          summary:
+            "Where the identity provider sends the browser back: checks state, code (PKCE) and ID token (nonce), gives a role from the person's groups and opens a server-side session.",
+          responses: {
+            "200": {
+              description:
+                "Signed in (an httpOnly, SameSite=Strict session cookie): a page that moves on to the pages asked for.",
+              content: html,
+            },
+            "400": { description: "No pending sign-in from this browser, or it expired.", content: html },
+            "401": {
+              description: "The provider's answer failed a check (state, code, nonce, token).",
+              content: html,
+            },
+            "403": { description: "The person is in no group that gives a role at medgate.", content: html },
+            "404": ssoNotConfigured,
+          },
+        },
+      },
     },
   });
 }
