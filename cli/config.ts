@@ -235,6 +235,80 @@ export const keyLimitOptions = {
   adminTpm: roleLimit("admin", "tpm"),
 };
 
+/** A comma-separated list of names (`a, b`), e.g. of groups. */
+const nameList = () =>
+  z.string().transform((text) =>
+    text
+      .split(",")
+      .map((name) => name.trim())
+      .filter(Boolean),
+  );
+/** A duration such as 30m, 12h or 7d (see `durationMs`). */
+const duration = (fallback: string) =>
+  z
+    .string()
+    .regex(/^\d+(s|m|h|d)$/u, "must be a duration such as 30m, 12h or 7d")
+    .default(fallback);
+
+// Sign-in to the pages through the hospital's identity provider (docs/sign-in.md). Without an issuer, the pages
+// sign in with API keys.
+export const ssoOptions = {
+  oidcIssuer: option(z.string().url().optional(), {
+    help: "OpenID Connect issuer the review pages and dashboard sign in through (Entra ID, Keycloak, Okta...)",
+    value: "URL",
+    defaultText: "none: the pages sign in with API keys",
+  }),
+  oidcClientId: option(z.string().min(1).optional(), {
+    help: "medgate's client id at the identity provider",
+    value: "ID",
+    defaultText: "none",
+  }),
+  oidcClientSecret: option(z.string().min(1).optional(), {
+    help: "The client's secret; rather set the variable or use --oidc-client-secret-file, since a flag shows in the process list",
+    value: "SECRET",
+    defaultText: "none",
+  }),
+  oidcClientSecretFile: option(z.string().min(1).optional(), {
+    help: "A file holding the client's secret (a mounted secret), read at start",
+    value: "FILE",
+    defaultText: "none",
+  }),
+  oidcRedirectUrl: option(z.string().url().optional(), {
+    help: "This gateway's /auth/callback as browsers reach it, registered at the provider (https://medgate.example.org/auth/callback)",
+    value: "URL",
+    defaultText: "none",
+  }),
+  oidcScope: option(z.string().min(1).default("openid profile email"), {
+    help: "Scopes asked of the provider (add the one that releases groups, if the provider has one)",
+    value: "SCOPES",
+  }),
+  oidcGroupsClaim: option(z.string().min(1).default("groups"), {
+    help: "The ID token or userinfo claim that holds a person's groups or roles; a dotted path reads inside objects (realm_access.roles)",
+    value: "CLAIM",
+  }),
+  oidcClinicianGroups: option(nameList().optional(), {
+    help: "Groups (comma-separated, as the claim writes them) whose members sign in as clinicians",
+    value: "GROUPS",
+    defaultText: "none",
+  }),
+  oidcAdminGroups: option(nameList().optional(), {
+    help: "Groups (comma-separated, as the claim writes them) whose members sign in as admins",
+    value: "GROUPS",
+    defaultText: "none",
+  }),
+  sessionMaxAge: option(duration("12h"), {
+    help: "How long a person's session lasts after signing in through the provider, however active",
+    value: "DURATION",
+  }),
+  sessionIdle: option(duration("30m"), {
+    help: "How long a person's session lasts unused",
+    value: "DURATION",
+  }),
+  ssoOnly: option(flag(), {
+    help: "With --oidc-issuer: the pages no longer take API keys to sign in (keys keep working on /v1)",
+  }),
+};
+
 export const serveConfigSchema = z.object({
   ...modelSourceOptions,
   ...listenOptions,
@@ -282,6 +356,7 @@ export const serveConfigSchema = z.object({
   }),
   ...databaseOptions,
   spoolDir,
+  ...ssoOptions,
   traceViewer: option(z.string().min(1).default("http://localhost:16686/trace/{traceId}"), {
     help: "Link of a trace in the admin dashboard ({traceId} is replaced)",
     value: "URL",

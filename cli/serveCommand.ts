@@ -26,6 +26,7 @@ import {
   serveConfigSchema,
   spoolDirOf,
 } from "./config.ts";
+import { pageSsoOptions } from "./pageSsoOptions.ts";
 import { startTelemetry } from "./telemetry.ts";
 
 export const serveCommand = defineCommand({
@@ -61,6 +62,8 @@ async function serve(config: ServeConfig): Promise<void> {
           }
         })()
       : undefined;
+  // Checked before anything starts; the provider itself is asked at the first sign-in.
+  const sso = await pageSsoOptions(config);
   const stopped = untilStopSignal();
   {
     // Everything serve holds, disposed in reverse order when this block ends (a stop signal or an error):
@@ -82,6 +85,7 @@ async function serve(config: ServeConfig): Promise<void> {
         bodyLimit: config.bodyLimit,
         drainTimeout: config.drainTimeout,
         roleLimits: roleLimitsOf(config),
+        sso,
         telemetry: {
           captureMessageContent: config.traceMessageContent,
           metricsText: telemetry.metricsText,
@@ -96,6 +100,11 @@ async function serve(config: ServeConfig): Promise<void> {
       }),
     );
     const { server, models } = gateway;
+    if (sso) {
+      console.error(
+        `medgate: the pages sign in through ${sso.oidc.issuer.href} (client ${sso.oidc.clientId})${sso.keySignIn ? " or with an API key" : " only"}`,
+      );
+    }
     console.error(
       `medgate: listening on ${server.url}, ${config.upstreamsOnly ? "" : `loading ${config.model}… `}(${telemetry.tracing ? `traces to ${config.otlpEndpoint}` : "no tracing"}; metrics at /metrics)`,
     );

@@ -192,6 +192,32 @@ describe("medgate CLI", () => {
     expect(missing.stderr).toContain("/nonexistent/model.gguf");
   });
 
+  it("checks the identity provider's options before serving, never printing the client secret", async () => {
+    const env = {
+      ...process.env,
+      MEDGATE_OIDC_ISSUER: "https://login.example.org/realms/hospital",
+      MEDGATE_OIDC_CLIENT_ID: "medgate",
+      MEDGATE_OIDC_CLIENT_SECRET: "never-print-this-secret",
+      MEDGATE_OIDC_CLINICIAN_GROUPS: "clinicians",
+    };
+    const noRedirect = await run(["serve", "--port", "0"], env);
+    expect(noRedirect.code).toBe(2);
+    expect(noRedirect.stderr).toContain("--oidc-issuer needs --oidc-redirect-url");
+    const badRedirect = await run(
+      ["serve", "--port", "0", "--oidc-redirect-url", "https://medgate.example.org/login"],
+      env,
+    );
+    expect(badRedirect.code).toBe(2);
+    expect(badRedirect.stderr).toContain("/auth/callback");
+    for (const output of [noRedirect, badRedirect]) {
+      expect(output.stdout + output.stderr).not.toContain("never-print-this-secret");
+    }
+    const help = await run(["serve", "--help"]);
+    for (const flag of ["--oidc-issuer", "--oidc-client-secret-file", "--oidc-admin-groups", "--sso-only"]) {
+      expect(help.stdout).toContain(flag);
+    }
+  });
+
   it("serves a model, prints its URL, and drains an in-flight stream on SIGTERM", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "medgate-cli-"));
     const { child, url, stderr } = await serve([
