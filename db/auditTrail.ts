@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { and, arrayContains, asc, desc, eq, gt, gte, lt, or, sql } from "drizzle-orm";
 import type { Database } from "./createDatabase.ts";
+import { toStorableJson, toStorableText } from "./losslessText.ts";
 import { type AuditEventRow, auditChainHead, auditEvents } from "./schema.ts";
 
 /** The previous hash of the first row of a chain. */
@@ -43,10 +44,9 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-/** The sha256 (hex) of a row's content and its previous row's hash. */
-export function auditHash(row: Omit<AuditEventRow, "hash">): string {
+/** The sha256 (hex) of a row's content, without its place in the chain (seq and previous hash). */
+export function auditContentDigest(row: Omit<AuditEventRow, "seq" | "prevHash" | "hash">): string {
   const content = [
-    row.seq,
     row.at.toISOString(),
     row.actorKind,
     row.apiKeyId,
@@ -59,29 +59,44 @@ export function auditHash(row: Omit<AuditEventRow, "hash">): string {
     row.query,
     row.clientAddress,
     row.userAgent,
-    row.prevHash,
   ];
   return createHash("sha256").update(canonicalJson(content)).digest("hex");
+}
+
+/**
+ * A row's hash: sha256 (hex) of `previous hash:seq:content digest`. The database computes the same when it
+ * appends (so the chain head is locked for one statement only); verification recomputes it here.
+ */
+export function auditHash(row: Omit<AuditEventRow, "hash">): string {
+  return createHash("sha256")
+    .update(`${row.prevHash}:${row.seq}:${auditContentDigest(row)}`)
+    .digest("hex");
 }
 
 /** Locks the chain head (creating it on the first append) and returns it; appends wait here for each other. */
 async function lockHead(tx: Transaction): Promise<{ lastSeq: number; lastHash: string }> {
   const [head] = await tx.select().from(auditChainHead).where(eq(auditChainHead.id, 1)).for("update");
   if (head) return head;
-  await tx.insert(auditChainHead).values({ id: 1, lastSeq: 0, lastHash: genesisHash }).onConflictDoNothing();
+  await createHead(tx);
   const [created] = await tx.select().from(auditChainHead).where(eq(auditChainHead.id, 1)).for("update");
   return created!;
 }
 
-/** Appends `entry` inside `tx` (which must hold no other row of the chain); the row is durable when `tx` commits. */
+async function createHead(db: Database | Transaction): Promise<void> {
+  await db.insert(auditChainHead).values({ id: 1, lastSeq: 0, lastHash: genesisHash }).onConflictDoNothing();
+}
+
+/**
+ * Appends `entry` in one statement: it locks the chain head's row, takes the next seq and the last hash, computes
+ * the row's hash, inserts the row and moves the head on; the lock is held until the statement's transaction
+ * commits (at once with `db`, or when the caller's transaction `tx` does).
+ */
 export async function appendAuditIn(
-  tx: Transaction,
+  db: Database | Transaction,
   entry: AuditEntry,
   now: Date = new Date(),
 ): Promise<AuditEventRow> {
-  const head = await lockHead(tx);
-  const content: Omit<AuditEventRow, "hash"> = {
-    seq: head.lastSeq + 1,
+  const content: Omit<AuditEventRow, "seq" | "prevHash" | "hash"> = {
     // Milliseconds, as JavaScript dates hold them, so the stored value hashes the same when read back.
     at: new Date(now.getTime()),
     actorKind: entry.actorKind,
@@ -96,20 +111,43 @@ export async function appendAuditIn(
     query: entry.query ?? {},
     clientAddress: entry.clientAddress ?? null,
     userAgent: entry.userAgent ?? null,
-    prevHash: head.lastHash,
   };
-  const row = { ...content, hash: auditHash(content) };
-  await tx.insert(auditEvents).values(row);
-  await tx
-    .update(auditChainHead)
-    .set({ lastSeq: row.seq, lastHash: row.hash })
-    .where(eq(auditChainHead.id, 1));
-  return row;
+  const digest = auditContentDigest(content);
+  const text = (value: string | null) => (value === null ? null : toStorableText(value));
+  const statement = sql`
+    with head as (
+      select last_seq + 1 as seq, last_hash as prev_hash,
+        encode(sha256(convert_to(last_hash || ':' || (last_seq + 1)::text || ':' || ${digest}::text, 'UTF8')), 'hex') as hash
+      from audit_chain_head where id = 1 for update
+    ), moved as (
+      update audit_chain_head set last_seq = head.seq, last_hash = head.hash from head where audit_chain_head.id = 1
+    )
+    insert into audit_events (seq, at, actor_kind, api_key_id, actor_name, person_subject, person_email, role, action,
+      completion_ids, query, client_address, user_agent, prev_hash, hash)
+    select head.seq, ${content.at.toISOString()}::timestamptz, ${content.actorKind}, ${content.apiKeyId}::uuid,
+      ${text(content.actorName)}, ${text(content.personSubject)}, ${text(content.personEmail)}, ${content.role},
+      ${text(content.action)}, array(select jsonb_array_elements_text(${JSON.stringify(content.completionIds)}::jsonb)),
+      ${JSON.stringify(toStorableJson(content.query))}::jsonb, ${content.clientAddress}, ${text(content.userAgent)},
+      head.prev_hash, head.hash
+    from head
+    returning seq, prev_hash, hash`;
+  for (let attempt = 0; ; attempt++) {
+    const { rows } = (await db.execute(statement)) as unknown as {
+      rows: { seq: string | number; prev_hash: string; hash: string }[];
+    };
+    const [appended] = rows;
+    if (appended) {
+      return { ...content, seq: Number(appended.seq), prevHash: appended.prev_hash, hash: appended.hash };
+    }
+    // The first append of the database: no head yet.
+    if (attempt > 0) throw new Error("The audit trail's chain head could not be created.");
+    await createHead(db);
+  }
 }
 
-/** Appends one row in a transaction of its own; it resolves once the row is committed. */
+/** Appends one row in a statement of its own; it resolves once the row is committed. */
 export function appendAudit(db: Database, entry: AuditEntry, now?: Date): Promise<AuditEventRow> {
-  return db.transaction((tx) => appendAuditIn(tx, entry, now));
+  return appendAuditIn(db, entry, now);
 }
 
 export type AuditFilter = {

@@ -21,7 +21,7 @@ const { values } = parseArgs({
   options: {
     postgres: { type: "string", default: "postgres://postgres@127.0.0.1:5432/postgres" },
     rows: { type: "string", default: "2000" },
-    requests: { type: "string", default: "2000" },
+    requests: { type: "string", default: "400" },
     rounds: { type: "string", default: "3" },
   },
 });
