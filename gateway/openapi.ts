@@ -404,6 +404,10 @@ export function openApiDocument(version: string) {
               description:
                 "To the identity provider; a short-lived SameSite=Lax cookie for the callback holds the state, nonce and PKCE verifier.",
             },
+            "400": {
+              description: "`to` names no page: review or admin.",
+              content: json(errorResponse),
+            },
             "404": ssoNotConfigured,
           },
         },

@@ -5,7 +5,7 @@ import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { type PendingSignIn, SignInRefused } from "../auth/OidcSignIn.ts";
 import { type PageSso, pendingCookie, sessionCookie } from "../auth/PageSso.ts";
-import { NotFoundError } from "../errors.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
 import { renderPage, type SessionEnv, sessionCookieOptions } from "./keySession.tsx";
 import { auditSignIn } from "./signInAudit.ts";
 
@@ -64,7 +64,7 @@ export const ssoPages = new Hono<SessionEnv>()
     const sso = ssoOf(c);
     const to = c.req.query("to") ?? "review";
     if (!(to in destinations)) {
-      throw new NotFoundError(`No page "${to}" to sign in to: review or admin.`, "to", "invalid_value");
+      throw new BadRequestError(`No page "${to}" to sign in to: review or admin.`, "to", "invalid_value");
     }
     const { url, pending } = await sso.oidc.start();
     const expires = Date.now() + pendingMaxAgeSeconds * 1000;

@@ -202,7 +202,7 @@ describe("sign-in through the identity provider", () => {
     // The verifier is never sent to the provider.
     expect(location.href).not.toContain("code_verifier");
     const unknownPage = await fetch(`${base}/auth/login?to=elsewhere`, { redirect: "manual" });
-    expect(unknownPage.status).toBe(404);
+    expect(unknownPage.status).toBe(400);
     // A callback without its pending cookie is not a sign-in.
     const stray = await fetch(`${base}/auth/callback?code=x&state=y`, { redirect: "manual" });
     expect(stray.status).toBe(400);
