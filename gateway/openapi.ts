@@ -84,7 +84,7 @@ function errors(...statuses: (400 | 401 | 403 | 404 | 413 | 415 | 429 | 503)[]):
     413: "The body is larger than the limit.",
     415: "A form posted with a content type other than application/x-www-form-urlencoded.",
     429: "Too many requests: the key is over its requests or generated tokens per minute (code `rate_limit_exceeded`, type `requests` or `tokens`, with the `x-ratelimit-*` headers), or every sequence is busy and the wait queue is full (code `overloaded`); retry after `Retry-After` seconds.",
-    503: "Not ready yet (the model is loading), a version that could not be loaded, or API keys cannot be checked.",
+    503: "Not ready yet (the model is loading), a version that could not be loaded, API keys cannot be checked, or a read of stored text could not be recorded in the audit trail first (`audit_unavailable`).",
   } as const;
   return Object.fromEntries(
     statuses.map((status) => [
@@ -148,6 +148,7 @@ function page(cookie: "review" | "admin", summary: string): ZodOpenApiOperationO
     responses: {
       "200": { description: "The page.", content: html },
       "302": { description: "Not signed in: to the sign-in form." },
+      ...errors(503),
     },
   };
 }
@@ -272,14 +273,17 @@ export function openApiDocument(version: string) {
         get: api({
           summary: "Page through the response log (admin keys).",
           requestParams: { query: completionListQuery },
-          responses: { "200": { description: "OK", content: json(storedCompletionList) }, ...errors(400) },
+          responses: {
+            "200": { description: "OK", content: json(storedCompletionList) },
+            ...errors(400, 503),
+          },
         }),
       },
       "/v1/chat/completions/{completion_id}": {
         get: api({
           summary: "One logged completion (admin keys).",
           requestParams: { path: z.object({ completion_id: z.string() }) },
-          responses: { "200": { description: "OK", content: json(storedCompletion) }, ...errors(404) },
+          responses: { "200": { description: "OK", content: json(storedCompletion) }, ...errors(404, 503) },
         }),
       },
       "/v1/completions": {
@@ -339,7 +343,7 @@ export function openApiDocument(version: string) {
         get: api({
           summary: "The judgements of one completion (clinician and admin keys).",
           requestParams: { query: feedbackQuery },
-          responses: { "200": { description: "OK", content: json(feedbackList) }, ...errors(400) },
+          responses: { "200": { description: "OK", content: json(feedbackList) }, ...errors(400, 503) },
         }),
       },
       "/review": { get: page("review", "The clinician review queue.") },
