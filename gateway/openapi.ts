@@ -413,6 +413,10 @@ export function openApiDocument(version: string) {
               content: json(errorResponse),
             },
             "404": ssoNotConfigured,
+            "503": {
+              description: "The identity provider cannot be reached (code `identity_provider_unavailable`).",
+              content: json(errorResponse),
+            },
           },
         },
       },

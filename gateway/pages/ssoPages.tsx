@@ -5,7 +5,7 @@ import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { type PendingSignIn, SignInRefused } from "../auth/OidcSignIn.ts";
 import { type PageSso, pendingCookie, sessionCookie } from "../auth/PageSso.ts";
-import { BadRequestError, NotFoundError } from "../errors.ts";
+import { BadRequestError, NotFoundError, UnavailableError } from "../errors.ts";
 import { renderPage, type SessionEnv, sessionCookieOptions } from "./keySession.tsx";
 import { auditSignIn } from "./signInAudit.ts";
 
@@ -66,7 +66,13 @@ export const ssoPages = new Hono<SessionEnv>()
     if (!(to in destinations)) {
       throw new BadRequestError(`No page "${to}" to sign in to: review or admin.`, "to", "invalid_value");
     }
-    const { url, pending } = await sso.oidc.start();
+    const { url, pending } = await sso.oidc.start().catch((error: unknown) => {
+      // The provider's discovery document could not be read: said plainly, and tried again at the next sign-in.
+      throw new UnavailableError(
+        `The identity provider cannot be reached right now (${error instanceof Error ? error.message : String(error)}). Retry shortly.`,
+        "identity_provider_unavailable",
+      );
+    });
     const expires = Date.now() + pendingMaxAgeSeconds * 1000;
     setCookie(c, pendingCookie, seal(sso, { ...pending, to: to as Destination, expires }), {
       ...pendingCookieOptions(sso),
