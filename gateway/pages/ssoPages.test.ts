@@ -67,9 +67,11 @@ describe("the /auth routes", () => {
     expect(await unreachable.json()).toMatchObject({
       error: { type: "service_unavailable", code: "identity_provider_unavailable" },
     });
-    const elsewhere = await app.request("/auth/login?to=https://evil.example");
-    expect(elsewhere.status).toBe(400);
-    expect(await elsewhere.json()).toMatchObject({ error: { param: "to", code: "invalid_value" } });
+    for (const to of ["https://evil.example", "toString", "__proto__"]) {
+      const elsewhere = await app.request(`/auth/login?to=${encodeURIComponent(to)}`);
+      expect(elsewhere.status, to).toBe(400);
+      expect(await elsewhere.json()).toMatchObject({ error: { param: "to", code: "invalid_value" } });
+    }
   });
 
   it("refuse a callback without a pending sign-in of this browser, or with a forged one, and audit nothing", async () => {

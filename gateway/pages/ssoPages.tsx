@@ -46,7 +46,7 @@ function unseal(sso: PageSso, sealed: string | undefined, now: number): Pending 
   const given = Buffer.from(mac, "base64url");
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
   const pending = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Pending;
-  return pending.expires > now && pending.to in destinations ? pending : undefined;
+  return pending.expires > now && Object.hasOwn(destinations, pending.to) ? pending : undefined;
 }
 
 /**
@@ -59,20 +59,25 @@ function pendingCookieOptions(sso: PageSso) {
   return { path: url.pathname, httpOnly: true, sameSite: "Lax" as const, secure: url.protocol === "https:" };
 }
 
+/** Reads the provider's discovery document (once); a provider that cannot be reached is a 503, tried again later. */
+async function reachProvider(sso: PageSso): Promise<void> {
+  await sso.oidc.configuration().catch((error: unknown) => {
+    throw new UnavailableError(
+      `The identity provider cannot be reached right now (${error instanceof Error ? error.message : String(error)}). Retry shortly.`,
+      "identity_provider_unavailable",
+    );
+  });
+}
+
 export const ssoPages = new Hono<SessionEnv>()
   .get("/auth/login", async (c) => {
     const sso = ssoOf(c);
     const to = c.req.query("to") ?? "review";
-    if (!(to in destinations)) {
+    if (!Object.hasOwn(destinations, to)) {
       throw new BadRequestError(`No page "${to}" to sign in to: review or admin.`, "to", "invalid_value");
     }
-    const { url, pending } = await sso.oidc.start().catch((error: unknown) => {
-      // The provider's discovery document could not be read: said plainly, and tried again at the next sign-in.
-      throw new UnavailableError(
-        `The identity provider cannot be reached right now (${error instanceof Error ? error.message : String(error)}). Retry shortly.`,
-        "identity_provider_unavailable",
-      );
-    });
+    await reachProvider(sso);
+    const { url, pending } = await sso.oidc.start();
     const expires = Date.now() + pendingMaxAgeSeconds * 1000;
     setCookie(c, pendingCookie, seal(sso, { ...pending, to: to as Destination, expires }), {
       ...pendingCookieOptions(sso),
@@ -97,6 +102,8 @@ export const ssoPages = new Hono<SessionEnv>()
       );
     }
     const back = destinations[pending.to];
+    // Behind a load balancer the callback may reach a gateway that has not read the provider's configuration yet.
+    await reachProvider(sso);
     const query = new URL(c.req.url).searchParams;
     let person: Awaited<ReturnType<typeof sso.oidc.finish>>;
     try {
