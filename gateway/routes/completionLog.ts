@@ -49,9 +49,14 @@ export const completionLogRoutes = new Hono<GatewayEnv>()
     c.get("deps").auth.assertRole(c.get("caller"), "admin");
     const id = c.req.param("id");
     // Only a well-formed id reaches the database; anything else cannot name a completion.
-    const row = completionIdSchema.safeParse(id).success ? await c.get("deps").logReader.find(id) : undefined;
-    // A look for an id is recorded whether or not it is found: who asked after a conversation matters too.
-    await auditRead(c, c.get("caller"), { completionIds: [id], query: { found: row !== undefined } });
+    const wellFormed = completionIdSchema.safeParse(id).success;
+    const row = wellFormed ? await c.get("deps").logReader.find(id) : undefined;
+    // A look for an id is recorded whether or not it is found: who asked after a conversation matters too. An id
+    // that cannot name a completion is kept in the query (losslessly: it may hold any text), not as an id.
+    await auditRead(c, c.get("caller"), {
+      completionIds: wellFormed ? [id] : [],
+      query: wellFormed ? { found: row !== undefined } : { id, found: false },
+    });
     if (!row)
       throw new NotFoundError(`No chat completion with id ${id}.`, "completion_id", "completion_not_found");
     return c.json(toStoredCompletion(row));

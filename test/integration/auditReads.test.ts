@@ -298,6 +298,8 @@ function invocationsOf(spoolDir: string): Record<string, { args: string[]; rows:
       { args: ["audit", "verify"], rows: 0 },
       { args: ["audit", "list", "--completion", ids[0]!], rows: 1 },
       { args: ["audit", "export"], rows: 1 },
+      // Only rows past the trail's retention (6 years): none here, but the prune is recorded and anchors the chain.
+      { args: ["audit", "prune", "--older-than", "7y"], rows: 1 },
     ],
     trainer: "runs rounds as a service; prints progress",
   };
@@ -333,6 +335,18 @@ describe("every command that prints stored text", () => {
         }
         const shown = await spawnMedgate(["audit", "list", "--completion", ids[0]!]).output;
         expect(shown.stdout).toContain("GET /v1/chat/completions/{id}");
+        // An audit prune younger than the retention is refused, and records nothing.
+        const before = await auditCount();
+        const refused = await spawnMedgate(["audit", "prune", "--older-than", "5y"]).output;
+        expect(refused.code).toBe(2);
+        expect(refused.stderr).toContain("retention (6y");
+        expect(await auditCount()).toBe(before);
+        // The response log's retention deletes every answer, and never an audit row.
+        const pruned = await spawnMedgate(["logs", "prune", "--older-than", "0m"]).output;
+        expect(pruned.code, pruned.stderr).toBe(0);
+        expect(Number(pruned.stdout)).toBeGreaterThanOrEqual(ids.length);
+        expect(await auditCount()).toBe(before + 1);
+        expect(await verifyAuditChain(database.db)).toMatchObject({ ok: true, lastSeq: before + 1 });
       } finally {
         delete process.env.DATABASE_URL;
       }
