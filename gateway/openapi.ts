@@ -196,6 +196,12 @@ const ssoNotConfigured = {
   content: json(errorResponse),
 };
 
+/** The /auth routes when the provider's configuration cannot be read. */
+const providerUnreachable = {
+  description: "The identity provider cannot be reached (code `identity_provider_unavailable`).",
+  content: json(errorResponse),
+};
+
 export function openApiDocument(version: string) {
   return createDocument({
     openapi: "3.1.0",
@@ -413,10 +419,7 @@ export function openApiDocument(version: string) {
               content: json(errorResponse),
             },
             "404": ssoNotConfigured,
-            "503": {
-              description: "The identity provider cannot be reached (code `identity_provider_unavailable`).",
-              content: json(errorResponse),
-            },
+            "503": providerUnreachable,
           },
         },
       },
@@ -437,6 +440,7 @@ export function openApiDocument(version: string) {
             },
             "403": { description: "The person is in no group that gives a role at medgate.", content: html },
             "404": ssoNotConfigured,
+            "503": providerUnreachable,
           },
         },
       },
