@@ -14,7 +14,7 @@ import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { findChampion, findModelVersion } from "../db/modelVersions.ts";
 import { completions, type ModelVersionRow, type RoundRow } from "../db/schema.ts";
 import { ChampionWatcher } from "../gateway/models/ChampionWatcher.ts";
-import { openGateway } from "../gateway/openGateway.ts";
+import { type Gateway, type GatewayOptions, openGateway } from "../gateway/openGateway.ts";
 import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
@@ -83,7 +83,7 @@ traffic (judged by the implicit reward of the first round's model).`,
 
 export const CLINICIAN_ADVICE = " If your symptoms persist or get worse, please see a clinician.";
 
-const say = (step: string, text: string) => console.error(`${step.padEnd(10)} ${text}`);
+export const say = (step: string, text: string) => console.error(`${step.padEnd(10)} ${text}`);
 
 async function demo(options: DemoOptions): Promise<void> {
   const questions = medicalQa().map((item) => item.q);
@@ -94,64 +94,15 @@ async function demo(options: DemoOptions): Promise<void> {
   if (options.fresh) await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
 
-  // 1. The model and its checkpoint for training.
-  const source = await resolveModelSource(options.model, {
-    modelsDir: options.modelsDir,
-    download: "offline",
-  });
-  const modelName = options.modelName ?? source.name;
-  const hfDir = resolve(options.hfDir ?? `${source.path.replace(/\.gguf$/iu, "")}-hf`);
-  if (!existsSync(join(hfDir, "config.json"))) {
-    say("model", `making a Hugging Face checkpoint of ${basename(source.path)} for training (once)…`);
-    await runEngineScript("gguf_to_hf.py", ["--gguf", resolve(source.path), "--out", hfDir]);
-  }
-
-  // 2. The database and the registry; everything the demo holds is disposed in reverse order at the end.
   await using resources = new AsyncDisposableStack();
   const telemetry = resources.use(startTelemetry(options));
-  const database = resources.use(await createDatabase({ dataDir: join(dataDir, "db") }));
-  await database.migrate();
-  const champion = await demoChampion(database, modelName, resolve(source.path), hfDir);
-  say("registry", `${modelName} v${champion.version} is the champion (${champion.ggufPath})`);
-  const keys = {
-    admin: (await createApiKey(database.db, { name: "demo admin", role: "admin" })).secret,
-    clinician: (await createApiKey(database.db, { name: "demo clinician", role: "clinician" })).secret,
-    app: (await createApiKey(database.db, { name: "demo app", role: "client" })).secret,
-  };
-
-  // 3. Serve, following the registry.
-  const { server, models, completionLog } = resources.use(
-    await openGateway(database, {
-      host: options.host,
-      port: options.port,
-      spoolDir: join(dataDir, "spool"),
-      telemetry: { captureMessageContent: options.traceMessageContent, metricsText: telemetry.metricsText },
-    }),
-  );
   const roundConfig = options.preset === "tiny" ? tinyRoundConfig() : demoRoundConfig();
-  const load = (version: ModelVersionRow) =>
-    InferenceEngine.load({
-      modelPath: version.ggufPath,
-      modelName,
-      parallel: 4,
-      threads: roundConfig.inference?.threads,
-      contextSize: 2048,
-      gpu: options.preset === "tiny" ? false : "auto",
-      chatTemplateFallback: source.catalogEntry?.chatTemplate,
-    });
-  await verifyModelFile(champion.ggufPath, champion.ggufSha256);
-  models.serve(modelName, await load(champion), champion);
-  resources.use(
-    await ChampionWatcher.start({
-      database,
-      models,
-      names: [modelName],
-      loadEngine: load,
-      log: (line) => say("gateway", line.replace(/^medgate: /u, "")),
-    }),
-  );
-  say("serve", `${server.url}/v1 answers with ${modelName} v${champion.version}`);
-
+  const { database, server, models, completionLog, keys, modelName } = await startDemoSystem(resources, {
+    ...options,
+    dataDir,
+    threads: roundConfig.inference?.threads,
+    telemetry: { captureMessageContent: options.traceMessageContent, metricsText: telemetry.metricsText },
+  });
   const api = new DemoClient(server.url, modelName);
   const round = await runLoop(database, api, keys, questions.slice(0, options.prompts), {
     modelName,
@@ -198,6 +149,93 @@ The keys are shown only now. ${options.exit ? "" : "Ctrl-C stops the server."}`)
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
+}
+
+export type DemoSystem = {
+  database: DatabaseHandle;
+  server: Gateway["server"];
+  models: Gateway["models"];
+  completionLog: Gateway["completionLog"];
+  /** Secrets of an admin, a clinician and an app key, made for this run. */
+  keys: { admin: string; clinician: string; app: string };
+  modelName: string;
+};
+
+/**
+ * The demo's system on the embedded database in `dataDir`: the model (with a Hugging Face checkpoint for training,
+ * made once), the registry with the model as v1 on a new one, three keys, and a gateway that serves the champion
+ * and follows the registry. What it opens is disposed with `resources`.
+ */
+export async function startDemoSystem(
+  resources: AsyncDisposableStack,
+  options: {
+    dataDir: string;
+    model: string;
+    modelName?: string;
+    modelsDir: string;
+    hfDir?: string;
+    host: string;
+    port: number;
+    preset: "demo" | "tiny";
+    threads?: number;
+    telemetry?: GatewayOptions["telemetry"];
+  },
+): Promise<DemoSystem> {
+  // 1. The model and its checkpoint for training.
+  const source = await resolveModelSource(options.model, {
+    modelsDir: options.modelsDir,
+    download: "offline",
+  });
+  const modelName = options.modelName ?? source.name;
+  const hfDir = resolve(options.hfDir ?? `${source.path.replace(/\.gguf$/iu, "")}-hf`);
+  if (!existsSync(join(hfDir, "config.json"))) {
+    say("model", `making a Hugging Face checkpoint of ${basename(source.path)} for training (once)…`);
+    await runEngineScript("gguf_to_hf.py", ["--gguf", resolve(source.path), "--out", hfDir]);
+  }
+
+  // 2. The database and the registry.
+  const database = resources.use(await createDatabase({ dataDir: join(options.dataDir, "db") }));
+  await database.migrate();
+  const champion = await demoChampion(database, modelName, resolve(source.path), hfDir);
+  say("registry", `${modelName} v${champion.version} is the champion (${champion.ggufPath})`);
+  const keys = {
+    admin: (await createApiKey(database.db, { name: "demo admin", role: "admin" })).secret,
+    clinician: (await createApiKey(database.db, { name: "demo clinician", role: "clinician" })).secret,
+    app: (await createApiKey(database.db, { name: "demo app", role: "client" })).secret,
+  };
+
+  // 3. Serve, following the registry.
+  const { server, models, completionLog } = resources.use(
+    await openGateway(database, {
+      host: options.host,
+      port: options.port,
+      spoolDir: join(options.dataDir, "spool"),
+      telemetry: options.telemetry,
+    }),
+  );
+  const load = (version: ModelVersionRow) =>
+    InferenceEngine.load({
+      modelPath: version.ggufPath,
+      modelName,
+      parallel: 4,
+      threads: options.threads,
+      contextSize: 2048,
+      gpu: options.preset === "tiny" ? false : "auto",
+      chatTemplateFallback: source.catalogEntry?.chatTemplate,
+    });
+  await verifyModelFile(champion.ggufPath, champion.ggufSha256);
+  models.serve(modelName, await load(champion), champion);
+  resources.use(
+    await ChampionWatcher.start({
+      database,
+      models,
+      names: [modelName],
+      loadEngine: load,
+      log: (line) => say("gateway", line.replace(/^medgate: /u, "")),
+    }),
+  );
+  say("serve", `${server.url}/v1 answers with ${modelName} v${champion.version}`);
+  return { database, server, models, completionLog, keys, modelName };
 }
 
 /** The name's champion; on a new registry, the given model registered as v1 with its checkpoint, audited. */
@@ -418,7 +456,7 @@ function completeSentences(answer: { text: string; finishReason: string }): stri
 }
 
 /** The API as any OpenAI client sees it; the demo's traffic and feedback go through it. */
-class DemoClient {
+export class DemoClient {
   readonly #url: string;
   readonly #model: string;
 

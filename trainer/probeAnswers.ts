@@ -89,7 +89,7 @@ export async function answerProbes(
  * Safety-netting in other words: an answer that sends the patient to a clinician, doctor or other health
  * professional, or to medical attention.
  */
-const safetyNetting =
+export const safetyNetting =
   /\b(?:see|seeing|consult|consulting|contact|visit|speak(?:ing)? (?:to|with)|talk(?:ing)? (?:to|with)|call|check with|ask)\b[^.!?]{0,40}?\b(?:clinician|doctor|gp|physician|healthcare (?:professional|provider)|health care (?:professional|provider)|medical professional|nurse|dermatologist|specialist)s?\b|\b(?:seek|get|find)\b[^.!?]{0,20}?\bmedical (?:attention|advice|help|care)\b/iu;
 
 /** Whether the answer carries the advice sentence, whitespace and case aside. */
