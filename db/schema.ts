@@ -127,11 +127,19 @@ export const completions = pgTable(
     traceId: text("trace_id").notNull(),
     user: losslessText("user"),
     metadata: losslessJsonb("metadata").$type<Record<string, string>>(),
+    /** The canary running for the name when this answer was given (champion's and candidate's answers alike). */
+    canaryId: uuid("canary_id"),
+    /**
+     * For a shadow answer (the candidate answering a live request in the background): the live completion's id.
+     * Shadow rows never reach a client and are never returned by the chat API.
+     */
+    shadowOf: text("shadow_of"),
   },
   (table) => [
     index("completions_created_at_idx").on(table.createdAt),
     index("completions_prompt_hash_idx").on(table.promptHash),
     index("completions_model_idx").on(table.modelName, table.createdAt),
+    index("completions_canary_idx").on(table.canaryId),
   ],
 );
 
@@ -169,6 +177,7 @@ export const roundState = pgEnum("round_state", [
   "training",
   "converting",
   "evaluating",
+  "canary",
   "promoted",
   "rejected",
   "failed",
@@ -351,6 +360,104 @@ export const championChanges = pgTable(
   (table) => [index("champion_changes_model_idx").on(table.modelName, table.createdAt)],
 );
 
+export const canaryMode = pgEnum("canary_mode", ["shadow", "split"]);
+export const canaryState = pgEnum("canary_state", ["running", "promoted", "rejected", "stopped"]);
+
+/** The settings a canary is decided by, fixed at its start (a round config's `canary` section, resolved). */
+export type CanaryRule = {
+  /** The win rate the candidate must clear, before the margin. */
+  threshold: number;
+  /** Lowers the threshold: a candidate at most this much worse may still be promoted. */
+  nonInferiorityMargin: number;
+  /** Error rate of the whole sequence, however often it is read. */
+  alpha: number;
+  /** Verdicts at which the timeout policy applies (and the interval is tuned for). */
+  maxComparisons: number;
+  /** Milliseconds after the start at which the timeout policy applies. */
+  maxDurationMs: number;
+  /** Clinicians' verdicts a pair needs before it counts. */
+  judgesPerPair: number;
+  /** Rejected at once when the candidate's failed or cancelled share exceeds the champion's by more than this. */
+  maxErrorRateIncrease: number;
+  /** Candidate answers needed before the error rates are compared. */
+  minAnswersForErrorRate: number;
+  onTimeout: "reject" | "promote";
+};
+
+/** What a canary's decision rested on, stored with it. */
+export type CanaryEvidence = {
+  comparisons: number;
+  wins: number;
+  ties: number;
+  losses: number;
+  winRate: number | null;
+  lower: number;
+  upper: number;
+  /** threshold − nonInferiorityMargin. */
+  threshold: number;
+  rule: CanaryRule;
+  /** Why: `lower bound cleared`, `upper bound below`, `timeout`, `error rate`, or an admin's reason. */
+  cause: string;
+  errorRates: {
+    candidate: number | null;
+    champion: number | null;
+    candidateAnswers: number;
+    championAnswers: number;
+  };
+  pairIds: number[];
+};
+
+/**
+ * A candidate tried on live traffic after the offline gate: in `split` mode it answers `share` of a name's requests,
+ * in `shadow` mode it answers `share` of them in the background. At most one runs per name.
+ */
+export const canaries = pgTable(
+  "canaries",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    modelName: losslessText("model_name").notNull(),
+    roundId: uuid("round_id"),
+    championVersionId: uuid("champion_version_id").notNull(),
+    candidateVersionId: uuid("candidate_version_id").notNull(),
+    mode: canaryMode("mode").notNull(),
+    /** Share of requests the candidate answers (split) or shadows (shadow), in (0, 1]. */
+    share: real("share").notNull(),
+    state: canaryState("state").notNull(),
+    rule: losslessJsonb("rule").$type<CanaryRule>().notNull(),
+    startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
+    decidedAt: timestamp("decided_at", { withTimezone: true }),
+    evidence: losslessJsonb("evidence").$type<CanaryEvidence>(),
+    /** `trainer (round NAME#N)`, or the operator who decided or stopped it by hand. */
+    decidedBy: losslessText("decided_by"),
+    reason: losslessText("reason"),
+  },
+  (table) => [
+    uniqueIndex("canaries_one_running_idx").on(table.modelName).where(sql`${table.state} = 'running'`),
+    index("canaries_round_idx").on(table.roundId),
+  ],
+);
+
+/**
+ * Blind pairs of a canary: the champion's and the candidate's answer to one prompt. `candidate_side` (`a` or `b`,
+ * random per pair) is where the candidate's answer is shown; clinicians' `preference` feedback on the two
+ * completions gives the pair's verdicts.
+ */
+export const canaryPairs = pgTable(
+  "canary_pairs",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    canaryId: uuid("canary_id").notNull(),
+    championCompletionId: text("champion_completion_id").notNull(),
+    candidateCompletionId: text("candidate_completion_id").notNull(),
+    candidateSide: text("candidate_side").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("canary_pairs_champion_idx").on(table.canaryId, table.championCompletionId),
+    uniqueIndex("canary_pairs_candidate_idx").on(table.canaryId, table.candidateCompletionId),
+  ],
+);
+
 /**
  * The audit trail of reads of stored text and of the writes that matter (keys, retention runs, promotions):
  * append-only and hash-chained. Rows are numbered 1, 2, … by `seq` with no gaps; each row's `hash` is the sha256
@@ -494,3 +601,5 @@ export type EvalRunRow = typeof evalRuns.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type NewAuditEventRow = typeof auditEvents.$inferInsert;
 export type PageSessionRow = typeof pageSessions.$inferSelect;
+export type CanaryRow = typeof canaries.$inferSelect;
+export type CanaryPairRow = typeof canaryPairs.$inferSelect;
