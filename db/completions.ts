@@ -1,5 +1,5 @@
 // Queries of the completions table (the response log): read one, page through, apply retention.
-import { and, asc, desc, eq, getTableColumns, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, isNull, lt, sql } from "drizzle-orm";
 import type { Database } from "./createDatabase.ts";
 import { type CompletionRow, completions, type NewCompletionRow } from "./schema.ts";
 
@@ -37,13 +37,14 @@ export type CompletionPage = { rows: CompletionRow[]; hasMore: boolean };
 
 /**
  * A page of the log in creation order (ties broken by id), starting after the row `after` when given.
- * Options: `limit` rows (1–100), `order` "asc" | "desc", only `model` if given.
+ * Options: `limit` rows (1–100), `order` "asc" | "desc", only `model` if given. Shadow answers (a canary's
+ * candidate answering in the background) are not part of the log's pages.
  */
 export async function listCompletions(
   db: Database,
   options: { limit: number; after?: string; order: "asc" | "desc"; model?: string },
 ): Promise<CompletionPage> {
-  const conditions = [];
+  const conditions = [isNull(completions.shadowOf)];
   if (options.model) conditions.push(eq(completions.modelName, options.model));
   if (options.after) {
     const cursor = await findCompletion(db, options.after);
@@ -57,7 +58,7 @@ export async function listCompletions(
   const rows = await db
     .select()
     .from(completions)
-    .where(conditions.length > 0 ? and(...conditions) : undefined)
+    .where(and(...conditions))
     .orderBy(direction(completions.createdAt), direction(completions.id))
     .limit(options.limit + 1);
   return { rows: rows.slice(0, options.limit), hasMore: rows.length > options.limit };

@@ -16,6 +16,7 @@ import { type RoundRow, type RoundState, roundState } from "../db/schema.ts";
 import { readProbeSet } from "./eval/probeSet.ts";
 import { EngineScriptError } from "./pythonEngine.ts";
 import { parseRoundConfig, type RoundConfigInput } from "./roundConfig.ts";
+import { watchCanary } from "./steps/canary.ts";
 import { collectPrompts } from "./steps/collect.ts";
 import { convertCandidate } from "./steps/convert.ts";
 import { gateCandidate } from "./steps/evaluate.ts";
@@ -46,6 +47,7 @@ const steps: Record<TrainerStep, RoundStep> = {
   training: trainPolicy,
   converting: convertCandidate,
   evaluating: gateCandidate,
+  canary: watchCanary,
 };
 
 /** The trainer's states in the schema's order. */

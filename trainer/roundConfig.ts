@@ -137,6 +137,53 @@ export const judgeAgreementSchema = z.strictObject({
   resamples: z.number().int().min(1000).default(2000),
 });
 
+/**
+ * A canary stage after the offline gate: a candidate that passed is tried on live traffic and judged blind by
+ * clinicians before it becomes the champion (docs/canary.md). Default: none, a passed candidate is promoted at once.
+ */
+export const canaryConfigSchema = z
+  .strictObject({
+    /** `split`: the candidate answers `share` of the requests itself; `shadow`: it answers them in the background. */
+    mode: z.enum(["split", "shadow"]).default("split"),
+    /** Share of the name's requests the candidate answers (split mode). Default: 0.1 */
+    share: z.number().gt(0).max(1).default(0.1),
+    /** Share of the name's requests the candidate also answers in the background (shadow mode). Default: 0.1 */
+    shadowFraction: z.number().gt(0).max(1).default(0.1),
+    /** The win rate against the champion (ties ½) the candidate must clear. Default: 0.5 (strictly better) */
+    threshold: z.number().gt(0).lt(1).default(0.5),
+    /** Lowers the threshold: 0.05 accepts a candidate at most 5 points worse. Default: 0 */
+    nonInferiorityMargin: z.number().min(0).lt(0.5).default(0),
+    /** Error rate of the decision, however often it is looked at. Default: 0.05 */
+    alpha: z.number().gt(0).lt(1).default(0.05),
+    /** Verdicts after which the timeout policy applies. Default: 200 */
+    maxComparisons: positiveInt.default(200),
+    /** How long the canary may run before the timeout policy applies (30m, 12h, 7d). Default: 7d */
+    maxDuration: z
+      .string()
+      .regex(/^\d+(s|m|h|d)$/u, "must be a duration such as 30m, 12h or 7d")
+      .default("7d"),
+    /** Clinicians' verdicts a pair needs before it counts (the majority decides). Default: 1 */
+    judgesPerPair: positiveInt.default(1),
+    /** The candidate's failed or cancelled share may exceed the champion's by at most this. Default: 0.05 */
+    maxErrorRateIncrease: z.number().min(0).max(1).default(0.05),
+    /** Candidate answers needed before the error rates are compared. Default: 20 */
+    minAnswersForErrorRate: positiveInt.default(20),
+    /** At maxComparisons or maxDuration without a decision: keep the champion, or promote. Default: reject */
+    onTimeout: z.enum(["reject", "promote"]).default("reject"),
+  })
+  .refine((canary) => canary.threshold - canary.nonInferiorityMargin > 0, {
+    path: ["nonInferiorityMargin"],
+    message: "the margin must leave a threshold above 0",
+  });
+export type CanaryConfig = z.infer<typeof canaryConfigSchema>;
+
+/** Milliseconds of a duration such as 30s, 30m, 12h or 7d. */
+export function canaryDurationMs(duration: string): number {
+  const [, amount, unit] = /^(\d+)(s|m|h|d)$/u.exec(duration)!;
+  const unitMs = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as "s" | "m" | "h" | "d"];
+  return Number(amount) * unitMs;
+}
+
 export const roundConfigSchema = z.strictObject({
   /** Most prompts a round takes (the newest first). */
   maxPrompts: positiveInt.default(2000),
@@ -183,6 +230,8 @@ export const roundConfigSchema = z.strictObject({
   /** GGUF type of the converted candidate. */
   ggufType: z.enum(["f32", "f16", "q8_0"]).default("q8_0"),
   gate: gateConfigSchema.default(gateConfigSchema.parse({})),
+  /** A canary stage after the gate (see `canaryConfigSchema`). Default: none */
+  canary: canaryConfigSchema.optional(),
   /** llama.cpp settings for sampling and judging. */
   inference: z
     .strictObject({

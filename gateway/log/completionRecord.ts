@@ -42,25 +42,30 @@ export function databaseLogReader(
 ): CompletionLogReader {
   const pending = recorder?.pending?.bind(recorder);
   return {
-    async find(id) {
-      if (!pending) return findCompletion(db, id);
-      let stored: CompletionRow | undefined;
-      try {
-        stored = await findCompletion(db, id);
-      } catch (error) {
-        // The database is away: a row in the spool is still found; anything else is the outage's error.
-        const row = await pending(id);
-        if (row) return asStoredRow(row);
-        throw error;
-      }
-      if (stored) return stored;
-      const row = await pending(id);
-      if (row) return asStoredRow(row);
-      // A replay may have moved the row from the spool to the database between the two looks.
-      return findCompletion(db, id);
+    // A shadow answer (a canary's candidate in the background) never reached a client and is never returned.
+    find: async (id) => {
+      const row = await find(id);
+      return row?.shadowOf ? undefined : row;
     },
     list: (options) => listCompletions(db, options),
   };
+  async function find(id: string): Promise<CompletionRow | undefined> {
+    if (!pending) return findCompletion(db, id);
+    let stored: CompletionRow | undefined;
+    try {
+      stored = await findCompletion(db, id);
+    } catch (error) {
+      // The database is away: a row in the spool is still found; anything else is the outage's error.
+      const row = await pending(id);
+      if (row) return asStoredRow(row);
+      throw error;
+    }
+    if (stored) return stored;
+    const row = await pending(id);
+    if (row) return asStoredRow(row);
+    // A replay may have moved the row from the spool to the database between the two looks.
+    return findCompletion(db, id);
+  }
 }
 
 /** A row to insert as the row the database would return: its absent optional columns are null. */
@@ -75,6 +80,8 @@ function asStoredRow(row: NewCompletionRow): CompletionRow {
     apiKeyId: null,
     user: null,
     metadata: null,
+    canaryId: null,
+    shadowOf: null,
     ...row,
   };
 }
@@ -95,6 +102,8 @@ export function completionRecord(input: {
   modelVersionId?: string | null;
   /** The upstream(s) that answered, for a model served by upstreams. */
   upstream?: string | null;
+  /** The canary running for the name, when one is. */
+  canaryId?: string | null;
   caller: Caller;
   traceId: string;
   /** Milliseconds from the request's arrival to the end of the answer. */
@@ -140,5 +149,6 @@ export function completionRecord(input: {
     traceId: input.traceId,
     user: request.user ?? null,
     metadata: request.metadata ?? null,
+    canaryId: input.canaryId ?? null,
   };
 }

@@ -3,6 +3,7 @@
 // to probe prompts (trainer/eval/answerEvaluation.ts); the decision, its report, the answers and the promotion or
 // rejection are stored with the round's new state in one transaction.
 import "disposablestack/auto";
+import { startCanary } from "../../db/canaries.ts";
 import { makeChampion, rejectCandidate } from "../../db/championChanges.ts";
 import type { Database } from "../../db/createDatabase.ts";
 import type { GateReport } from "../../db/gateReport.ts";
@@ -11,6 +12,7 @@ import { replaceRoundAnswers } from "../../db/roundAnswers.ts";
 import { advanceRound, findRound, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import type { ModelVersionRow, RoundRow } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
+import { canaryRuleOf } from "../canary/canaryDecision.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import { type AnswerEvaluation, evaluateAnswers } from "../eval/answerEvaluation.ts";
 import {
@@ -150,6 +152,21 @@ export const gateCandidate: RoundStep = async (round, config, context) => {
     const actor = `trainer (round ${round.modelName}#${round.number})`;
     const gateReport = report;
     if (answers) await replaceRoundAnswers(txDb, round.id, answers.rows);
+    if (report.passed && config.canary) {
+      // The candidate earns the champion's place on live traffic first (trainer/steps/canary.ts decides).
+      await startCanary(txDb, {
+        modelName: round.modelName,
+        roundId: round.id,
+        championVersionId: champion.id,
+        candidateVersionId: candidate.id,
+        mode: config.canary.mode,
+        share: config.canary.mode === "split" ? config.canary.share : config.canary.shadowFraction,
+        rule: canaryRuleOf(config.canary),
+        actor,
+      });
+      await advanceRound(txDb, round.id, "evaluating", "canary", { stats: { gate: gateReport } });
+      return;
+    }
     if (report.passed) {
       await makeChampion(txDb, candidate.id, {
         kind: "promote",

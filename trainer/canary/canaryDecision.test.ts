@@ -1,0 +1,107 @@
+// The canary's rule over its evidence: a clearly better candidate is promoted, a worse one rejected, a failing one
+// rejected at once whatever its verdicts, the timeout policy applies at maxComparisons and maxDuration, and a
+// non-inferiority margin lowers the bar.
+import { describe, expect, it } from "vitest";
+import type { CanaryRule } from "../../db/schema.ts";
+import { type CanaryErrorCounts, decideCanary, type PairOutcome, pairOutcomes } from "./canaryDecision.ts";
+import type { Verdict } from "./sequentialWinRate.ts";
+
+const rule: CanaryRule = {
+  threshold: 0.5,
+  nonInferiorityMargin: 0,
+  alpha: 0.05,
+  maxComparisons: 20,
+  maxDurationMs: 3_600_000,
+  judgesPerPair: 1,
+  maxErrorRateIncrease: 0.05,
+  minAnswersForErrorRate: 20,
+  onTimeout: "reject",
+};
+const noErrors: CanaryErrorCounts = {
+  candidate: { answers: 30, failed: 0 },
+  champion: { answers: 30, failed: 0 },
+};
+const outcomes = (verdicts: Verdict[]): PairOutcome[] =>
+  verdicts.map((verdict, index) => ({ pairId: index + 1, verdict }));
+
+describe("decideCanary", () => {
+  it("promotes a candidate the clinicians prefer, at the first verdict whose lower bound clears 0.5", () => {
+    const { decision, evidence } = decideCanary(rule, outcomes(Array(15).fill("candidate")), noErrors, 0);
+    expect(decision).toBe("promote");
+    expect(evidence.comparisons).toBe(10);
+    expect(evidence.pairIds).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(evidence.lower).toBeGreaterThan(0.5);
+    expect(evidence.cause).toMatch(/lower bound/u);
+  });
+
+  it("rejects a candidate the clinicians find worse", () => {
+    const { decision, evidence } = decideCanary(rule, outcomes(Array(12).fill("champion")), noErrors, 0);
+    expect(decision).toBe("reject");
+    expect(evidence.upper).toBeLessThan(0.5);
+  });
+
+  it("goes on while the interval holds the threshold", () => {
+    const verdicts: Verdict[] = ["candidate", "champion", "tie", "candidate", "champion"];
+    const { decision, evidence } = decideCanary(rule, outcomes(verdicts), noErrors, 0);
+    expect(decision).toBe("continue");
+    expect(evidence.winRate).toBe(0.5);
+    expect(evidence.lower).toBeLessThan(0.5);
+    expect(evidence.upper).toBeGreaterThan(0.5);
+  });
+
+  it("applies the timeout policy at maxComparisons and at maxDuration", () => {
+    const even = outcomes(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? "candidate" : "champion")));
+    expect(decideCanary(rule, even, noErrors, 0).decision).toBe("reject");
+    expect(decideCanary({ ...rule, onTimeout: "promote" }, even, noErrors, 0).decision).toBe("promote");
+    const few = even.slice(0, 4);
+    expect(decideCanary(rule, few, noErrors, rule.maxDurationMs - 1).decision).toBe("continue");
+    const late = decideCanary(rule, few, noErrors, rule.maxDurationMs);
+    expect(late.decision).toBe("reject");
+    expect(late.evidence.cause).toMatch(/timeout policy/u);
+  });
+
+  it("rejects at once a candidate failing more often than the champion by more than the bound", () => {
+    const failing: CanaryErrorCounts = {
+      candidate: { answers: 20, failed: 3 },
+      champion: { answers: 40, failed: 1 },
+    };
+    const { decision, evidence } = decideCanary(rule, outcomes(Array(15).fill("candidate")), failing, 0);
+    expect(decision).toBe("reject");
+    expect(evidence.errorRates.candidate).toBe(0.15);
+    expect(evidence.cause).toMatch(/failed or cancelled/u);
+    // Below the answers the rates need, the verdicts decide.
+    const early = { ...failing, candidate: { answers: 19, failed: 3 } };
+    expect(decideCanary(rule, outcomes(Array(15).fill("candidate")), early, 0).decision).toBe("promote");
+  });
+
+  it("lets a non-inferiority margin promote a candidate as good as the champion", () => {
+    const even = outcomes(Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? "candidate" : "champion")));
+    const wide = { ...rule, maxComparisons: 200, nonInferiorityMargin: 0.2 };
+    const { decision, evidence } = decideCanary(wide, even, noErrors, 0);
+    expect(decision).toBe("promote");
+    expect(evidence.threshold).toBeCloseTo(0.3);
+    expect(decideCanary({ ...wide, nonInferiorityMargin: 0 }, even, noErrors, 0).decision).toBe("reject");
+  });
+});
+
+describe("pairOutcomes", () => {
+  it("counts a pair once its judges have spoken, by their majority", () => {
+    const verdicts = [
+      { pairId: 1, judge: "k1", verdict: "candidate" as const },
+      { pairId: 2, judge: "k1", verdict: "champion" as const },
+      { pairId: 1, judge: "k2", verdict: "champion" as const },
+      { pairId: 1, judge: "k3", verdict: "candidate" as const },
+      { pairId: 2, judge: "k2", verdict: "champion" as const },
+      { pairId: 1, judge: "k4", verdict: "champion" as const },
+    ];
+    expect(pairOutcomes(verdicts, 1)).toEqual([
+      { pairId: 1, verdict: "candidate" },
+      { pairId: 2, verdict: "champion" },
+    ]);
+    expect(pairOutcomes(verdicts, 2)).toEqual([
+      { pairId: 1, verdict: "tie" },
+      { pairId: 2, verdict: "champion" },
+    ]);
+    expect(pairOutcomes(verdicts, 3)).toEqual([{ pairId: 1, verdict: "candidate" }]);
+  });
+});

@@ -1,0 +1,78 @@
+// One look at a running canary: pair its new traffic blind, read the clinicians' verdicts, apply the rule, and end it
+// (one audited transaction) when the rule decides. The trainer's canary step calls it on every poll.
+import {
+  canaryAnswers,
+  canaryPairsOf,
+  canaryVerdicts,
+  endCanary,
+  findCanary,
+  pairCanaryAnswers,
+} from "../../db/canaries.ts";
+import type { Database } from "../../db/createDatabase.ts";
+import type { CanaryRow } from "../../db/schema.ts";
+import { type CanaryDecision, type CanaryErrorCounts, decideCanary, pairOutcomes } from "./canaryDecision.ts";
+
+export type CanaryLook = CanaryDecision & {
+  canary: CanaryRow;
+  /** Pairs made from its traffic so far, and how many of them have their verdicts. */
+  pairs: number;
+  judgedPairs: number;
+  /** True when this look ended the canary. */
+  ended: boolean;
+};
+
+/** The canary's evidence now and what the rule makes of it; ends the canary when the rule decides (unless `readOnly`). */
+export async function checkCanary(
+  db: Database,
+  canaryId: string,
+  options: { actor: string; now?: Date; readOnly?: boolean },
+): Promise<CanaryLook> {
+  const canary = await findCanary(db, canaryId);
+  if (!canary) throw new Error(`No canary ${canaryId}.`);
+  if (canary.state === "running" && !options.readOnly) await pairCanaryAnswers(db, canary);
+  const pairs = await canaryPairsOf(db, canary.id);
+  const verdicts = await canaryVerdicts(db, pairs);
+  const outcomes = pairOutcomes(verdicts, canary.rule.judgesPerPair);
+  const errors = errorCounts(canary, await canaryAnswers(db, canary.id));
+  const now = options.now ?? new Date();
+  const result = decideCanary(canary.rule, outcomes, errors, now.getTime() - canary.startedAt.getTime());
+  let ended = false;
+  if (canary.state === "running" && result.decision !== "continue" && !options.readOnly) {
+    ended = await endCanary(db, canary.id, {
+      state: result.decision === "promote" ? "promoted" : "rejected",
+      evidence: result.evidence,
+      actor: options.actor,
+      reason: `canary ${result.decision === "promote" ? "promoted" : "rejected"}: ${result.evidence.cause}`,
+    });
+  }
+  return {
+    ...result,
+    canary: ended ? ((await findCanary(db, canary.id)) ?? canary) : canary,
+    pairs: pairs.length,
+    judgedPairs: outcomes.length,
+    ended,
+  };
+}
+
+/** Failed or cancelled answers per version under the canary (shadow answers count for the candidate). */
+function errorCounts(
+  canary: CanaryRow,
+  answers: { modelVersionId: string | null; status: string }[],
+): CanaryErrorCounts {
+  const counts: CanaryErrorCounts = {
+    candidate: { answers: 0, failed: 0 },
+    champion: { answers: 0, failed: 0 },
+  };
+  for (const answer of answers) {
+    const side =
+      answer.modelVersionId === canary.candidateVersionId
+        ? counts.candidate
+        : answer.modelVersionId === canary.championVersionId
+          ? counts.champion
+          : undefined;
+    if (!side) continue;
+    side.answers++;
+    if (answer.status === "error" || answer.status === "cancelled") side.failed++;
+  }
+  return counts;
+}
