@@ -10,7 +10,7 @@ import {
   completionRecord,
 } from "../log/completionRecord.ts";
 import type { ChatAnswer, ChatBackend } from "../models/ChatBackend.ts";
-import type { ServedModels } from "../models/ServedModels.ts";
+import { answererOf, type ServedModels } from "../models/ServedModels.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "../protocol.ts";
 import { ChatTelemetry, type ChatTraceOptions } from "../telemetry/chatTelemetry.ts";
 import { chatLogprobsOf } from "./chatLogprobs.ts";
@@ -68,14 +68,16 @@ async function answer(
     throw new NotFoundError(`The model \`${request.model}\` does not exist.`, "model", "model_not_found");
   }
   const engineRequest = toEngineRequest(request);
-  telemetry.answeredBy(served.name, served.versionId, engineRequest.messages);
+  // During a split canary its candidate answers its share of the requests; the row records who and under which canary.
+  const answerer = answererOf(served);
+  telemetry.answeredBy(served.name, answerer.versionId, engineRequest.messages);
   const abort = new AbortController();
   const onRequestAbort = () => abort.abort(requestSignal.reason);
   requestSignal.addEventListener("abort", onRequestAbort, { once: true });
   const startedAt = performance.now();
   let streams: ChatAnswer[];
   try {
-    streams = await startChoices(served.backend, engineRequest, request.n ?? 1, abort.signal);
+    streams = await startChoices(answerer.backend, engineRequest, request.n ?? 1, abort.signal);
   } catch (error) {
     requestSignal.removeEventListener("abort", onRequestAbort);
     throw error;
@@ -85,7 +87,7 @@ async function answer(
     id: newCompletionId(),
     created: Math.floor(createdAt.getTime() / 1000),
     model: served.name,
-    system_fingerprint: served.backend.fingerprint,
+    system_fingerprint: answerer.backend.fingerprint,
   };
   const startupMs = performance.now() - context.receivedAt;
   // Every response that got an id is recorded once, whatever its end. The promise resolves once the row is
@@ -97,7 +99,8 @@ async function answer(
       request,
       messages: engineRequest.messages,
       modelName: served.name,
-      modelVersionId: served.versionId,
+      modelVersionId: answerer.versionId,
+      canaryId: answerer.canaryId,
       upstream: upstreamsOf(streams),
       caller: context.caller,
       traceId: context.traceId,

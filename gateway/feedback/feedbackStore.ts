@@ -1,4 +1,5 @@
 // What the feedback routes need from storage, and its implementation over the database.
+import { nextCanaryPairFor } from "../../db/canaries.ts";
 import { findCompletion } from "../../db/completions.ts";
 import type { Database } from "../../db/createDatabase.ts";
 import {
@@ -22,6 +23,11 @@ export type FeedbackStore = {
     apiKeyId: string,
     among: string[],
   ): Promise<{ completionId: string; otherCompletionId: string }[]>;
+  /**
+   * The next blind pair of a running canary this key has not judged, as shown: `a` on the left, `b` on the right
+   * (the candidate's side is random per pair). Default: none
+   */
+  nextCanaryPair?(apiKeyId: string): Promise<{ a: string; b: string } | undefined>;
 };
 
 export function databaseFeedbackStore(db: Database): FeedbackStore {
@@ -31,5 +37,11 @@ export function databaseFeedbackStore(db: Database): FeedbackStore {
     promptHashOf: async (completionId) => (await findCompletion(db, completionId))?.promptHash,
     completionIdsReviewedBy: (apiKeyId, among) => completionIdsReviewedBy(db, apiKeyId, among),
     preferencePairsBy: (apiKeyId, among) => preferencePairsBy(db, apiKeyId, among),
+    nextCanaryPair: async (apiKeyId) => {
+      const pair = await nextCanaryPairFor(db, apiKeyId);
+      if (!pair) return undefined;
+      const [champion, candidate] = [pair.championCompletionId, pair.candidateCompletionId];
+      return pair.candidateSide === "a" ? { a: candidate, b: champion } : { a: champion, b: candidate };
+    },
   };
 }

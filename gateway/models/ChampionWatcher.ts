@@ -1,15 +1,17 @@
-// Hot swap: follows each served name's champion in the registry (LISTEN/NOTIFY, polling as a fallback) and
-// moves new requests to a new champion's engine (or, for a name served by upstreams, to the champion's upstream
-// model id) while in-flight ones finish where they started.
+// Hot swap: follows each served name's champion and running canary in the registry (LISTEN/NOTIFY, polling as a
+// fallback) and moves new requests to a new champion's engine (or, for a name served by upstreams, to the champion's
+// upstream model id) while in-flight ones finish where they started; during a split canary, its candidate is loaded
+// beside the champion and answers the canary's share.
 
+import { runningCanary } from "../../db/canaries.ts";
 import { championChannel } from "../../db/championChanges.ts";
 import type { DatabaseHandle, Listener } from "../../db/createDatabase.ts";
-import { findChampion } from "../../db/modelVersions.ts";
-import type { ModelVersionRow } from "../../db/schema.ts";
+import { findChampion, findModelVersion } from "../../db/modelVersions.ts";
+import type { CanaryRow, ModelVersionRow } from "../../db/schema.ts";
 import { verifyModelFile } from "../../inference/fileDigest.ts";
-import type { InferenceEngine } from "../../inference/InferenceEngine.ts";
-import type { ChatBackend } from "./ChatBackend.ts";
-import type { ServedModels } from "./ServedModels.ts";
+import { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import { type ChatBackend, EngineBackend } from "./ChatBackend.ts";
+import type { ServedCanary, ServedModels } from "./ServedModels.ts";
 
 export type ChampionWatcherOptions = {
   database: DatabaseHandle;
@@ -86,7 +88,7 @@ export class ChampionWatcher {
 
   async #check(name: string): Promise<void> {
     if (this.#closed) return;
-    const { database, models, loadEngine } = this.#options;
+    const { database } = this.#options;
     let champion: ModelVersionRow | undefined;
     try {
       champion = await findChampion(database.db, name);
@@ -96,8 +98,19 @@ export class ChampionWatcher {
       );
       return;
     }
+    await this.#checkChampion(name, champion);
+    await this.#checkCanary(name);
+  }
+
+  async #checkChampion(name: string, champion: ModelVersionRow | undefined): Promise<void> {
+    const { models, loadEngine } = this.#options;
     const served = models.get(name);
     if (!champion || served?.versionId === champion.id || this.#failed.has(champion.id)) return;
+    // The canary's candidate promoted: its backend, already loaded and checked, becomes the champion's.
+    if (served?.canary?.versionId === champion.id) {
+      this.#swap(name, served.canary.backend, champion, "the canary's candidate, promoted");
+      return;
+    }
     const route = this.#options.upstreamRoute?.(name, champion);
     if (route) {
       this.#swap(name, route, champion, `upstream model ${champion.upstreamModel ?? "as configured"}`);
@@ -126,19 +139,89 @@ export class ChampionWatcher {
     this.#swap(name, engine, champion, champion.ggufPath);
   }
 
+  /** Follows the name's running canary: loads its candidate beside the champion (split mode), or lets it go. */
+  async #checkCanary(name: string): Promise<void> {
+    const { database, models } = this.#options;
+    const served = models.get(name);
+    if (!served) return;
+    let canary: CanaryRow | undefined;
+    try {
+      canary = await runningCanary(database.db, name);
+    } catch (error) {
+      this.#log(`cannot read the canary of "${name}" (${messageOf(error)}); keeping the current routing.`);
+      return;
+    }
+    const wanted =
+      canary?.mode === "split" && canary.candidateVersionId !== served.versionId ? canary : undefined;
+    if (served.canary?.id === wanted?.id) return;
+    if (!wanted) {
+      this.#stopCanary(name, "the canary ended");
+      return;
+    }
+    if (this.#failed.has(wanted.id)) return;
+    const candidate = await findModelVersion(database.db, wanted.candidateVersionId);
+    let backend: ChatBackend | InferenceEngine | undefined = candidate
+      ? this.#options.upstreamRoute?.(name, candidate)
+      : undefined;
+    try {
+      if (!candidate) throw new Error(`no model version ${wanted.candidateVersionId}`);
+      if (!backend) {
+        await verifyModelFile(candidate.ggufPath, candidate.ggufSha256);
+        backend = await this.#options.loadEngine(candidate);
+      }
+    } catch (error) {
+      this.#failed.add(wanted.id);
+      this.#log(
+        `cannot load the canary's candidate of "${name}" (${messageOf(error)}); the champion answers every request.`,
+      );
+      return;
+    }
+    if (this.#closed) {
+      await backend[Symbol.asyncDispose]();
+      return;
+    }
+    const wrapped = backend instanceof InferenceEngine ? new EngineBackend(backend) : backend;
+    const next: ServedCanary = {
+      id: wanted.id,
+      share: wanted.share,
+      backend: wrapped,
+      versionId: candidate!.id,
+      version: candidate!.version,
+    };
+    this.#retireCanary(name, models.setCanary(name, next));
+    this.#log(
+      `canary of ${name}: v${candidate!.version} answers ${Math.round(wanted.share * 100)}% of its requests.`,
+    );
+  }
+
+  #stopCanary(name: string, why: string): void {
+    const previous = this.#options.models.setCanary(name, undefined);
+    if (!previous) return;
+    this.#log(`canary of ${name} stopped (${why}); the champion answers every request.`);
+    this.#retireCanary(name, previous);
+  }
+
+  /** Retires a canary's backend once no request is routed to it, unless it now serves as the champion. */
+  #retireCanary(name: string, canary: ServedCanary | undefined): void {
+    if (!canary || this.#options.models.get(name)?.backend === canary.backend) return;
+    this.#retire(name, canary.backend);
+  }
+
+  #retire(name: string, backend: ChatBackend): void {
+    const retiring = backend
+      .retire()
+      .catch((error: unknown) =>
+        this.#log(`retiring a previous engine of "${name}" failed: ${messageOf(error)}`),
+      )
+      .finally(() => this.#retiring.delete(retiring));
+    this.#retiring.add(retiring);
+  }
+
   #swap(name: string, backend: ChatBackend | InferenceEngine, champion: ModelVersionRow, what: string): void {
     const replaced = this.#options.models.serve(name, backend, champion);
     this.swaps++;
     this.#log(`now serving ${name} v${champion.version} (${what}).`);
-    if (replaced) {
-      const retiring = replaced.backend
-        .retire()
-        .catch((error: unknown) =>
-          this.#log(`retiring the previous engine of "${name}" failed: ${messageOf(error)}`),
-        )
-        .finally(() => this.#retiring.delete(retiring));
-      this.#retiring.add(retiring);
-    }
+    if (replaced) this.#retire(name, replaced.backend);
   }
 
   #log(message: string): void {

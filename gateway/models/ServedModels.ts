@@ -14,7 +14,32 @@ export type ServedModel = {
   versionId: string | null;
   /** Its version number (1, 2, …). */
   version: number | null;
+  /** The name's running canary in split mode, whose candidate answers its share of the requests. */
+  canary?: ServedCanary;
 };
+
+/** A canary's candidate as this gateway serves it (split mode). */
+export type ServedCanary = {
+  /** The canary's row id, stored on every answer given while it runs. */
+  id: string;
+  /** Share of the name's requests the candidate answers, in (0, 1]. */
+  share: number;
+  backend: ChatBackend;
+  versionId: string;
+  version: number;
+};
+
+/** Who answers one request: the champion, or the canary's candidate for its share; and the canary to record. */
+export type Answerer = { backend: ChatBackend; versionId: string | null; canaryId: string | null };
+
+/** Picks who answers a request to `served`: the candidate for the canary's share of requests, else the champion. */
+export function answererOf(served: ServedModel, random: () => number = Math.random): Answerer {
+  const { canary } = served;
+  if (canary && !canary.backend.disposed && random() < canary.share) {
+    return { backend: canary.backend, versionId: canary.versionId, canaryId: canary.id };
+  }
+  return { backend: served.backend, versionId: served.versionId, canaryId: canary?.id ?? null };
+}
 
 export class ServedModels {
   readonly #models = new Map<string, ServedModel>();
@@ -37,7 +62,24 @@ export class ServedModels {
       servedSince: new Date(),
       versionId: registered?.id ?? null,
       version: registered?.version ?? null,
+      // A canary outlives a change of champion that is not its own candidate's promotion.
+      ...(previous?.canary && previous.canary.versionId !== registered?.id
+        ? { canary: previous.canary }
+        : {}),
     });
+    return previous;
+  }
+
+  /**
+   * Routes the canary's share of `name`'s requests to its candidate (or stops, with `undefined`); returns the canary
+   * it replaced, whose backend the caller retires unless it now serves as the champion.
+   */
+  setCanary(name: string, canary: ServedCanary | undefined): ServedCanary | undefined {
+    const served = this.#models.get(name);
+    if (!served) return undefined;
+    const previous = served.canary;
+    const { canary: _dropped, ...rest } = served;
+    this.#models.set(name, canary ? { ...rest, canary } : rest);
     return previous;
   }
 

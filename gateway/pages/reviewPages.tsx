@@ -144,6 +144,43 @@ function QueueItem({ row, first }: { row: CompletionRow; first: boolean }) {
   );
 }
 
+/** The next blind pair of a running canary this reviewer has not judged, sides as the canary drew them. */
+async function canaryPairFor(
+  c: Context<SessionEnv>,
+  keyId: string,
+): Promise<[CompletionRow, CompletionRow] | undefined> {
+  const { feedbackStore, logReader } = c.get("deps");
+  const ids = await feedbackStore.nextCanaryPair?.(keyId);
+  if (!ids) return undefined;
+  const [a, b] = await Promise.all([logReader.find(ids.a), logReader.find(ids.b)]);
+  return a?.messages && b?.messages ? [a, b] : undefined;
+}
+
+/** Newest first: the first recent answer with an older twin of the same prompt this reviewer has not compared. */
+async function recentPairFor(
+  c: Context<SessionEnv>,
+  keyId: string,
+): Promise<[CompletionRow, CompletionRow] | undefined> {
+  const rows = await recentAnswers(c);
+  const compared = await c.get("deps").feedbackStore.preferencePairsBy(
+    keyId,
+    rows.map((row) => row.id),
+  );
+  const done = new Set(
+    compared.flatMap((pair) => [
+      `${pair.completionId} ${pair.otherCompletionId}`,
+      `${pair.otherCompletionId} ${pair.completionId}`,
+    ]),
+  );
+  for (const [index, a] of rows.entries()) {
+    const b = rows
+      .slice(index + 1)
+      .find((row) => row.promptHash === a.promptHash && !done.has(`${a.id} ${row.id}`));
+    if (b) return [a, b];
+  }
+  return undefined;
+}
+
 /** Form fields in the shape of the API's request, so that both validate with the same schema. */
 function feedbackFromForm(form: Record<string, string>) {
   const field = (name: string) => form[name];
@@ -201,28 +238,8 @@ export const reviewPages = new Hono<SessionEnv>()
   })
   .get("/review/compare", async (c) => {
     const reviewer = c.get("signedIn");
-    const rows = await recentAnswers(c);
-    const compared = await c.get("deps").feedbackStore.preferencePairsBy(
-      reviewer.keyId,
-      rows.map((row) => row.id),
-    );
-    const done = new Set(
-      compared.flatMap((pair) => [
-        `${pair.completionId} ${pair.otherCompletionId}`,
-        `${pair.otherCompletionId} ${pair.completionId}`,
-      ]),
-    );
-    // Newest first: the first row with an older twin of the same prompt, not yet compared, is the pair.
-    let pair: [CompletionRow, CompletionRow] | undefined;
-    for (const [index, a] of rows.entries()) {
-      const b = rows
-        .slice(index + 1)
-        .find((row) => row.promptHash === a.promptHash && !done.has(`${a.id} ${row.id}`));
-      if (b) {
-        pair = [a, b];
-        break;
-      }
-    }
+    // A running canary's blind pairs come first: the clinicians' verdicts on them decide its candidate.
+    const pair = (await canaryPairFor(c, reviewer.keyId)) ?? (await recentPairFor(c, reviewer.keyId));
     await auditRead(c, reviewer, { completionIds: pair ? [pair[0].id, pair[1].id] : [] });
     if (!pair) return page(c, "Compare answers", <p>No pair of answers left to compare.</p>);
     const [a, b] = pair;

@@ -1,0 +1,272 @@
+// A split canary on a live gateway: the candidate answers its share of the requests (rows carry its version and the
+// canary), the canary's answers to the same prompt are paired blind, a clinician judges the pairs on the review page's
+// compare view and through POST /v1/feedback, and the rule ends the canary: a promotion the gateway hot-swaps to, and
+// a rejection after which the champion answers everything. A second gateway started mid-canary picks the canary up.
+import { copyFile, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey } from "../../db/apiKeys.ts";
+import { canaryPairsOf, findCanary, startCanary } from "../../db/canaries.ts";
+import { makeChampion } from "../../db/championChanges.ts";
+import { findModelVersion, registerModelVersion } from "../../db/modelVersions.ts";
+import { createRound, findRound } from "../../db/rounds.ts";
+import {
+  auditEvents,
+  type CanaryRow,
+  type CanaryRule,
+  championChanges,
+  completions,
+  type ModelVersionRow,
+  rounds,
+} from "../../db/schema.ts";
+import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
+import { sha256OfFile } from "../../inference/fileDigest.ts";
+import { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import { checkCanary } from "../../trainer/canary/checkCanary.ts";
+import { testModels } from "../support/fixtures.ts";
+import { startGateway, type TestGateway } from "../support/startGateway.ts";
+import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
+
+const engineOptions = { threads: 1, gpu: false as const, parallel: 4, contextSize: 512, maxQueue: 128 };
+const rule: CanaryRule = {
+  threshold: 0.5,
+  nonInferiorityMargin: 0,
+  alpha: 0.05,
+  maxComparisons: 20,
+  maxDurationMs: 3_600_000,
+  judgesPerPair: 1,
+  maxErrorRateIncrease: 0.05,
+  minAnswersForErrorRate: 20,
+  onTimeout: "reject",
+};
+
+let database: TestDatabase;
+let gateway: TestGateway;
+let watcher: ChampionWatcher;
+let clinicianKey: string;
+const versions: ModelVersionRow[] = [];
+const log: string[] = [];
+
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; log: ${log.join(" | ")}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const watch = (models: TestGateway["models"]) =>
+  ChampionWatcher.start({
+    database,
+    models,
+    names: ["tiny"],
+    // Polling so rarely that only a notification can explain a quick change.
+    pollMs: 600_000,
+    loadEngine: (version) =>
+      InferenceEngine.load({ ...engineOptions, modelPath: version.ggufPath, modelName: "tiny" }),
+    log: (message) => log.push(message),
+  });
+
+beforeAll(async () => {
+  const { ggufPath } = testModels();
+  database = await createTestDatabase("postgres");
+  gateway = await startGateway({ modelPath: ggufPath, ...engineOptions }, { databaseUrl: database.url });
+  const dir = await mkdtemp(join(tmpdir(), "medgate-canary-"));
+  const sha = await sha256OfFile(ggufPath);
+  // Versions 2 and 3 are copies of the same weights: which answer is better is the clinician's to say.
+  for (const version of [1, 2, 3]) {
+    const path = version === 1 ? ggufPath : join(dir, `tiny-v${version}.gguf`);
+    if (version > 1) await copyFile(ggufPath, path);
+    versions.push(
+      await registerModelVersion(database.db, {
+        name: "tiny",
+        ggufPath: path,
+        ggufSha256: sha,
+        status: version === 1 ? "candidate" : "evaluating",
+        parentId: versions.at(-1)?.id ?? null,
+      }),
+    );
+  }
+  await makeChampion(database.db, versions[0]!.id, {
+    kind: "register",
+    actor: "canary.test",
+    reason: "first champion",
+  });
+  ({ secret: clinicianKey } = await createApiKey(database.db, { name: "dr-canary", role: "clinician" }));
+  watcher = await watch(gateway.models);
+  expect(gateway.models.get("tiny")!.versionId).toBe(versions[0]!.id);
+}, 120_000);
+
+afterAll(async () => {
+  await watcher?.[Symbol.asyncDispose]();
+  await gateway?.[Symbol.asyncDispose]();
+  await database?.[Symbol.asyncDispose]();
+});
+
+/** A round of `tiny` standing in `canary`, as the gate leaves one whose config has a canary section. */
+async function roundInCanary(candidate: ModelVersionRow): Promise<string> {
+  const round = await createRound(database.db, {
+    modelName: "tiny",
+    baseVersionId: candidate.parentId!,
+    config: {},
+    since: null,
+    until: new Date(),
+    createdBy: "canary.test",
+  });
+  await database.db
+    .update(rounds)
+    .set({ state: "canary", candidateVersionId: candidate.id })
+    .where(eq(rounds.id, round.id));
+  return round.id;
+}
+
+async function start(candidate: ModelVersionRow, champion: ModelVersionRow): Promise<CanaryRow> {
+  const canary = await startCanary(database.db, {
+    modelName: "tiny",
+    roundId: await roundInCanary(candidate),
+    championVersionId: champion.id,
+    candidateVersionId: candidate.id,
+    mode: "split",
+    share: 0.5,
+    rule,
+    actor: "canary.test",
+  });
+  await waitFor(() => gateway.models.get("tiny")!.canary?.id === canary.id, "the gateway to load the canary");
+  return canary;
+}
+
+/** Asks each prompt until both versions have answered it under the canary; returns the rows' versions seen. */
+async function traffic(canary: CanaryRow, prompts: number): Promise<void> {
+  for (let prompt = 0; prompt < prompts; prompt++) {
+    const content = `Canary ${canary.id.slice(0, 8)} question ${prompt}: what helps a sore throat?`;
+    const seen = new Set<string>();
+    for (let attempt = 0; attempt < 30 && seen.size < 2; attempt++) {
+      const answer = await gateway.client.chat.completions.create({
+        model: "tiny",
+        messages: [{ role: "user", content }],
+        max_tokens: 8,
+      });
+      await gateway.completionLog.flush();
+      const [row] = await database.db.select().from(completions).where(eq(completions.id, answer.id));
+      expect(row!.canaryId).toBe(canary.id);
+      seen.add(row!.modelVersionId!);
+    }
+    expect([...seen].sort()).toEqual([canary.championVersionId, canary.candidateVersionId].sort());
+  }
+}
+
+/**
+ * The clinician takes the compare view's pairs one at a time and prefers the answer `prefer` gave (the page shows
+ * no version: the test reads which side is the candidate from the database, standing in for a clinician who can
+ * tell better answers), through POST /v1/feedback; the trainer's look follows each verdict.
+ */
+async function judge(canary: CanaryRow, prefer: "candidate" | "champion") {
+  let look = await checkCanary(database.db, canary.id, { actor: "canary.test trainer" });
+  for (let verdicts = 0; !look.ended && verdicts < 20; verdicts++) {
+    const page = await fetch(`${gateway.url}/review/compare`, {
+      headers: { cookie: `medgate_review=${clinicianKey}` },
+    });
+    const html = await page.text();
+    expect(page.status).toBe(200);
+    const shown = [...html.matchAll(/data-completion-id="([^"]+)"/gu)].map((match) => match[1]!);
+    expect(shown).toHaveLength(2);
+    expect(html).not.toContain(canary.candidateVersionId);
+    const pair = (await canaryPairsOf(database.db, canary.id)).find(
+      (row) => row.championCompletionId === shown[0] || row.candidateCompletionId === shown[0],
+    );
+    expect(pair, "the compare view shows the canary's pairs first").toBeDefined();
+    expect(shown[pair!.candidateSide === "a" ? 0 : 1]).toBe(pair!.candidateCompletionId);
+    const preferred = prefer === "candidate" ? pair!.candidateCompletionId : pair!.championCompletionId;
+    const response = await fetch(`${gateway.url}/v1/feedback`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${clinicianKey}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        type: "preference",
+        completion_id: shown[0],
+        other_completion_id: shown[1],
+        preference: shown[0] === preferred ? "a" : "b",
+      }),
+    });
+    expect(response.status).toBe(201);
+    look = await checkCanary(database.db, canary.id, { actor: "canary.test trainer" });
+  }
+  return look;
+}
+
+describe("a split canary", () => {
+  it("promotes a candidate the clinician prefers, audited, and the gateway serves it to everyone", async () => {
+    const [champion, candidate] = [versions[0]!, versions[1]!];
+    const canary = await start(candidate, champion);
+    await traffic(canary, 12);
+    const look = await judge(canary, "candidate");
+    expect(look.ended).toBe(true);
+    expect(look.decision).toBe("promote");
+    expect(look.evidence.comparisons).toBe(10);
+    expect(look.evidence.lower).toBeGreaterThan(0.5);
+
+    const ended = (await findCanary(database.db, canary.id))!;
+    expect(ended.state).toBe("promoted");
+    expect(ended.evidence!.pairIds).toHaveLength(10);
+    expect((await findModelVersion(database.db, candidate.id))!.status).toBe("champion");
+    expect((await findRound(database.db, canary.roundId!))!.state).toBe("promoted");
+    const [change] = await database.db
+      .select()
+      .from(championChanges)
+      .where(and(eq(championChanges.toVersionId, candidate.id), eq(championChanges.kind, "promote")));
+    expect(change!.reason).toMatch(/canary promoted/u);
+    const audit = await database.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.action, "canary promote"));
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.query.pairIds).toEqual(ended.evidence!.pairIds);
+
+    await waitFor(() => gateway.models.get("tiny")!.versionId === candidate.id, "the swap to the candidate");
+    expect(gateway.models.get("tiny")!.canary).toBeUndefined();
+    const after = await gateway.client.chat.completions.create({
+      model: "tiny",
+      messages: [{ role: "user", content: "After the canary: a headache?" }],
+      max_tokens: 4,
+    });
+    await gateway.completionLog.flush();
+    const [row] = await database.db.select().from(completions).where(eq(completions.id, after.id));
+    expect(row!.modelVersionId).toBe(candidate.id);
+    expect(row!.canaryId).toBeNull();
+  }, 600_000);
+
+  it("rejects a candidate the clinician finds worse; a gateway started mid-canary follows it too", async () => {
+    const [champion, candidate] = [versions[1]!, versions[2]!];
+    const canary = await start(candidate, champion);
+    // A second gateway on the same database, started mid-canary, routes its share to the candidate as well.
+    const second = await startGateway(
+      { modelPath: testModels().ggufPath, ...engineOptions },
+      { databaseUrl: database.url },
+    );
+    try {
+      await using _secondWatcher = await watch(second.models);
+      expect(second.models.get("tiny")!.versionId).toBe(champion.id);
+      expect(second.models.get("tiny")!.canary?.id).toBe(canary.id);
+      expect(second.models.get("tiny")!.canary?.versionId).toBe(candidate.id);
+
+      await traffic(canary, 12);
+      const look = await judge(canary, "champion");
+      expect(look.ended).toBe(true);
+      expect(look.decision).toBe("reject");
+      expect(look.evidence.upper).toBeLessThan(0.5);
+      expect((await findCanary(database.db, canary.id))!.state).toBe("rejected");
+      expect((await findModelVersion(database.db, candidate.id))!.status).toBe("rejected");
+      expect((await findModelVersion(database.db, champion.id))!.status).toBe("champion");
+      expect((await findRound(database.db, canary.roundId!))!.state).toBe("rejected");
+      await waitFor(() => gateway.models.get("tiny")!.canary === undefined, "the canary to stop");
+      await waitFor(
+        () => second.models.get("tiny")!.canary === undefined,
+        "the second gateway's canary to stop",
+      );
+      expect(gateway.models.get("tiny")!.versionId).toBe(champion.id);
+    } finally {
+      await second[Symbol.asyncDispose]();
+    }
+  }, 600_000);
+});
