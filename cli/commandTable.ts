@@ -41,6 +41,11 @@ export const commands: Record<string, CommandEntry> = {
     summary: 'Return a model to its previous champion (rollback NAME --reason "…")',
     load: async () => (await import("./modelsCommand.ts")).rollbackCommand as Command,
   },
+  canary: {
+    summary:
+      'A candidate tried on live traffic (canary status | stop NAME | decide NAME promote|reject --reason "…")',
+    load: async () => (await import("./canaryCommand.ts")).canaryCommand as Command,
+  },
   eval: {
     summary: "Score a model version or a GGUF file on the medical benchmarks (eval run --model …)",
     load: async () => (await import("./evalCommand.ts")).evalCommand as Command,

@@ -244,6 +244,8 @@ export type CanaryOutcome = {
   evidence: CanaryEvidence;
   actor: string;
   reason: string;
+  /** Who the audit row names: the trainer (`system`, the default) or an operator's command (`cli`). */
+  actorKind?: "system" | "cli";
 };
 
 /**
@@ -283,11 +285,13 @@ export async function endCanary(db: Database, canaryId: string, outcome: CanaryO
         },
       });
     }
+    const verb = outcome.state === "promoted" ? "promote" : outcome.state === "rejected" ? "reject" : "stop";
+    const byOperator = outcome.actorKind === "cli";
     await appendAuditIn(tx, {
-      actorKind: "system",
+      actorKind: byOperator ? "cli" : "system",
       actorName: outcome.actor,
-      role: "registry",
-      action: `canary ${outcome.state === "promoted" ? "promote" : outcome.state === "rejected" ? "reject" : "stop"}`,
+      role: byOperator ? "operator" : "registry",
+      action: byOperator ? `medgate canary ${verb === "stop" ? "stop" : "decide"}` : `canary ${verb}`,
       query: {
         canaryId,
         modelName: canary.modelName,

@@ -287,6 +287,7 @@ function invocationsOf(spoolDir: string): Record<string, { args: string[]; rows:
     models: [{ args: ["models", "list"], rows: 0 }],
     promote: "a champion change: its row is appended in the registry's transaction (auditChain.test.ts)",
     rollback: "a champion change: its row is appended in the registry's transaction (auditChain.test.ts)",
+    canary: [{ args: ["canary", "status"], rows: 0 }],
     eval: "scores benchmark files and prints accuracies; no stored text",
     judge: "prints a judge's agreement figures; no stored text",
     round: "runs a round and prints its progress and figures; rounds show prints its pairs",

@@ -26,6 +26,7 @@ import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { checkCanary } from "../../trainer/canary/checkCanary.ts";
 import { testModels } from "../support/fixtures.ts";
+import { spawnMedgate } from "../support/medgateCli.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
@@ -76,7 +77,7 @@ beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), "medgate-canary-"));
   const sha = await sha256OfFile(ggufPath);
   // Versions 2 and 3 are copies of the same weights: which answer is better is the clinician's to say.
-  for (const version of [1, 2, 3]) {
+  for (const version of [1, 2, 3, 4]) {
     const path = version === 1 ? ggufPath : join(dir, `tiny-v${version}.gguf`);
     if (version > 1) await copyFile(ggufPath, path);
     versions.push(
@@ -269,4 +270,43 @@ describe("a split canary", () => {
       await second[Symbol.asyncDispose]();
     }
   }, 600_000);
+
+  it("is shown by medgate canary status and decided by hand with medgate canary decide, audited", async () => {
+    const [champion, candidate] = [versions[1]!, versions[3]!];
+    const canary = await start(candidate, champion);
+    process.env.DATABASE_URL = database.url;
+    try {
+      const status = await spawnMedgate(["canary", "status", "--json"]).output;
+      expect(status.code, status.stderr).toBe(0);
+      const shown = JSON.parse(status.stdout);
+      expect(shown).toMatchObject({ id: canary.id, state: "running", mode: "split", share: 0.5 });
+      expect(shown.evidence).toMatchObject({ comparisons: 0, lower: 0, upper: 1, threshold: 0.5 });
+
+      const unexplained = await spawnMedgate(["canary", "decide", "tiny", "promote"]).output;
+      expect(unexplained.code).not.toBe(0);
+      expect(unexplained.stderr).toContain("--reason");
+      const decided = await spawnMedgate([
+        "canary",
+        "decide",
+        "tiny",
+        "promote",
+        "--reason",
+        "the clinical lead signed it off",
+      ]).output;
+      expect(decided.code, decided.stderr).toBe(0);
+    } finally {
+      delete process.env.DATABASE_URL;
+    }
+    const ended = (await findCanary(database.db, canary.id))!;
+    expect(ended.state).toBe("promoted");
+    expect(ended.reason).toBe("the clinical lead signed it off");
+    expect((await findModelVersion(database.db, candidate.id))!.status).toBe("champion");
+    const [audit] = await database.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.action, "medgate canary decide"));
+    expect(audit).toMatchObject({ actorKind: "cli", role: "operator" });
+    expect(audit!.query).toMatchObject({ canaryId: canary.id, reason: "the clinical lead signed it off" });
+    await waitFor(() => gateway.models.get("tiny")!.versionId === candidate.id, "the swap to the candidate");
+  }, 300_000);
 });
