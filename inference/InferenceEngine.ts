@@ -371,7 +371,7 @@ export class InferenceEngine {
       if (prompt.length > this.info.contextSize)
         throw new ContextLengthExceededError(this.info.contextSize, prompt.length, undefined);
     }
-    const sequence = await this.#pool.acquire(options.signal);
+    const sequence = await this.#pool.acquire(options.signal, prompts[0]);
     try {
       return await scorePrompts(sequence, prompts, options.top ?? 0);
     } finally {
@@ -393,7 +393,7 @@ export class InferenceEngine {
     const maxTokens = request.maxTokens ?? contextSize - promptTokens.length;
     if (promptTokens.length + maxTokens > contextSize)
       throw new ContextLengthExceededError(contextSize, promptTokens.length, maxTokens);
-    const sequence = await this.#pool.acquire(signal);
+    const sequence = await this.#pool.acquire(signal, promptTokens);
     try {
       return await completeText(sequence, {
         promptTokens,

@@ -1,5 +1,5 @@
 // The sequence pool's lending, FIFO waiting, bounded queue and cancellation, with stand-in sequences.
-import type { LlamaContextSequence } from "node-llama-cpp";
+import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import { EngineUnavailableError, OverloadedError } from "./errors.ts";
 import { SequencePool } from "./SequencePool.ts";
@@ -56,5 +56,17 @@ describe("SequencePool", () => {
     pool.stopLending();
     await expect(waiting).rejects.toBeInstanceOf(EngineUnavailableError);
     await expect(pool.acquire()).rejects.toBeInstanceOf(EngineUnavailableError);
+  });
+
+  it("lends the free sequence whose cache holds the longest beginning of the preferred tokens", async () => {
+    const holding = (tokens: number[]) => ({ contextTokens: tokens }) as unknown as LlamaContextSequence;
+    const [a, b, c] = [holding([1, 2, 3, 4]), holding([1, 2, 9]), holding([])];
+    const pool = new SequencePool([a, b, c], { maxQueue: 2 });
+    expect(await pool.acquire(undefined, [1, 2, 9, 5] as Token[])).toBe(b);
+    expect(await pool.acquire(undefined, [1, 2, 3] as Token[])).toBe(a);
+    pool.release(a);
+    pool.release(b);
+    // Nothing shared: the last returned, as without a preference.
+    expect(await pool.acquire(undefined, [7] as Token[])).toBe(b);
   });
 });

@@ -1,5 +1,5 @@
 // A fixed set of context sequences handed out one request at a time, with a bounded FIFO wait queue.
-import type { LlamaContextSequence } from "node-llama-cpp";
+import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { EngineUnavailableError, OverloadedError } from "./errors.ts";
 
 type Waiter = {
@@ -53,12 +53,14 @@ export class SequencePool {
 
   /**
    * Takes a free sequence, or waits in line for one. Throws `OverloadedError` at once when the line is
-   * full, and the signal's reason when the caller gives up while waiting.
+   * full, and the signal's reason when the caller gives up while waiting. With `prefer`, the free sequence
+   * whose KV cache holds the longest beginning of those tokens is taken (the last one returned on a tie), so a
+   * request that continues an earlier one evaluates only what is new.
    */
-  acquire(signal?: AbortSignal): Promise<LlamaContextSequence> {
+  acquire(signal?: AbortSignal, prefer?: readonly Token[]): Promise<LlamaContextSequence> {
     if (this.#closed) return Promise.reject(new EngineUnavailableError("The model is shutting down."));
     signal?.throwIfAborted();
-    const free = this.#free.pop();
+    const free = prefer ? this.#takeHolding(prefer) : this.#free.pop();
     if (free) return Promise.resolve(free);
     if (this.#waiters.length >= this.#maxQueue) {
       return Promise.reject(
@@ -82,6 +84,21 @@ export class SequencePool {
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#waiters.push(waiter);
     });
+  }
+
+  #takeHolding(tokens: readonly Token[]): LlamaContextSequence | undefined {
+    let best = this.#free.length - 1;
+    let bestLength = -1;
+    for (let i = this.#free.length - 1; i >= 0; i--) {
+      const held = this.#free[i]!.contextTokens;
+      let length = 0;
+      while (length < held.length && length < tokens.length && held[length] === tokens[length]) length++;
+      if (length > bestLength) {
+        best = i;
+        bestLength = length;
+      }
+    }
+    return best < 0 ? undefined : this.#free.splice(best, 1)[0];
   }
 
   /** Returns a sequence: the longest waiter gets it, or it goes back to the free list. */

@@ -84,15 +84,7 @@ export async function scoreContinuations(
     // Drop the previous continuation but keep the shared prefix in the cache.
     await sequence.adaptStateToTokens(prefix, false);
     const inputs: ControlledEvaluateInputItem[] = [lastPromptToken, ...continuation.slice(0, -1)].map(
-      (token, index) => [
-        token,
-        {
-          generateNext: {
-            logits: { filter: { tokens: [continuation[index]!], includeTop: Math.max(1, topCount) } },
-            totalLogitWeight: true,
-          },
-        },
-      ],
+      (token, index) => [token, { generateNext: nextTokenRequest(continuation[index]!, topCount) }],
     );
     const outputs = await sequence.controlledEvaluate(inputs);
     const tokenLogprobs: number[] = [];
@@ -128,6 +120,21 @@ export async function scoreContinuations(
   return scores;
 }
 
+/**
+ * What llama.cpp is asked for after each position: the scored token's logit, the best logit and the sum of
+ * exp(logit − best) over the vocabulary. The best token is the greedy sampler's pick (`includeSelected`), so the
+ * vocabulary is scanned, never sorted: asking for the top tokens (`includeTop`) sorts all of it at every position,
+ * which costs more than the position's share of the forward pass. Only `top` > 1 needs that sort.
+ */
+function nextTokenRequest(token: Token, top: number) {
+  return {
+    logits: {
+      filter: top > 1 ? { tokens: [token], includeTop: top } : { tokens: [token], includeSelected: true },
+    },
+    totalLogitWeight: true,
+  };
+}
+
 async function evaluatePrefix(sequence: LlamaContextSequence, prefix: Token[]): Promise<void> {
   await sequence.adaptStateToTokens(prefix, false);
   const missing = prefix.slice(sequence.nextTokenIndex);
@@ -142,37 +149,63 @@ export type PromptScore = {
 };
 
 /**
+ * What a sequence last scored with `scorePrompts`: its tokens and their log-probabilities, kept beside the
+ * sequence's KV cache. A log-probability depends only on the tokens up to its own, so it holds for any later
+ * prompt that begins with the same tokens, whatever the sequence did since.
+ */
+type ScoredTokens = { tokens: Token[]; score: PromptScore; top: number };
+const lastScored = new WeakMap<LlamaContextSequence, ScoredTokens>();
+
+/**
  * The log-probability of every token of each prompt after the tokens before it: the `echo` of the legacy
- * completions API, which evaluation harnesses score with. Prompts that share a beginning (a question followed by
- * each of its answers) have it evaluated once.
+ * completions API, which evaluation harnesses score with. The beginning a prompt shares with the one scored
+ * before it on this sequence (the same request's previous prompt, or the previous request's: a question
+ * followed by each of its answers) is not scored again: only the tail is evaluated, from the KV cache.
  */
 export async function scorePrompts(
   sequence: LlamaContextSequence,
   prompts: readonly Token[][],
   top: number,
 ): Promise<PromptScore[]> {
-  const shared = commonPrefixLength(prompts);
-  if (shared === 0) {
-    const each: PromptScore[] = [];
-    for (const prompt of prompts) each.push(...(await scorePrompts(sequence, [prompt], top)));
-    return each;
-  }
-  const prefix = prompts[0]!.slice(0, shared);
-  const [head] = await scoreContinuations(
+  const scores: PromptScore[] = [];
+  for (const prompt of prompts) scores.push(await scorePrompt(sequence, prompt, Math.max(1, top)));
+  return scores;
+}
+
+async function scorePrompt(
+  sequence: LlamaContextSequence,
+  prompt: Token[],
+  top: number,
+): Promise<PromptScore> {
+  const previous = lastScored.get(sequence);
+  // The first token has no log-probability: with nothing to reuse, scoring starts after it.
+  const known = Math.max(
+    1,
+    previous && previous.top >= top ? commonPrefixLength([previous.tokens, prompt]) : 0,
+  );
+  const reused = {
+    tokenLogprobs: [null, ...(previous?.score.tokenLogprobs.slice(1, known) ?? [])],
+    topLogprobs: [
+      null,
+      ...(previous?.score.topLogprobs.slice(1, known).map((each) => each!.slice(0, top)) ?? []),
+    ],
+  };
+  if (known >= prompt.length)
+    return {
+      tokenLogprobs: reused.tokenLogprobs.slice(0, prompt.length),
+      topLogprobs: reused.topLogprobs.slice(0, prompt.length),
+    };
+  const [tail] = await scoreContinuations(
     sequence,
-    { promptTokens: prefix.slice(0, 1), continuations: [prefix.slice(1)] },
+    { promptTokens: prompt.slice(0, known), continuations: [prompt.slice(known)] },
     { top },
   );
-  const tails = await scoreContinuations(
-    sequence,
-    { promptTokens: prefix, continuations: prompts.map((prompt) => prompt.slice(shared)) },
-    { top },
-  );
-  const tops = (score: ContinuationScore) => score.topLogprobs ?? score.tokens.map(() => null);
-  return tails.map((tail) => ({
-    tokenLogprobs: [null, ...head!.tokenLogprobs, ...tail.tokenLogprobs],
-    topLogprobs: [null, ...tops(head!), ...tops(tail)],
-  }));
+  const score: PromptScore = {
+    tokenLogprobs: [...reused.tokenLogprobs, ...tail!.tokenLogprobs],
+    topLogprobs: [...reused.topLogprobs, ...tail!.topLogprobs!],
+  };
+  lastScored.set(sequence, { tokens: prompt, score, top });
+  return score;
 }
 
 function commonPrefixLength(prompts: readonly Token[][]): number {

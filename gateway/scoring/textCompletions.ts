@@ -99,7 +99,13 @@ export async function createTextCompletion(
   const plan = planTextCompletion(engine, request);
   const { prompts, n, echo, top } = plan;
   const generations: TextCompletionResult[][] = [];
-  for (const prompt of prompts) generations.push(await generateChoices(engine, plan, prompt, signal));
+  for (const prompt of prompts) {
+    // Scored before it is continued, the prompt is evaluated once: the generation and the scoring of its tokens
+    // after it reuse the sequence's KV cache and the prompt's log-probabilities.
+    if (top !== null && plan.maxTokens > 0)
+      await engine.scorePrompts([prompt.tokens], { top: Math.max(1, top), signal });
+    generations.push(await generateChoices(engine, plan, prompt, signal));
+  }
   // Every choice scored in one pass: choices of one prompt (and prompts of one question) share their beginning.
   const scored =
     top === null

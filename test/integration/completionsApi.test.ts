@@ -256,6 +256,8 @@ describe("registered versions by name@vN", () => {
     expect(pinned.model).toBe(`tiny@v${version.version}`);
     const a = served.choices[0]!.logprobs!.token_logprobs!.slice(1) as number[];
     const b = pinned.choices[0]!.logprobs!.token_logprobs!.slice(1) as number[];
-    expect(maxDifference(a, b)).toBeLessThan(1e-5);
+    // The served engine scores the beginning it shares with earlier requests from their log-probabilities and its
+    // KV cache, the version's engine from scratch: the same figures up to float32 rounding in other batch shapes.
+    expect(maxDifference(a, b)).toBeLessThan(1e-4);
   });
 });
