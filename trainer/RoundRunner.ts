@@ -182,6 +182,8 @@ async function driveSteps(
       );
     } catch (error) {
       if (stopped.aborted) throw stopped.reason ?? error;
+      // A canary's look that failed (the database away) fails nothing: the canary runs on, the next look retries.
+      if (round.state === "canary") throw error;
       const message = `${round.state}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`;
       await database.db.transaction(async (tx) => {
         const txDb = tx as unknown as Database;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { canaryRuleOf } from "./canary/canaryDecision.ts";
 import { parseRoundConfig, RoundConfigError } from "./roundConfig.ts";
 import { demoRoundConfig, tinyRoundConfig } from "./roundPresets.ts";
 
@@ -90,6 +91,30 @@ describe("parseRoundConfig", () => {
     expect(() => parseRoundConfig({ scorer: { url: "file:///tmp/x" } })).toThrow(/scorer\.url/u);
     expect(() => parseRoundConfig({ scorer: { url: "http://host", parallel: 0 } })).toThrow(
       /scorer\.parallel/u,
+    );
+  });
+
+  it("has no canary unless asked, and fills a canary section's defaults into the rule it is decided by", () => {
+    expect(parseRoundConfig({}).canary).toBeUndefined();
+    const canary = parseRoundConfig({ canary: {} }).canary!;
+    expect(canary).toMatchObject({
+      mode: "split",
+      share: 0.1,
+      threshold: 0.5,
+      alpha: 0.05,
+      onTimeout: "reject",
+    });
+    expect(canaryRuleOf({ ...canary, maxDuration: "12h", nonInferiorityMargin: 0.05 })).toMatchObject({
+      threshold: 0.5,
+      nonInferiorityMargin: 0.05,
+      maxDurationMs: 12 * 3_600_000,
+      maxComparisons: 200,
+      judgesPerPair: 1,
+    });
+    expect(() => parseRoundConfig({ canary: { share: 0 } })).toThrow(/canary\.share/u);
+    expect(() => parseRoundConfig({ canary: { maxDuration: "soon" } })).toThrow(/canary\.maxDuration/u);
+    expect(() => parseRoundConfig({ canary: { threshold: 0.3, nonInferiorityMargin: 0.3 } })).toThrow(
+      /canary\.nonInferiorityMargin/u,
     );
   });
 });

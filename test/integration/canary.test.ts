@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
-import { canaryPairsOf, findCanary, startCanary } from "../../db/canaries.ts";
+import { canaryPairsOf, findCanary, pairCanaryAnswers, startCanary } from "../../db/canaries.ts";
 import { makeChampion } from "../../db/championChanges.ts";
 import { findModelVersion, registerModelVersion } from "../../db/modelVersions.ts";
 import { createRound, findRound } from "../../db/rounds.ts";
@@ -25,6 +25,7 @@ import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { checkCanary } from "../../trainer/canary/checkCanary.ts";
+import { driveRound } from "../../trainer/RoundRunner.ts";
 import { testModels } from "../support/fixtures.ts";
 import { spawnMedgate } from "../support/medgateCli.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
@@ -77,7 +78,7 @@ beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), "medgate-canary-"));
   const sha = await sha256OfFile(ggufPath);
   // Versions 2 and 3 are copies of the same weights: which answer is better is the clinician's to say.
-  for (const version of [1, 2, 3, 4]) {
+  for (const version of [1, 2, 3, 4, 5]) {
     const path = version === 1 ? ggufPath : join(dir, `tiny-v${version}.gguf`);
     if (version > 1) await copyFile(ggufPath, path);
     versions.push(
@@ -308,5 +309,33 @@ describe("a split canary", () => {
     expect(audit).toMatchObject({ actorKind: "cli", role: "operator" });
     expect(audit!.query).toMatchObject({ canaryId: canary.id, reason: "the clinical lead signed it off" });
     await waitFor(() => gateway.models.get("tiny")!.versionId === candidate.id, "the swap to the candidate");
+  }, 300_000);
+
+  it("is decided by the trainer's canary step when a trainer takes up a round left in canary", async () => {
+    const [champion, candidate] = [versions[3]!, versions[4]!];
+    const canary = await start(candidate, champion);
+    await traffic(canary, 11);
+    // The verdicts arrive while no trainer runs (one was killed mid-canary, say).
+    for (const pair of await pairCanaryAnswers(database.db, canary)) {
+      const response = await fetch(`${gateway.url}/v1/feedback`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${clinicianKey}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          type: "preference",
+          completion_id: pair.championCompletionId,
+          other_completion_id: pair.candidateCompletionId,
+          preference: "a",
+        }),
+      });
+      expect(response.status).toBe(201);
+    }
+    const round = await driveRound(canary.roundId!, {
+      database,
+      workDir: await mkdtemp(join(tmpdir(), "medgate-")),
+    });
+    expect(round.state).toBe("rejected");
+    expect(round.stats).toMatchObject({ canary: { id: canary.id, state: "rejected", losses: 10 } });
+    expect((await findCanary(database.db, canary.id))!.decidedBy).toMatch(/^trainer \(round tiny#\d+\)$/u);
+    await waitFor(() => gateway.models.get("tiny")!.canary === undefined, "the canary to stop");
   }, 300_000);
 });
