@@ -239,6 +239,18 @@ export async function nextCanaryPairFor(
   return undefined;
 }
 
+/** Stores the latest look's evidence on a running canary (a decision's evidence replaces it for good). */
+export async function recordCanaryLook(
+  db: Database,
+  canaryId: string,
+  evidence: CanaryEvidence,
+): Promise<void> {
+  await db
+    .update(canaries)
+    .set({ evidence })
+    .where(and(eq(canaries.id, canaryId), eq(canaries.state, "running")));
+}
+
 export type CanaryOutcome = {
   state: "promoted" | "rejected" | "stopped";
   evidence: CanaryEvidence;

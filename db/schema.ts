@@ -426,6 +426,7 @@ export const canaries = pgTable(
     rule: losslessJsonb("rule").$type<CanaryRule>().notNull(),
     startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
     decidedAt: timestamp("decided_at", { withTimezone: true }),
+    /** The decision's evidence; while running, the trainer's latest look. */
     evidence: losslessJsonb("evidence").$type<CanaryEvidence>(),
     /** `trainer (round NAME#N)`, or the operator who decided or stopped it by hand. */
     decidedBy: losslessText("decided_by"),

@@ -10,7 +10,7 @@ import {
   completionRecord,
 } from "../log/completionRecord.ts";
 import type { ChatAnswer, ChatBackend } from "../models/ChatBackend.ts";
-import { answererOf, type ServedModels } from "../models/ServedModels.ts";
+import { answererOf, type ServedCanary, type ServedModels, shadowOf } from "../models/ServedModels.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "../protocol.ts";
 import { ChatTelemetry, type ChatTraceOptions } from "../telemetry/chatTelemetry.ts";
 import { chatLogprobsOf } from "./chatLogprobs.ts";
@@ -110,6 +110,20 @@ async function answer(
     });
     const durable = context.log.record(row);
     telemetry.finish(header.id, outcome, row.timeToFirstTokenMs ?? null);
+    // A shadow canary answers the same request again once the live answer is durable, never before or instead.
+    const shadow = outcome.kind === "answered" ? shadowOf(served) : undefined;
+    if (shadow) {
+      void durable
+        .then(() =>
+          answerInShadow(context, shadow, {
+            request,
+            engineRequest,
+            liveId: header.id,
+            modelName: served.name,
+          }),
+        )
+        .catch(() => {});
+    }
     return durable;
   };
   if (request.stream) {
@@ -155,6 +169,50 @@ async function answer(
   } finally {
     requestSignal.removeEventListener("abort", onRequestAbort);
   }
+}
+
+/**
+ * The shadow canary's candidate answers a live request again, with the same parameters, in the background: its row
+ * is tied to the live one (`shadow_of`) and never reaches the client. A candidate that refuses (overloaded) or fails
+ * drops the shadow answer; a failure is logged as its row, which counts against the candidate's error rate.
+ */
+async function answerInShadow(
+  context: ChatCompletionContext,
+  canary: ServedCanary,
+  live: { request: ChatCompletionRequest; engineRequest: ChatRequest; liveId: string; modelName: string },
+): Promise<void> {
+  const receivedAt = performance.now();
+  const abort = new AbortController();
+  let streams: ChatAnswer[];
+  try {
+    streams = await startChoices(canary.backend, live.engineRequest, live.request.n ?? 1, abort.signal);
+  } catch {
+    return;
+  }
+  const createdAt = new Date();
+  const startupMs = performance.now() - receivedAt;
+  const outcome = await settle(
+    streams.map((stream) => stream.result),
+    abort.signal,
+  );
+  await context.log.record(
+    completionRecord({
+      id: newCompletionId(),
+      createdAt,
+      request: live.request,
+      messages: live.engineRequest.messages,
+      modelName: live.modelName,
+      modelVersionId: canary.versionId,
+      canaryId: canary.id,
+      shadowOf: live.liveId,
+      upstream: upstreamsOf(streams),
+      caller: context.caller,
+      traceId: context.traceId,
+      latencyMs: performance.now() - receivedAt,
+      startupMs,
+      outcome,
+    }),
+  );
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   type NewFeedback,
   preferencePairsBy,
 } from "../../db/feedback.ts";
-import type { FeedbackRow } from "../../db/schema.ts";
+import type { CompletionRow, FeedbackRow } from "../../db/schema.ts";
 
 export type FeedbackStore = {
   insert(row: NewFeedback): Promise<FeedbackRow>;
@@ -24,10 +24,10 @@ export type FeedbackStore = {
     among: string[],
   ): Promise<{ completionId: string; otherCompletionId: string }[]>;
   /**
-   * The next blind pair of a running canary this key has not judged, as shown: `a` on the left, `b` on the right
-   * (the candidate's side is random per pair). Default: none
+   * The next blind pair of a running canary this key has not judged, as shown: A first, B second (the candidate's
+   * side is random per pair); a shadow answer included, which the log's reads never return. Default: none
    */
-  nextCanaryPair?(apiKeyId: string): Promise<{ a: string; b: string } | undefined>;
+  nextCanaryPair?(apiKeyId: string): Promise<[CompletionRow, CompletionRow] | undefined>;
 };
 
 export function databaseFeedbackStore(db: Database): FeedbackStore {
@@ -40,8 +40,12 @@ export function databaseFeedbackStore(db: Database): FeedbackStore {
     nextCanaryPair: async (apiKeyId) => {
       const pair = await nextCanaryPairFor(db, apiKeyId);
       if (!pair) return undefined;
-      const [champion, candidate] = [pair.championCompletionId, pair.candidateCompletionId];
-      return pair.candidateSide === "a" ? { a: candidate, b: champion } : { a: champion, b: candidate };
+      const [champion, candidate] = await Promise.all([
+        findCompletion(db, pair.championCompletionId),
+        findCompletion(db, pair.candidateCompletionId),
+      ]);
+      if (!champion || !candidate) return undefined;
+      return pair.candidateSide === "a" ? [candidate, champion] : [champion, candidate];
     },
   };
 }

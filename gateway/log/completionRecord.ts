@@ -104,6 +104,8 @@ export function completionRecord(input: {
   upstream?: string | null;
   /** The canary running for the name, when one is. */
   canaryId?: string | null;
+  /** For a shadow canary's answer: the live completion it answers again. */
+  shadowOf?: string | null;
   caller: Caller;
   traceId: string;
   /** Milliseconds from the request's arrival to the end of the answer. */
@@ -150,5 +152,6 @@ export function completionRecord(input: {
     user: request.user ?? null,
     metadata: request.metadata ?? null,
     canaryId: input.canaryId ?? null,
+    shadowOf: input.shadowOf ?? null,
   };
 }

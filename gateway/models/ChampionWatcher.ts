@@ -1,7 +1,7 @@
 // Hot swap: follows each served name's champion and running canary in the registry (LISTEN/NOTIFY, polling as a
 // fallback) and moves new requests to a new champion's engine (or, for a name served by upstreams, to the champion's
-// upstream model id) while in-flight ones finish where they started; during a split canary, its candidate is loaded
-// beside the champion and answers the canary's share.
+// upstream model id) while in-flight ones finish where they started; during a canary, its candidate is loaded beside
+// the champion and answers the canary's share (split) or shadows it in the background (shadow).
 
 import { runningCanary } from "../../db/canaries.ts";
 import { championChannel } from "../../db/championChanges.ts";
@@ -139,7 +139,7 @@ export class ChampionWatcher {
     this.#swap(name, engine, champion, champion.ggufPath);
   }
 
-  /** Follows the name's running canary: loads its candidate beside the champion (split mode), or lets it go. */
+  /** Follows the name's running canary: loads its candidate beside the champion, or lets it go. */
   async #checkCanary(name: string): Promise<void> {
     const { database, models } = this.#options;
     const served = models.get(name);
@@ -151,9 +151,12 @@ export class ChampionWatcher {
       this.#log(`cannot read the canary of "${name}" (${messageOf(error)}); keeping the current routing.`);
       return;
     }
-    const wanted =
-      canary?.mode === "split" && canary.candidateVersionId !== served.versionId ? canary : undefined;
-    if (served.canary?.id === wanted?.id) return;
+    const wanted = canary && canary.candidateVersionId !== served.versionId ? canary : undefined;
+    if (served.canary && served.canary.id === wanted?.id) {
+      served.canary.evidence = wanted.evidence;
+      return;
+    }
+    if (!served.canary && !wanted) return;
     if (!wanted) {
       this.#stopCanary(name, "the canary ended");
       return;
@@ -183,14 +186,16 @@ export class ChampionWatcher {
     const wrapped = backend instanceof InferenceEngine ? new EngineBackend(backend) : backend;
     const next: ServedCanary = {
       id: wanted.id,
+      mode: wanted.mode,
       share: wanted.share,
       backend: wrapped,
       versionId: candidate!.id,
       version: candidate!.version,
+      evidence: wanted.evidence,
     };
     this.#retireCanary(name, models.setCanary(name, next));
     this.#log(
-      `canary of ${name}: v${candidate!.version} answers ${Math.round(wanted.share * 100)}% of its requests.`,
+      `canary of ${name}: v${candidate!.version} ${wanted.mode === "split" ? "answers" : "shadows"} ${Math.round(wanted.share * 100)}% of its requests.`,
     );
   }
 

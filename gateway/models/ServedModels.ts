@@ -1,4 +1,5 @@
 // Which backend answers which model name; empty until a model has loaded (the server is up before that).
+import type { CanaryEvidence } from "../../db/schema.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { type ChatBackend, EngineBackend } from "./ChatBackend.ts";
 
@@ -22,20 +23,24 @@ export type ServedModel = {
 export type ServedCanary = {
   /** The canary's row id, stored on every answer given while it runs. */
   id: string;
-  /** Share of the name's requests the candidate answers, in (0, 1]. */
+  /** `split`: the candidate answers its share itself; `shadow`: it answers its share again, in the background. */
+  mode: "split" | "shadow";
+  /** Share of the name's requests the candidate answers (or shadows), in (0, 1]. */
   share: number;
   backend: ChatBackend;
   versionId: string;
   version: number;
+  /** The trainer's latest look at the canary (verdicts, win rate and interval), refreshed as the registry is read. */
+  evidence: CanaryEvidence | null;
 };
 
 /** Who answers one request: the champion, or the canary's candidate for its share; and the canary to record. */
 export type Answerer = { backend: ChatBackend; versionId: string | null; canaryId: string | null };
 
-/** Picks who answers a request to `served`: the candidate for the canary's share of requests, else the champion. */
+/** Picks who answers a request to `served`: the candidate for a split canary's share of requests, else the champion. */
 export function answererOf(served: ServedModel, random: () => number = Math.random): Answerer {
   const { canary } = served;
-  if (canary && !canary.backend.disposed && random() < canary.share) {
+  if (canary?.mode === "split" && !canary.backend.disposed && random() < canary.share) {
     return { backend: canary.backend, versionId: canary.versionId, canaryId: canary.id };
   }
   return { backend: served.backend, versionId: served.versionId, canaryId: canary?.id ?? null };
@@ -102,4 +107,16 @@ export class ServedModels {
     this.#models.clear();
     return all;
   }
+}
+
+/**
+ * The shadow canary's candidate, when it should answer this request again in the background: for the canary's share
+ * of requests, and only while it has a free sequence, so that shadow work is dropped rather than queued behind or
+ * ahead of live requests.
+ */
+export function shadowOf(served: ServedModel, random: () => number = Math.random): ServedCanary | undefined {
+  const { canary } = served;
+  if (canary?.mode !== "shadow" || canary.backend.disposed || random() >= canary.share) return undefined;
+  const { size, inUse, queued } = canary.backend.stats;
+  return inUse + queued < size ? canary : undefined;
 }

@@ -149,11 +149,8 @@ async function canaryPairFor(
   c: Context<SessionEnv>,
   keyId: string,
 ): Promise<[CompletionRow, CompletionRow] | undefined> {
-  const { feedbackStore, logReader } = c.get("deps");
-  const ids = await feedbackStore.nextCanaryPair?.(keyId);
-  if (!ids) return undefined;
-  const [a, b] = await Promise.all([logReader.find(ids.a), logReader.find(ids.b)]);
-  return a?.messages && b?.messages ? [a, b] : undefined;
+  const pair = await c.get("deps").feedbackStore.nextCanaryPair?.(keyId);
+  return pair?.[0].messages && pair[1].messages ? pair : undefined;
 }
 
 /** Newest first: the first recent answer with an older twin of the same prompt this reviewer has not compared. */

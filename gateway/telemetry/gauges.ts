@@ -1,6 +1,6 @@
 // Gauges read when metrics are collected: the sequences of each served model, its wait queue, the champion
-// version it serves (info-style: 1 with the version as attributes), its upstreams' load and health, and the
-// response log's backlog.
+// version it serves (info-style: 1 with the version as attributes), a running canary's share, verdicts and win rate,
+// its upstreams' load and health, and the response log's backlog.
 import type { CompletionLog } from "../log/CompletionLog.ts";
 import type { ServedModels } from "../models/ServedModels.ts";
 import { gatewayInstruments } from "./instruments.ts";
@@ -39,7 +39,25 @@ export function observeGateway(models: ServedModels, log: CompletionLog): Dispos
   const upstreamHealthy = meter.createObservableGauge("medgate.upstream.healthy", {
     description: "1 while an upstream gets requests (health check passed, not ejected), else 0",
   });
+  const canaryShare = meter.createObservableGauge("medgate.canary.share", {
+    description:
+      "Share of a served name's requests its running canary's candidate answers (split) or shadows",
+  });
+  const canaryComparisons = meter.createObservableGauge("medgate.canary.comparisons", {
+    description: "Clinicians' verdicts on a running canary's blind pairs, at the trainer's latest look",
+  });
+  const canaryWinRate = meter.createObservableGauge("medgate.canary.win_rate", {
+    description:
+      "The canary candidate's win rate against the champion (ties count half), at the trainer's latest look",
+  });
+  const canaryBound = meter.createObservableGauge("medgate.canary.win_rate_bound", {
+    description: "The always-valid interval of the canary's win rate (bound: lower or upper)",
+  });
   const observables = [
+    canaryShare,
+    canaryComparisons,
+    canaryWinRate,
+    canaryBound,
     busy,
     free,
     queued,
@@ -64,6 +82,23 @@ export function observeGateway(models: ServedModels, log: CompletionLog): Dispos
         "medgate.model.version_id": served.versionId ?? "unregistered",
         "medgate.model.version": served.version ?? 0,
       });
+      if (served.canary) {
+        const { canary } = served;
+        const attributes = {
+          ...model,
+          "medgate.canary.id": canary.id,
+          "medgate.canary.mode": canary.mode,
+          "medgate.model.version": canary.version,
+        };
+        result.observe(canaryShare, canary.share, attributes);
+        const evidence = canary.evidence;
+        result.observe(canaryComparisons, evidence?.comparisons ?? 0, attributes);
+        if (evidence?.winRate !== null && evidence?.winRate !== undefined) {
+          result.observe(canaryWinRate, evidence.winRate, attributes);
+        }
+        result.observe(canaryBound, evidence?.lower ?? 0, { ...attributes, bound: "lower" });
+        result.observe(canaryBound, evidence?.upper ?? 1, { ...attributes, bound: "upper" });
+      }
       for (const upstream of pool.upstreams ?? []) {
         const attributes = { ...model, "medgate.upstream.name": upstream.name };
         result.observe(upstreamOutstanding, upstream.outstanding, attributes);

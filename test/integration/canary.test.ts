@@ -5,7 +5,7 @@
 import { copyFile, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { and, eq } from "drizzle-orm";
+import { and, eq, isNotNull } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { canaryPairsOf, findCanary, pairCanaryAnswers, startCanary } from "../../db/canaries.ts";
@@ -78,7 +78,7 @@ beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), "medgate-canary-"));
   const sha = await sha256OfFile(ggufPath);
   // Versions 2 and 3 are copies of the same weights: which answer is better is the clinician's to say.
-  for (const version of [1, 2, 3, 4, 5]) {
+  for (const version of [1, 2, 3, 4, 5, 6]) {
     const path = version === 1 ? ggufPath : join(dir, `tiny-v${version}.gguf`);
     if (version > 1) await copyFile(ggufPath, path);
     versions.push(
@@ -124,14 +124,18 @@ async function roundInCanary(candidate: ModelVersionRow): Promise<string> {
   return round.id;
 }
 
-async function start(candidate: ModelVersionRow, champion: ModelVersionRow): Promise<CanaryRow> {
+async function start(
+  candidate: ModelVersionRow,
+  champion: ModelVersionRow,
+  mode: "split" | "shadow" = "split",
+): Promise<CanaryRow> {
   const canary = await startCanary(database.db, {
     modelName: "tiny",
     roundId: await roundInCanary(candidate),
     championVersionId: champion.id,
     candidateVersionId: candidate.id,
-    mode: "split",
-    share: 0.5,
+    mode,
+    share: mode === "split" ? 0.5 : 1,
     rule,
     actor: "canary.test",
   });
@@ -337,5 +341,48 @@ describe("a split canary", () => {
     expect(round.stats).toMatchObject({ canary: { id: canary.id, state: "rejected", losses: 10 } });
     expect((await findCanary(database.db, canary.id))!.decidedBy).toMatch(/^trainer \(round tiny#\d+\)$/u);
     await waitFor(() => gateway.models.get("tiny")!.canary === undefined, "the canary to stop");
+  }, 300_000);
+
+  it("in shadow mode answers each request again in the background, never to the client, and promotes by the verdicts", async () => {
+    const [champion, candidate] = [versions[3]!, versions[5]!];
+    const canary = await start(candidate, champion, "shadow");
+    const live: string[] = [];
+    for (let prompt = 0; prompt < 12; prompt++) {
+      const answer = await gateway.client.chat.completions.create({
+        model: "tiny",
+        messages: [{ role: "user", content: `Shadow question ${prompt}: is a nosebleed serious?` }],
+        max_tokens: 8,
+      });
+      live.push(answer.id);
+    }
+    const shadowRows = async () => {
+      await gateway.completionLog.flush();
+      return database.db
+        .select()
+        .from(completions)
+        .where(and(eq(completions.canaryId, canary.id), isNotNull(completions.shadowOf)));
+    };
+    const deadline = Date.now() + 60_000;
+    while ((await shadowRows()).length < live.length && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const shadows = await shadowRows();
+    expect(shadows.map((row) => row.shadowOf).sort()).toEqual([...live].sort());
+    for (const row of shadows) expect(row.modelVersionId).toBe(candidate.id);
+    for (const id of live) {
+      const [row] = await database.db.select().from(completions).where(eq(completions.id, id));
+      expect(row).toMatchObject({ modelVersionId: champion.id, canaryId: canary.id, shadowOf: null });
+    }
+    // The chat API never returns a shadow answer.
+    const read = await fetch(`${gateway.url}/v1/chat/completions/${shadows[0]!.id}`, {
+      headers: gateway.authHeaders,
+    });
+    expect(read.status).toBe(404);
+
+    const look = await judge(canary, "candidate");
+    expect(look.decision).toBe("promote");
+    expect((await findCanary(database.db, canary.id))!.state).toBe("promoted");
+    await waitFor(() => gateway.models.get("tiny")!.versionId === candidate.id, "the swap to the candidate");
+    expect(gateway.models.get("tiny")!.canary).toBeUndefined();
   }, 300_000);
 });

@@ -1,11 +1,13 @@
 // Traces and metrics of a real gateway, exported by the OpenTelemetry SDK to a real OTLP/HTTP receiver on
 // 127.0.0.1 and scraped from /metrics: the GenAI conventions' attributes with the right token counts, a
 // caller's traceparent continued into the log row, error.type on errors, no message text without the opt-in.
+
 import { eq } from "drizzle-orm";
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Telemetry } from "../../cli/telemetry.ts";
 import { createApiKey } from "../../db/apiKeys.ts";
+import type { CanaryEvidence } from "../../db/schema.ts";
 import { completions } from "../../db/schema.ts";
 import { testModels } from "../support/fixtures.ts";
 import { type OtlpReceiver, type ReceivedSpan, startTestTelemetry } from "../support/otlpReceiver.ts";
@@ -225,6 +227,36 @@ describe("/metrics", () => {
       expect(after.types.has(name), name).toBe(true);
     }
     expect(sampleSum(after, "medgate_sequences_free", { gen_ai_request_model: "tiny" })).toBe(2);
+  });
+
+  it("shows a running canary's share, verdicts, win rate and interval", async () => {
+    const served = gateway.models.get("tiny")!;
+    const evidence = { comparisons: 12, winRate: 0.75, lower: 0.41, upper: 1 } as CanaryEvidence;
+    // The canary as a gateway's watcher holds it: here on the champion's own engine, which keeps serving it.
+    gateway.models.setCanary("tiny", {
+      id: "0e1d5c2a-3b7f-4a52-9a65-1c9b7d3e2f10",
+      mode: "split",
+      share: 0.25,
+      backend: served.backend,
+      versionId: "7d7a9c1e-55f0-4d5e-8b1a-2c3d4e5f6a7b",
+      version: 2,
+      evidence,
+    });
+    try {
+      const metrics = await scrapeMetrics();
+      const canary = {
+        gen_ai_request_model: "tiny",
+        medgate_canary_mode: "split",
+        medgate_model_version: "2",
+      };
+      expect(sampleSum(metrics, "medgate_canary_share", canary)).toBe(0.25);
+      expect(sampleSum(metrics, "medgate_canary_comparisons", canary)).toBe(12);
+      expect(sampleSum(metrics, "medgate_canary_win_rate", canary)).toBe(0.75);
+      expect(sampleSum(metrics, "medgate_canary_win_rate_bound", { ...canary, bound: "lower" })).toBe(0.41);
+      expect(sampleSum(metrics, "medgate_canary_win_rate_bound", { ...canary, bound: "upper" })).toBe(1);
+    } finally {
+      gateway.models.setCanary("tiny", undefined);
+    }
   });
 
   async function scrapeMetrics(): Promise<Exposition> {

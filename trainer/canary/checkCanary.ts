@@ -7,6 +7,7 @@ import {
   endCanary,
   findCanary,
   pairCanaryAnswers,
+  recordCanaryLook,
 } from "../../db/canaries.ts";
 import type { Database } from "../../db/createDatabase.ts";
 import type { CanaryRow } from "../../db/schema.ts";
@@ -37,6 +38,10 @@ export async function checkCanary(
   const now = options.now ?? new Date();
   const result = decideCanary(canary.rule, outcomes, errors, now.getTime() - canary.startedAt.getTime());
   let ended = false;
+  if (canary.state === "running" && result.decision === "continue" && !options.readOnly) {
+    // The latest look, for gateways' /metrics and the status command, until the decision replaces it.
+    await recordCanaryLook(db, canary.id, result.evidence);
+  }
   if (canary.state === "running" && result.decision !== "continue" && !options.readOnly) {
     ended = await endCanary(db, canary.id, {
       state: result.decision === "promote" ? "promoted" : "rejected",
