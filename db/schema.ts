@@ -405,6 +405,8 @@ export type CanaryEvidence = {
     championAnswers: number;
   };
   pairIds: number[];
+  /** The win rate and its interval after each verdict, for the dashboard's chart. */
+  history?: { comparisons: number; winRate: number; lower: number; upper: number }[];
 };
 
 /**

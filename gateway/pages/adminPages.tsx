@@ -11,6 +11,7 @@ import type { ChampionChangeRow, ModelVersionRow, RoundRow } from "../../db/sche
 import { auditRead } from "../audit/auditRead.ts";
 import { parseOrThrow } from "../parseRequest.ts";
 import { AnswersOverRounds } from "./answersOverRounds.tsx";
+import { CanaryPanel } from "./canaryPanel.tsx";
 import { keySession, renderPage, type SessionEnv } from "./keySession.tsx";
 import { RecentAnswers } from "./recentAnswers.tsx";
 import {
@@ -282,11 +283,12 @@ export const adminPages = new Hono<SessionEnv>()
   .post("/admin/logout", session.signOut)
   .get("/admin", async (c) => {
     const reader = c.get("deps").adminReader;
-    const [versions, rounds, changes, answers] = await Promise.all([
+    const [versions, rounds, changes, answers, canaries] = await Promise.all([
       reader.versions(),
       reader.rounds(20),
       reader.changes(100),
       reader.recentCompletions(20),
+      reader.canaries(10),
     ]);
     const metrics = await Promise.all(rounds.map((round) => reader.metrics(round.id)));
     // The page names recent completions (ids, models, traces) and shows rounds' gate reports.
@@ -298,6 +300,8 @@ export const adminPages = new Hono<SessionEnv>()
       <>
         <h2>Model versions</h2>
         {versions.length === 0 ? <p>No registered versions.</p> : <Versions versions={versions} />}
+        <h2>Canaries</h2>
+        <CanaryPanel canaries={canaries} now={new Date()} />
         <h2>Rounds</h2>
         {rounds.length === 0 ? (
           <p>No rounds yet.</p>

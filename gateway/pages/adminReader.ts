@@ -1,5 +1,6 @@
 // What the admin dashboard reads: the registry, rounds with their training metrics, gate reports and stored answers,
-// the audit log.
+// the canaries, the audit log.
+import { canariesOf } from "../../db/canaries.ts";
 import { championChangesOf } from "../../db/championChanges.ts";
 import { listCompletions } from "../../db/completions.ts";
 import type { Database } from "../../db/createDatabase.ts";
@@ -7,6 +8,7 @@ import { listModelVersions } from "../../db/modelVersions.ts";
 import { roundAnswersPage } from "../../db/roundAnswers.ts";
 import { findRound, listRounds, roundMetricsOf } from "../../db/rounds.ts";
 import type {
+  CanaryRow,
   ChampionChangeRow,
   CompletionRow,
   ModelVersionRow,
@@ -31,6 +33,8 @@ export type AdminReader = {
   changes(limit: number): Promise<ChampionChangeRow[]>;
   /** The latest logged answers, newest first. */
   recentCompletions(limit: number): Promise<CompletionRow[]>;
+  /** The latest canaries of every name, newest first. */
+  canaries(limit: number): Promise<CanaryRow[]>;
 };
 
 export function databaseAdminReader(db: Database): AdminReader {
@@ -42,6 +46,7 @@ export function databaseAdminReader(db: Database): AdminReader {
     metrics: (roundId) => roundMetricsOf(db, roundId),
     changes: (limit) => championChangesOf(db, undefined, limit),
     recentCompletions: async (limit) => (await listCompletions(db, { limit, order: "desc" })).rows,
+    canaries: (limit) => canariesOf(db, undefined, limit),
   };
 }
 
@@ -54,4 +59,5 @@ export const emptyAdminReader: AdminReader = {
   metrics: async () => [],
   changes: async () => [],
   recentCompletions: async () => [],
+  canaries: async () => [],
 };

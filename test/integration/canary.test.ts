@@ -240,6 +240,18 @@ describe("a split canary", () => {
     const [row] = await database.db.select().from(completions).where(eq(completions.id, after.id));
     expect(row!.modelVersionId).toBe(candidate.id);
     expect(row!.canaryId).toBeNull();
+
+    // The dashboard's canary panel: the decision, its evidence and the win rate's interval after each verdict.
+    const dashboard = await fetch(`${gateway.url}/admin`, {
+      headers: { cookie: `medgate_admin=${gateway.apiKey}` },
+    });
+    expect(dashboard.status).toBe(200);
+    const html = await dashboard.text();
+    const panel = html.slice(html.indexOf(`data-canary-id="${canary.id}"`));
+    expect(panel).toContain("tiny: canary promoted");
+    expect(panel).toMatch(/10 verdicts \(10 won, 0 tied, 0 lost\)/u);
+    expect(panel).toContain("Win rate against the champion after each verdict");
+    expect(panel.indexOf("<svg")).toBeGreaterThan(0);
   }, 600_000);
 
   it("rejects a candidate the clinician finds worse; a gateway started mid-canary follows it too", async () => {

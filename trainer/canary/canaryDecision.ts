@@ -80,6 +80,7 @@ export function decideCanary(
     championAnswers: errors.champion.answers,
   };
   const used: number[] = [];
+  const history: NonNullable<CanaryEvidence["history"]> = [];
   const evidence = (cause: string): CanaryEvidence => {
     const bounds = sequence.bounds();
     return {
@@ -95,6 +96,7 @@ export function decideCanary(
       cause,
       errorRates,
       pairIds: [...used],
+      history: [...history],
     };
   };
   if (
@@ -115,6 +117,12 @@ export function decideCanary(
   for (const outcome of outcomes.slice(0, rule.maxComparisons)) {
     const step = sequence.add(outcome.verdict);
     used.push(outcome.pairId);
+    history.push({
+      comparisons: step.comparisons,
+      winRate: step.winRate,
+      lower: step.lower,
+      upper: step.upper,
+    });
     if (step.decision === "promote")
       return { decision: "promote", evidence: evidence(`the win rate's lower bound cleared ${threshold}`) };
     if (step.decision === "reject")
