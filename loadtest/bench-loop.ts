@@ -13,7 +13,9 @@ import { and, eq, isNotNull } from "drizzle-orm";
 import { CLINICIAN_ADVICE, DemoClient, demoProbeSet, say, startDemoSystem } from "../cli/demoCommand.ts";
 import { ProgressLine } from "../cli/progress.ts";
 import { createApiKey } from "../db/apiKeys.ts";
+import { createDatabase } from "../db/createDatabase.ts";
 import { roundAnswersOf } from "../db/roundAnswers.ts";
+import { listRounds } from "../db/rounds.ts";
 import { type RoundRow, roundPairs } from "../db/schema.ts";
 import { mapConcurrent } from "../trainer/concurrency.ts";
 import { medicalQa } from "../trainer/fixtures.ts";
@@ -46,6 +48,8 @@ const { values } = parseArgs({
     "models-dir": { type: "string", default: ".medgate/models" },
     threads: { type: "string", default: "1" },
     json: { type: "string" },
+    report: { type: "boolean", default: false },
+    continue: { type: "boolean", default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -56,7 +60,7 @@ const threads = Number(values.threads);
 const allQuestions = medicalQa().map((item) => item.q);
 if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(perRound) || perRound < 8)
   throw new Error("--rounds must be a positive integer and --questions an integer of at least 8");
-if (rounds * perRound > allQuestions.length)
+if (!values.report && !values.continue && rounds * perRound > allQuestions.length)
   throw new Error(
     `${rounds} rounds of ${perRound} fresh questions need ${rounds * perRound}; the fixtures hold ${allQuestions.length}`,
   );
@@ -64,28 +68,25 @@ if (rounds * perRound > allQuestions.length)
 const advice = CLINICIAN_ADVICE.trim();
 const probeSetName = "panel";
 const dataDir = resolve(values["data-dir"]);
-await rm(dataDir, { recursive: true, force: true });
-await mkdir(dataDir, { recursive: true });
-
 await using resources = new AsyncDisposableStack();
-const system = await startDemoSystem(resources, {
-  dataDir,
-  model: values.model,
-  modelsDir: values["models-dir"],
-  host: "127.0.0.1",
-  port: 0,
-  preset: "demo",
-  threads,
-});
-const { database, models, modelName } = system;
-const api = new DemoClient(system.server.url, modelName);
-const memberKeys = new Map<string, string>();
-for (const member of panel)
-  memberKeys.set(
-    member.name,
-    (await createApiKey(database.db, { name: member.name, role: "clinician" })).secret,
-  );
-
+// --report: the table of the rounds already in DATA_DIR's database (a run that was stopped keeps its rounds).
+const system = values.report
+  ? undefined
+  : await (async () => {
+      // --continue: more rounds on DATA_DIR's registry and traffic, after the rounds it holds.
+      if (!values.continue) await rm(dataDir, { recursive: true, force: true });
+      await mkdir(dataDir, { recursive: true });
+      return startDemoSystem(resources, {
+        dataDir,
+        model: values.model,
+        modelsDir: values["models-dir"],
+        host: "127.0.0.1",
+        port: 0,
+        preset: "demo",
+        threads,
+      });
+    })();
+const database = system?.database ?? resources.use(await createDatabase({ dataDir: join(dataDir, "db") }));
 const base = demoRoundConfig();
 const roundConfig = demoRoundConfig({
   inference: { ...base.inference, threads },
@@ -100,16 +101,20 @@ const roundConfig = demoRoundConfig({
 });
 
 type RoundFigures = {
+  /** 0 for v1 before any round. */
   round: number;
+  /** The round's candidate (v1 in row 0), the gate's decision on it, and the champion after the round. */
+  candidate: number;
   gate: "passed" | "failed" | "—";
   reasons: string[];
   champion: number;
-  seconds: { traffic: number; feedback: number; round: number; total: number };
-  feedback: { corrections: number; preferences: number; ratings: number; toJudge: number };
+  /** Seconds of the round's steps, and of its traffic and feedback when this run sent them. */
+  seconds: { traffic: number | null; feedback: number | null; round: number };
+  feedback: { corrections: number; preferences: number; ratings: number; toJudge: number } | null;
   memberAgreement: number | null;
+  /** The panel's win rate of the candidate against v1 and against the champion it was gated against. */
   winRateVsV1: number;
-  winRateVsPrevious: number;
-  candidateWinRateVsChampion: number | null;
+  winRateVsChampion: number;
   passRates: Record<string, number>;
   allProperties: number;
   meanWords: number;
@@ -130,99 +135,39 @@ const figuresOf = (answers: string[]) => {
 
 const table: RoundFigures[] = [];
 let v1Answers: string[] | undefined;
-let championAnswers: string[] | undefined;
-let championVersion = 1;
-const progress = new ProgressLine();
 
-for (let r = 1; r <= rounds; r++) {
-  const started = performance.now();
-  // 1. Fresh traffic: each question answered twice (sampled at 0.7, seeded).
-  const questions = allQuestions.slice((r - 1) * perRound, r * perRound);
-  let done = 0;
-  const answered = await mapConcurrent(questions, 4, async (question, i) => {
-    const a = await api.ask(system.keys.app, question, maxTokens, r * 1000 + i);
-    const b = await api.ask(system.keys.app, question, maxTokens, r * 1000 + 500 + i);
-    progress.update("traffic", ++done, questions.length);
-    return { question, a, b };
-  });
-  progress.end();
-  const trafficSeconds = (performance.now() - started) / 1000;
-
-  // 2. The panel's feedback: each question goes to one member in turn; every fifth is left to the AI judge. A member
-  // prefers the better answer when it has every property of the rubric, else corrects it; answers scoring half the
-  // member's total or less are rated down.
-  const feedback = { corrections: 0, preferences: 0, ratings: 0, toJudge: 0 };
-  for (const [i, { a, b }] of answered.entries()) {
-    const member = panel[i % panel.length]!;
-    const key = memberKeys.get(member.name)!;
-    const full = Object.values(member.weights).reduce((sum, weight) => sum + weight, 0);
-    for (const answer of [a, b])
-      if (score(member, answer.text) <= full / 2) {
-        await api.feedback(key, { type: "rating", completion_id: answer.id, rating: "down" });
-        feedback.ratings++;
-      }
-    if (i % 5 === 4) {
-      feedback.toJudge++;
-      continue;
-    }
-    const verdict = prefer(member, a.text, b.text);
-    const best = verdict === "b" ? b : a;
-    if (verdict !== "tie" && hasAll(member, best.text)) {
-      await api.feedback(key, {
-        type: "preference",
-        completion_id: a.id,
-        other_completion_id: b.id,
-        preference: verdict,
-      });
-      feedback.preferences++;
-    } else {
-      await api.feedback(key, {
-        type: "correction",
-        completion_id: best.id,
-        correction: correct(member, best.text, advice),
-      });
-      feedback.corrections++;
-    }
-  }
-  await system.completionLog.flush();
-  const feedbackDone = performance.now();
-  say(
-    "panel",
-    `round ${r}: ${questions.length} questions, ${feedback.corrections} corrections, ${feedback.preferences} preferences, ${feedback.ratings} answers rated down, ${feedback.toJudge} left to the judge`,
-  );
-
-  // 3. The round, up to the gate's decision (a promotion is followed by the gateway's swap).
-  const created = await createRoundFor(database.db, {
-    modelName,
-    config: roundConfig,
-    createdBy: "bench:loop",
-  });
-  const round: RoundRow = await driveRound(created.id, {
-    database,
-    workDir: join(dataDir, "rounds"),
-    onProgress: ({ step, done, total, message }) => progress.update(step, done, total, message),
-  });
-  progress.end();
-  if (round.state === "failed") throw new Error(`round ${r} failed: ${round.error}`);
-  const gate = round.stats.gate!;
-  const promoted = round.state === "promoted";
-  if (promoted) {
-    const deadline = Date.now() + 120_000;
-    while (models.get(modelName)?.versionId !== round.candidateVersionId && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    championVersion = gate.candidate.version;
-  }
-  const finished = performance.now();
-
-  // 4. What the champion now answers to the probe set, from the gate's stored answers.
+/** A finished round's row (and v1's before the first): the candidate's answers to the probe set as the gate stored them. */
+async function addRound(
+  round: RoundRow,
+  live: Pick<RoundFigures, "seconds" | "feedback" | "memberAgreement"> | null,
+) {
+  const gate = round.stats.gate;
+  if (!gate)
+    throw new Error(`round ${round.number} has no gate report (${round.state}: ${round.error ?? ""})`);
   const stored = (await roundAnswersOf(database.db, round.id)).filter(
     (row) => row.probeSet === probeSetName && row.sample === 0,
   );
-  const previous = stored.map((row) => row.championText);
+  const champion = stored.map((row) => row.championText);
   const candidate = stored.map((row) => row.candidateText);
-  v1Answers ??= previous;
-  const previousChampion = championAnswers ?? previous;
-  championAnswers = promoted ? candidate : previous;
+  if (!v1Answers) {
+    v1Answers = champion;
+    table.push({
+      round: 0,
+      candidate: gate.champion.version,
+      gate: "—",
+      reasons: [],
+      champion: gate.champion.version,
+      seconds: { traffic: null, feedback: null, round: 0 },
+      feedback: null,
+      memberAgreement: null,
+      winRateVsV1: 0.5,
+      winRateVsChampion: 0.5,
+      ...figuresOf(champion),
+      pooledAccuracy: gate.pooled.championAccuracy,
+      judgeAgreement: null,
+      margins: null,
+    });
+  }
   const margins = (
     await database.db
       .select({ margin: roundPairs.margin })
@@ -230,24 +175,21 @@ for (let r = 1; r <= rounds; r++) {
       .where(and(eq(roundPairs.roundId, round.id), isNotNull(roundPairs.margin)))
   ).map((row) => row.margin!);
   const agreement = round.stats.judged?.agreement;
+  const stepSeconds = Object.values(round.stats.seconds ?? {}).reduce((sum, value) => sum + value, 0);
   table.push({
-    round: r,
+    round: round.number,
+    candidate: gate.candidate.version,
     gate: gate.passed ? "passed" : "failed",
     reasons: gate.reasons,
-    champion: championVersion,
-    seconds: {
-      traffic: trafficSeconds,
-      feedback: (feedbackDone - started) / 1000 - trafficSeconds,
-      round: (finished - feedbackDone) / 1000,
-      total: (finished - started) / 1000,
-    },
-    feedback,
-    memberAgreement: memberAgreement(answered.map(({ a, b }) => [a.text, b.text])),
-    winRateVsV1: panelWinRate(championAnswers, v1Answers),
-    winRateVsPrevious: panelWinRate(championAnswers, previousChampion),
-    candidateWinRateVsChampion: panelWinRate(candidate, previous),
-    ...figuresOf(championAnswers),
-    pooledAccuracy: promoted ? gate.pooled.candidateAccuracy : gate.pooled.championAccuracy,
+    champion: gate.passed ? gate.candidate.version : gate.champion.version,
+    seconds: { traffic: null, feedback: null, round: stepSeconds },
+    feedback: null,
+    memberAgreement: null,
+    ...live,
+    winRateVsV1: panelWinRate(candidate, v1Answers),
+    winRateVsChampion: panelWinRate(candidate, champion),
+    ...figuresOf(candidate),
+    pooledAccuracy: gate.pooled.candidateAccuracy,
     judgeAgreement: agreement ? { accuracy: agreement.accuracy.value, pairs: agreement.pairs } : null,
     margins:
       margins.length === 0
@@ -259,47 +201,136 @@ for (let r = 1; r <= rounds; r++) {
             p75: percentile(margins, 0.75),
           },
   });
-  if (r === 1)
-    table.unshift({
-      round: 0,
-      gate: "—",
-      reasons: [],
-      champion: 1,
-      seconds: { traffic: 0, feedback: 0, round: 0, total: 0 },
-      feedback: { corrections: 0, preferences: 0, ratings: 0, toJudge: 0 },
-      memberAgreement: null,
-      winRateVsV1: 0.5,
-      winRateVsPrevious: 0.5,
-      candidateWinRateVsChampion: null,
-      ...figuresOf(v1Answers),
-      pooledAccuracy: gate.pooled.championAccuracy,
-      judgeAgreement: null,
-      margins: null,
+}
+
+const earlier = values.report || values.continue ? (await listRounds(database.db)).reverse() : [];
+for (const round of earlier) if (round.stats.gate) await addRound(round, null);
+if (!values.report) {
+  const { models, modelName } = system!;
+  const api = new DemoClient(system!.server.url, modelName);
+  const memberKeys = new Map<string, string>();
+  for (const member of panel)
+    memberKeys.set(
+      member.name,
+      (await createApiKey(database.db, { name: member.name, role: "clinician" })).secret,
+    );
+  const progress = new ProgressLine();
+  for (let r = earlier.length + 1; r <= earlier.length + rounds; r++) {
+    const started = performance.now();
+    // 1. Fresh traffic: each question answered twice (sampled at 0.7, seeded).
+    const questions = allQuestions.slice((r - 1) * perRound, r * perRound);
+    if (questions.length < perRound)
+      throw new Error(
+        `round ${r} needs ${perRound} fresh questions; the fixtures hold ${allQuestions.length}`,
+      );
+    let done = 0;
+    const answered = await mapConcurrent(questions, 4, async (question, i) => {
+      const a = await api.ask(system!.keys.app, question, maxTokens, r * 1000 + i);
+      const b = await api.ask(system!.keys.app, question, maxTokens, r * 1000 + 500 + i);
+      progress.update("traffic", ++done, questions.length);
+      return { question, a, b };
     });
-  const row = table.at(-1)!;
-  say(
-    "round",
-    `round ${r}: gate ${row.gate}${gate.reasons.length ? ` (${gate.reasons.join("; ")})` : ""}; champion v${championVersion}; win rate against v1 ${row.winRateVsV1.toFixed(2)}, all properties ${(row.allProperties * 100).toFixed(0)}%; ${(row.seconds.total / 60).toFixed(1)} min`,
-  );
+    progress.end();
+    const trafficDone = performance.now();
+
+    // 2. The panel's feedback: each question goes to one member in turn; every fifth is left to the AI judge. A
+    // member prefers the better answer when it has every property of the rubric, else corrects it; answers scoring
+    // half the member's total or less are rated down.
+    const feedback = { corrections: 0, preferences: 0, ratings: 0, toJudge: 0 };
+    for (const [i, { a, b }] of answered.entries()) {
+      const member = panel[i % panel.length]!;
+      const key = memberKeys.get(member.name)!;
+      const full = Object.values(member.weights).reduce((sum, weight) => sum + weight, 0);
+      for (const answer of [a, b])
+        if (score(member, answer.text) <= full / 2) {
+          await api.feedback(key, { type: "rating", completion_id: answer.id, rating: "down" });
+          feedback.ratings++;
+        }
+      if (i % 5 === 4) {
+        feedback.toJudge++;
+        continue;
+      }
+      const verdict = prefer(member, a.text, b.text);
+      const best = verdict === "b" ? b : a;
+      if (verdict !== "tie" && hasAll(member, best.text)) {
+        await api.feedback(key, {
+          type: "preference",
+          completion_id: a.id,
+          other_completion_id: b.id,
+          preference: verdict,
+        });
+        feedback.preferences++;
+      } else {
+        await api.feedback(key, {
+          type: "correction",
+          completion_id: best.id,
+          correction: correct(member, best.text, advice),
+        });
+        feedback.corrections++;
+      }
+    }
+    await system!.completionLog.flush();
+    const feedbackDone = performance.now();
+    say(
+      "panel",
+      `round ${r}: ${questions.length} questions, ${feedback.corrections} corrections, ${feedback.preferences} preferences, ${feedback.ratings} answers rated down, ${feedback.toJudge} left to the judge`,
+    );
+
+    // 3. The round, up to the gate's decision (a promotion is followed by the gateway's swap).
+    const created = await createRoundFor(database.db, {
+      modelName,
+      config: roundConfig,
+      createdBy: "bench:loop",
+    });
+    const round: RoundRow = await driveRound(created.id, {
+      database,
+      workDir: join(dataDir, "rounds"),
+      onProgress: ({ step, done, total, message }) => progress.update(step, done, total, message),
+    });
+    progress.end();
+    if (round.state === "failed") throw new Error(`round ${r} failed: ${round.error}`);
+    if (round.state === "promoted") {
+      const deadline = Date.now() + 120_000;
+      while (models.get(modelName)?.versionId !== round.candidateVersionId && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await addRound(round, {
+      seconds: {
+        traffic: (trafficDone - started) / 1000,
+        feedback: (feedbackDone - trafficDone) / 1000,
+        round: (performance.now() - feedbackDone) / 1000,
+      },
+      feedback,
+      memberAgreement: memberAgreement(answered.map(({ a, b }) => [a.text, b.text])),
+    });
+    const row = table.at(-1)!;
+    say(
+      "round",
+      `round ${r}: v${row.candidate} ${row.gate === "passed" ? "promoted" : `rejected (${row.reasons.join("; ")})`}; its win rate against v1 ${row.winRateVsV1.toFixed(2)}, all four properties ${(row.allProperties * 100).toFixed(0)}%; ${((performance.now() - started) / 60_000).toFixed(1)} min`,
+    );
+  }
 }
 
 const pct = (value: number) => `${(value * 100).toFixed(0)}%`;
 const fixed = (value: number | null | undefined, digits = 2) =>
   value === null || value === undefined ? "—" : value.toFixed(digits);
+const minutes = (row: RoundFigures) =>
+  row.round === 0 ? "—" : ((row.seconds.traffic ?? 0) + (row.seconds.feedback ?? 0) + row.seconds.round) / 60;
 const lines = [
-  `Probe set: ${demoProbeSet.replace(`${process.cwd()}/`, "")} (${v1Answers!.length} prompts no round sees), greedy, up to 160 tokens; the panel's word limit ${panelMaxWords}.`,
+  `Probe set: ${demoProbeSet.replace(`${process.cwd()}/`, "")} (${v1Answers?.length ?? 0} prompts no round sees), greedy, up to 160 tokens; the panel's word limit ${panelMaxWords}.`,
   "",
-  "| round | gate | champion | min | win vs v1 | win vs previous | complete | safety-netting | no repetition | concise | all four | mean words | pooled accuracy | judge agreement (pairs) | judge margins p25 / p50 / p75 (n) |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "| round | candidate | gate | champion after | min | win vs v1 | win vs champion | complete | safety-netting | no repetition | concise | all four | mean words | pooled accuracy | judge agreement (pairs) | judge margins p25 / p50 / p75 (n) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ...table
     .map((row) =>
       [
-        row.round === 0 ? "v1" : String(row.round),
+        row.round === 0 ? "—" : String(row.round),
+        `v${row.candidate}`,
         row.gate,
         `v${row.champion}`,
-        row.round === 0 ? "—" : (row.seconds.total / 60).toFixed(1),
+        typeof minutes(row) === "number" ? (minutes(row) as number).toFixed(1) : "—",
         fixed(row.winRateVsV1),
-        fixed(row.winRateVsPrevious),
+        fixed(row.winRateVsChampion),
         ...properties.map((p) => pct(row.passRates[p]!)),
         pct(row.allProperties),
         row.meanWords.toFixed(0),
@@ -315,6 +346,6 @@ const lines = [
 console.log(lines.join("\n"));
 for (const row of table.slice(1))
   console.log(
-    `round ${row.round}: ${(row.seconds.traffic / 60).toFixed(1)} min traffic, ${(row.seconds.round / 60).toFixed(1)} min round; feedback ${JSON.stringify(row.feedback)}; the members agree on ${pct(row.memberAgreement ?? 1)} of the traffic's pairs; the candidate's win rate against its champion ${fixed(row.candidateWinRateVsChampion)}${row.reasons.length ? `; gate: ${row.reasons.join("; ")}` : ""}`,
+    `round ${row.round}: ${row.seconds.traffic === null ? "" : `${(row.seconds.traffic / 60).toFixed(1)} min traffic, `}${(row.seconds.round / 60).toFixed(1)} min round${row.feedback ? `; feedback ${JSON.stringify(row.feedback)}` : ""}${row.memberAgreement === null ? "" : `; the members agree on ${pct(row.memberAgreement)} of the traffic's pairs`}${row.reasons.length ? `; gate: ${row.reasons.join("; ")}` : ""}`,
   );
 if (values.json) await writeFile(values.json, `${JSON.stringify(table, null, 1)}\n`);
