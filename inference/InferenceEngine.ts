@@ -23,6 +23,7 @@ import {
   type ContinuationScore,
   type PromptScore,
   scoreContinuations,
+  scorePromptAndPickNext,
   scorePrompts,
   tokenizeForScoring,
 } from "./scoreContinuations.ts";
@@ -374,6 +375,39 @@ export class InferenceEngine {
     const sequence = await this.#pool.acquire(options.signal, prompts[0]);
     try {
       return await scorePrompts(sequence, prompts, options.top ?? 0);
+    } finally {
+      this.#pool.release(sequence);
+    }
+  }
+
+  /**
+   * Whether `completeText` with this sampling takes the most likely token at every step: temperature 0 and no
+   * penalty that moves the logits (top-p, top-k and min-p always keep the most likely token).
+   */
+  picksGreedily(sampling: Partial<SamplingOptions>): boolean {
+    const resolved = { ...this.#sampling, ...sampling };
+    return (
+      resolved.temperature === 0 &&
+      resolved.repeatPenalty === 1 &&
+      !resolved.frequencyPenalty &&
+      !resolved.presencePenalty
+    );
+  }
+
+  /**
+   * `scorePrompts` of one prompt and, in the same pass, the most likely token after it: `completeText` by one
+   * token where it `picksGreedily`, scored. The score covers the prompt and that token.
+   */
+  async scorePromptAndPickNext(
+    prompt: Token[],
+    options: { top?: number; signal?: AbortSignal } = {},
+  ): Promise<{ score: PromptScore; next: Token }> {
+    this.#assertLive();
+    if (prompt.length + 1 > this.info.contextSize)
+      throw new ContextLengthExceededError(this.info.contextSize, prompt.length, 1);
+    const sequence = await this.#pool.acquire(options.signal, prompt);
+    try {
+      return await scorePromptAndPickNext(sequence, prompt, options.top ?? 0);
     } finally {
       this.#pool.release(sequence);
     }

@@ -12,6 +12,8 @@ export type ContinuationScore = {
   isGreedy: boolean;
   /** Per position, the most likely tokens and their log-probabilities, best first (when asked for). */
   topLogprobs?: [Token, number][][];
+  /** With `pickNext`: the most likely token after the continuation, its log-probability and the best ones. */
+  next?: { token: Token; logprob: number; topLogprobs: [Token, number][] };
 };
 
 export type ScoreInput = {
@@ -60,9 +62,15 @@ export async function scoreContinuations(
   options: {
     /** How many of the most likely tokens to return per position (`topLogprobs`). Default: 0 */
     top?: number;
+    /**
+     * Also evaluate each continuation's last token and pick the most likely token after it (`next`), in the same
+     * pass: a greedy continuation by one token, scored. Default: false
+     */
+    pickNext?: boolean;
   } = {},
 ): Promise<ContinuationScore[]> {
   const topCount = options.top ?? 0;
+  const pickNext = options.pickNext ?? false;
   const { promptTokens } = input;
   if (promptTokens.length === 0) throw new Error("Scoring needs at least one prompt token (e.g. BOS).");
   const prefix = promptTokens.slice(0, -1);
@@ -71,7 +79,7 @@ export async function scoreContinuations(
 
   const scores: ContinuationScore[] = [];
   for (const continuation of input.continuations) {
-    if (continuation.length === 0) {
+    if (continuation.length === 0 && !pickNext) {
       scores.push({
         tokens: [],
         tokenLogprobs: [],
@@ -83,41 +91,68 @@ export async function scoreContinuations(
     }
     // Drop the previous continuation but keep the shared prefix in the cache.
     await sequence.adaptStateToTokens(prefix, false);
-    const inputs: ControlledEvaluateInputItem[] = [lastPromptToken, ...continuation.slice(0, -1)].map(
-      (token, index) => [token, { generateNext: nextTokenRequest(continuation[index]!, topCount) }],
-    );
+    const evaluated = [lastPromptToken, ...(pickNext ? continuation : continuation.slice(0, -1))];
+    const inputs: ControlledEvaluateInputItem[] = evaluated.map((token, index) => [
+      token,
+      {
+        generateNext:
+          index < continuation.length
+            ? nextTokenRequest(continuation[index]!, topCount)
+            : { token: true, ...nextTokenRequest(undefined, topCount) },
+      },
+    ]);
     const outputs = await sequence.controlledEvaluate(inputs);
     const tokenLogprobs: number[] = [];
     const topLogprobs: [Token, number][][] = [];
     let isGreedy = true;
     continuation.forEach((token, index) => {
-      const next = outputs[index]?.next;
-      const logits = next?.logits;
-      const total = next?.totalLogitWeight;
-      const logit = logits?.get(token);
-      const top = logits?.entries().next().value;
-      if (logits === undefined || total === undefined || logit === undefined || top === undefined) {
-        throw new Error(`llama.cpp returned no logits for continuation position ${index}.`);
-      }
-      const [, topLogit] = top;
-      if (top[0] !== token && topLogit > logit) isGreedy = false;
-      const logOfTotal = Math.log(total);
-      tokenLogprobs.push(logit - topLogit - logOfTotal);
-      // The map is sorted by logit, best first; the scored token is in it even when it is not among the best.
-      if (topCount)
-        topLogprobs.push(
-          [...logits].slice(0, topCount).map(([id, value]) => [id, value - topLogit - logOfTotal]),
-        );
+      const read = readLogprob(outputs[index]?.next, token, topCount, index);
+      if (!read.greedy) isGreedy = false;
+      tokenLogprobs.push(read.logprob);
+      if (topCount) topLogprobs.push(read.top);
     });
+    const picked = outputs[continuation.length]?.next?.token;
+    if (pickNext && (picked === undefined || picked === null))
+      throw new Error("llama.cpp picked no token after the continuation.");
+    const next = pickNext
+      ? readLogprob(outputs[continuation.length]?.next, picked!, topCount, continuation.length)
+      : undefined;
     scores.push({
       tokens: continuation,
       tokenLogprobs,
       logprob: tokenLogprobs.reduce((sum, value) => sum + value, 0),
       isGreedy,
       ...(topCount ? { topLogprobs } : {}),
+      ...(next ? { next: { token: picked!, logprob: next.logprob, topLogprobs: next.top } } : {}),
     });
   }
   return scores;
+}
+
+/** A token's log-probability from what llama.cpp returned after the position before it (see `nextTokenRequest`). */
+function readLogprob(
+  next: { logits?: Map<Token, number>; totalLogitWeight?: number } | undefined,
+  token: Token,
+  topCount: number,
+  position: number,
+): { logprob: number; top: [Token, number][]; greedy: boolean } {
+  const logits = next?.logits;
+  const total = next?.totalLogitWeight;
+  const logit = logits?.get(token);
+  const best = logits?.entries().next().value;
+  if (logits === undefined || total === undefined || logit === undefined || best === undefined) {
+    throw new Error(`llama.cpp returned no logits for continuation position ${position}.`);
+  }
+  const [, topLogit] = best;
+  const logOfTotal = Math.log(total);
+  return {
+    logprob: logit - topLogit - logOfTotal,
+    // The map is sorted by logit, best first; the scored token is in it even when it is not among the best.
+    top: topCount
+      ? [...logits].slice(0, topCount).map(([id, value]) => [id, value - topLogit - logOfTotal])
+      : [],
+    greedy: !(best[0] !== token && topLogit > logit),
+  };
 }
 
 /**
@@ -126,10 +161,14 @@ export async function scoreContinuations(
  * vocabulary is scanned, never sorted: asking for the top tokens (`includeTop`) sorts all of it at every position,
  * which costs more than the position's share of the forward pass. Only `top` > 1 needs that sort.
  */
-function nextTokenRequest(token: Token, top: number) {
+function nextTokenRequest(token: Token | undefined, top: number) {
+  const tokens = token === undefined ? [] : [token];
   return {
     logits: {
-      filter: top > 1 ? { tokens: [token], includeTop: top } : { tokens: [token], includeSelected: true },
+      filter:
+        top > 1
+          ? { tokens, includeTop: top, includeSelected: token === undefined }
+          : { tokens, includeSelected: true },
     },
     totalLogitWeight: true,
   };
@@ -168,21 +207,35 @@ export async function scorePrompts(
   top: number,
 ): Promise<PromptScore[]> {
   const scores: PromptScore[] = [];
-  for (const prompt of prompts) scores.push(await scorePrompt(sequence, prompt, Math.max(1, top)));
+  for (const prompt of prompts) scores.push((await scorePrompt(sequence, prompt, Math.max(1, top))).score);
   return scores;
+}
+
+/**
+ * Scores `prompt` as `scorePrompts` does and picks the most likely token after it in the same pass: the greedy
+ * continuation by one token (lm-evaluation-harness's `max_tokens` 1 at temperature 0). The score covers the prompt
+ * and that token.
+ */
+export async function scorePromptAndPickNext(
+  sequence: LlamaContextSequence,
+  prompt: Token[],
+  top: number,
+): Promise<{ score: PromptScore; next: Token }> {
+  const scored = await scorePrompt(sequence, prompt, Math.max(1, top), true);
+  return { score: scored.score, next: scored.next! };
 }
 
 async function scorePrompt(
   sequence: LlamaContextSequence,
   prompt: Token[],
   top: number,
-): Promise<PromptScore> {
+  pickNext = false,
+): Promise<{ score: PromptScore; next?: Token }> {
   const previous = lastScored.get(sequence);
-  // The first token has no log-probability: with nothing to reuse, scoring starts after it.
-  const known = Math.max(
-    1,
-    previous && previous.top >= top ? commonPrefixLength([previous.tokens, prompt]) : 0,
-  );
+  // The first token has no log-probability: with nothing to reuse, scoring starts after it. A pick needs the
+  // prompt's last token evaluated, so at least that one is.
+  const shared = previous && previous.top >= top ? commonPrefixLength([previous.tokens, prompt]) : 0;
+  const known = Math.max(1, pickNext ? Math.min(shared, prompt.length - 1) : shared);
   const reused = {
     tokenLogprobs: [null, ...(previous?.score.tokenLogprobs.slice(1, known) ?? [])],
     topLogprobs: [
@@ -190,22 +243,25 @@ async function scorePrompt(
       ...(previous?.score.topLogprobs.slice(1, known).map((each) => each!.slice(0, top)) ?? []),
     ],
   };
-  if (known >= prompt.length)
+  if (known >= prompt.length && !pickNext)
     return {
-      tokenLogprobs: reused.tokenLogprobs.slice(0, prompt.length),
-      topLogprobs: reused.topLogprobs.slice(0, prompt.length),
+      score: {
+        tokenLogprobs: reused.tokenLogprobs.slice(0, prompt.length),
+        topLogprobs: reused.topLogprobs.slice(0, prompt.length),
+      },
     };
   const [tail] = await scoreContinuations(
     sequence,
     { promptTokens: prompt.slice(0, known), continuations: [prompt.slice(known)] },
-    { top },
+    { top, pickNext },
   );
+  const next = tail!.next;
   const score: PromptScore = {
-    tokenLogprobs: [...reused.tokenLogprobs, ...tail!.tokenLogprobs],
-    topLogprobs: [...reused.topLogprobs, ...tail!.topLogprobs!],
+    tokenLogprobs: [...reused.tokenLogprobs, ...tail!.tokenLogprobs, ...(next ? [next.logprob] : [])],
+    topLogprobs: [...reused.topLogprobs, ...tail!.topLogprobs!, ...(next ? [next.topLogprobs] : [])],
   };
-  lastScored.set(sequence, { tokens: prompt, score, top });
-  return score;
+  lastScored.set(sequence, { tokens: next ? [...prompt, next.token] : prompt, score, top });
+  return { score, next: next?.token };
 }
 
 function commonPrefixLength(prompts: readonly Token[][]): number {

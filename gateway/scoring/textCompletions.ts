@@ -85,6 +85,42 @@ export async function generateChoices(
   return generations;
 }
 
+/**
+ * lm-evaluation-harness's request (`max_tokens` 1 at temperature 0, one choice, no stop, with `logprobs`): the
+ * token is the most likely one after the prompt, which scoring the prompt computes anyway.
+ */
+function oneGreedyToken(engine: InferenceEngine, plan: TextCompletionPlan): boolean {
+  return (
+    plan.top !== null &&
+    plan.maxTokens === 1 &&
+    plan.n === 1 &&
+    plan.stop.length === 0 &&
+    engine.picksGreedily(plan.sampling)
+  );
+}
+
+/**
+ * The prompt scored and continued by its most likely token in one pass, answered as `completeText` answers: an
+ * end-of-generation token ends it ("stop", no text), another is its text ("length"). A token without whole text of
+ * its own (a special token, part of a character) is left to `completeText` (undefined).
+ */
+async function pickScored(
+  engine: InferenceEngine,
+  prompt: Prompt,
+  plan: TextCompletionPlan,
+  signal: AbortSignal,
+): Promise<{ generation: TextCompletionResult; score: PromptScore } | undefined> {
+  const { score, next } = await engine.scorePromptAndPickNext(prompt.tokens, {
+    top: Math.max(1, plan.top ?? 0),
+    signal,
+  });
+  if (engine.model.isEogToken(next))
+    return { generation: { tokens: [next], text: "", finishReason: "stop" }, score };
+  const text = engine.model.detokenize([next], false);
+  if (text === "" || text.includes("\uFFFD")) return undefined;
+  return { generation: { tokens: [next], text, finishReason: "length" }, score };
+}
+
 export function newTextCompletionId(): string {
   return `cmpl-${randomBytes(18).toString("base64url")}`;
 }
@@ -99,23 +135,32 @@ export async function createTextCompletion(
   const plan = planTextCompletion(engine, request);
   const { prompts, n, echo, top } = plan;
   const generations: TextCompletionResult[][] = [];
+  const picked: (PromptScore | undefined)[] = [];
   for (const prompt of prompts) {
+    const pick = oneGreedyToken(engine, plan) ? await pickScored(engine, prompt, plan, signal) : undefined;
+    if (pick) {
+      generations.push([pick.generation]);
+      picked.push(pick.score);
+      continue;
+    }
     // Scored before it is continued, the prompt is evaluated once: the generation and the scoring of its tokens
     // after it reuse the sequence's KV cache and the prompt's log-probabilities.
     if (top !== null && plan.maxTokens > 0)
       await engine.scorePrompts([prompt.tokens], { top: Math.max(1, top), signal });
     generations.push(await generateChoices(engine, plan, prompt, signal));
+    picked.push(undefined);
   }
   // Every choice scored in one pass: choices of one prompt (and prompts of one question) share their beginning.
-  const scored =
+  const rest =
     top === null
       ? undefined
       : await engine.scorePrompts(
           prompts.flatMap((prompt, i) =>
-            generations[i]!.map((generation) => [...prompt.tokens, ...generation.tokens]),
+            picked[i] ? [] : generations[i]!.map((generation) => [...prompt.tokens, ...generation.tokens]),
           ),
           { top: Math.max(1, top), signal },
         );
+  const scored = rest && prompts.flatMap((_, i) => (picked[i] ? [picked[i]] : rest.splice(0, n)));
   const choices: TextCompletion["choices"] = [];
   prompts.forEach((prompt, i) => {
     generations[i]!.forEach((generation, choice) => {

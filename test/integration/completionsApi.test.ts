@@ -91,6 +91,25 @@ describe("POST /v1/completions", () => {
       );
       expect(greedy).toBe(score.isGreedy);
     }
+    // The token is picked from the scoring pass: the same one, text and finish reason as a plain generation, and
+    // its log-probability the best of its alternatives.
+    const plain = (await (
+      await post("/v1/completions", {
+        model: "tiny",
+        prompt: batch,
+        temperature: 0,
+        max_tokens: 1,
+        seed: 1234,
+      })
+    ).json()) as OpenAI.Completion;
+    for (const choice of body.choices) {
+      const alone = plain.choices[choice.index]!;
+      expect(choice.text.endsWith(alone.text)).toBe(true);
+      expect(choice.finish_reason).toBe(alone.finish_reason);
+      const last = choice.logprobs!.token_logprobs!.at(-1)!;
+      expect(last).toBe(Math.max(...Object.values(choice.logprobs!.top_logprobs!.at(-1)!)));
+    }
+    expect(body.usage).toEqual(plain.usage);
   });
 
   it("generates raw text after a text prompt, whole, with its usage", async () => {
