@@ -56,8 +56,9 @@ export type ServeProcess = AsyncDisposable & { child: ChildProcess; url: string;
 export async function startServeProcess(
   args: string[],
   env: Record<string, string> = {},
+  /** The medgate command to run (another checkout's `bin/medgate.js`). Default: this checkout's */
+  bin = fileURLToPath(new URL("../bin/medgate.js", import.meta.url)),
 ): Promise<ServeProcess> {
-  const bin = fileURLToPath(new URL("../bin/medgate.js", import.meta.url));
   const child = spawn(process.execPath, [bin, "serve", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
