@@ -3,6 +3,7 @@
 // non-inferiority margin lowers the bar.
 import { describe, expect, it } from "vitest";
 import type { CanaryRule } from "../../db/schema.ts";
+import { seededRandom } from "../eval/statistics.ts";
 import { type CanaryErrorCounts, decideCanary, type PairOutcome, pairOutcomes } from "./canaryDecision.ts";
 import type { Verdict } from "./sequentialWinRate.ts";
 
@@ -103,5 +104,33 @@ describe("pairOutcomes", () => {
       { pairId: 2, verdict: "champion" },
     ]);
     expect(pairOutcomes(verdicts, 3)).toEqual([{ pairId: 1, verdict: "candidate" }]);
+  });
+});
+
+describe("decideCanary by simulation", () => {
+  /** Shares of `canaries` simulated canaries of up to maxComparisons verdicts that end promoted and rejected. */
+  const simulate = (win: number, tie: number, canaries: number, seed: number) => {
+    const random = seededRandom(seed);
+    const ends = { promote: 0, reject: 0, continue: 0 };
+    for (let canary = 0; canary < canaries; canary++) {
+      const verdicts = Array.from({ length: 200 }, (): Verdict => {
+        const draw = random();
+        return draw < win ? "candidate" : draw < win + tie ? "tie" : "champion";
+      });
+      ends[decideCanary({ ...rule, maxComparisons: 200 }, outcomes(verdicts), noErrors, 0).decision]++;
+    }
+    return { promoted: ends.promote / canaries, rejected: ends.reject / canaries };
+  };
+
+  it("wrongly promotes a candidate exactly as good as the champion in at most alpha of canaries", () => {
+    // Read after every verdict up to 200, then the timeout policy (reject).
+    const { promoted } = simulate(0.4, 0.2, 2000, 7);
+    expect(promoted).toBeLessThanOrEqual(rule.alpha);
+    expect(promoted).toBeLessThan(0.01);
+  });
+
+  it("promotes a clearly better candidate and rejects a clearly worse one within 200 verdicts", () => {
+    expect(simulate(0.65, 0.1, 300, 11).promoted).toBeGreaterThan(0.9);
+    expect(simulate(0.25, 0.1, 300, 13).rejected).toBeGreaterThan(0.9);
   });
 });
