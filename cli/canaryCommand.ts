@@ -103,6 +103,11 @@ function statusText(look: CanaryLook): string {
     `${canary.modelName}: canary ${canary.id} ${canary.state} (${canary.mode}, ${Math.round(canary.share * 100)}% of requests), started ${canary.startedAt.toISOString()}`,
     `  pairs ${pairs}, judged ${judgedPairs}; verdicts ${shown.comparisons} of at most ${canary.rule.maxComparisons}: ${shown.wins} won, ${shown.ties} tied, ${shown.losses} lost`,
     `  win rate ${rate}, ${Math.round((1 - canary.rule.alpha) * 100)}% always-valid interval [${shown.lower.toFixed(3)}, ${shown.upper.toFixed(3)}] against ${shown.threshold}`,
+    ...(shown.clinicianAgreement
+      ? [
+          `  clinicians' agreement: Fleiss' kappa ${shown.clinicianAgreement.fleissKappa?.toFixed(3) ?? "–"} over ${shown.clinicianAgreement.pairs} pairs judged by ${shown.clinicianAgreement.judgesPerPair}`,
+        ]
+      : []),
     `  failed or cancelled: candidate ${percent(errors.candidate)} of ${errors.candidateAnswers}, champion ${percent(errors.champion)} of ${errors.championAnswers} (at most +${canary.rule.maxErrorRateIncrease})`,
     canary.state === "running"
       ? `  the rule says ${look.decision} (${shown.cause}); ${Math.max(0, Math.round(leftMs / 60_000))} min left, then ${canary.rule.onTimeout}`

@@ -405,6 +405,8 @@ export type CanaryEvidence = {
     championAnswers: number;
   };
   pairIds: number[];
+  /** With several clinicians per pair: their agreement (Fleiss' kappa) over the pairs all of them judged. */
+  clinicianAgreement?: { pairs: number; judgesPerPair: number; fleissKappa: number | null };
   /** The win rate and its interval after each verdict, for the dashboard's chart. */
   history?: { comparisons: number; winRate: number; lower: number; upper: number }[];
 };

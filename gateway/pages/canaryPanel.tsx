@@ -40,6 +40,8 @@ function Canary({ canary, now }: { canary: CanaryRow; now: Date }) {
         ) : (
           <>No verdicts yet.</>
         )}
+        {evidence?.clinicianAgreement &&
+          ` · clinicians' agreement: Fleiss' kappa ${evidence.clinicianAgreement.fleissKappa?.toFixed(2) ?? "–"} over ${evidence.clinicianAgreement.pairs} pairs`}
         {canary.state === "running"
           ? ` · ${Math.max(0, Math.round(leftMs / 60_000))} min left`
           : ` · decided ${canary.decidedAt?.toISOString()} by ${canary.decidedBy}: ${canary.reason}`}

@@ -78,7 +78,7 @@ beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), "medgate-canary-"));
   const sha = await sha256OfFile(ggufPath);
   // Versions 2 and 3 are copies of the same weights: which answer is better is the clinician's to say.
-  for (const version of [1, 2, 3, 4, 5, 6]) {
+  for (const version of [1, 2, 3, 4, 5, 6, 7]) {
     const path = version === 1 ? ggufPath : join(dir, `tiny-v${version}.gguf`);
     if (version > 1) await copyFile(ggufPath, path);
     versions.push(
@@ -128,6 +128,7 @@ async function start(
   candidate: ModelVersionRow,
   champion: ModelVersionRow,
   mode: "split" | "shadow" = "split",
+  judgesPerPair = 1,
 ): Promise<CanaryRow> {
   const canary = await startCanary(database.db, {
     modelName: "tiny",
@@ -136,7 +137,7 @@ async function start(
     candidateVersionId: candidate.id,
     mode,
     share: mode === "split" ? 0.5 : 1,
-    rule,
+    rule: { ...rule, judgesPerPair },
     actor: "canary.test",
   });
   await waitFor(() => gateway.models.get("tiny")!.canary?.id === canary.id, "the gateway to load the canary");
@@ -396,5 +397,40 @@ describe("a split canary", () => {
     expect((await findCanary(database.db, canary.id))!.state).toBe("promoted");
     await waitFor(() => gateway.models.get("tiny")!.versionId === candidate.id, "the swap to the candidate");
     expect(gateway.models.get("tiny")!.canary).toBeUndefined();
+  }, 300_000);
+
+  it("with two clinicians per pair counts a pair once both judged it, and reports their agreement", async () => {
+    const [champion, candidate] = [versions[5]!, versions[6]!];
+    const canary = await start(candidate, champion, "split", 2);
+    await traffic(canary, 3);
+    await checkCanary(database.db, canary.id, { actor: "canary.test trainer" });
+    const pairs = await canaryPairsOf(database.db, canary.id);
+    expect(pairs).toHaveLength(3);
+    const { secret: secondKey } = await createApiKey(database.db, { name: "dr-second", role: "clinician" });
+    const prefer = async (key: string, pair: (typeof pairs)[number], winner: "candidate" | "champion") => {
+      const response = await fetch(`${gateway.url}/v1/feedback`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          type: "preference",
+          completion_id: pair.candidateCompletionId,
+          other_completion_id: pair.championCompletionId,
+          preference: winner === "candidate" ? "a" : "b",
+        }),
+      });
+      expect(response.status).toBe(201);
+    };
+    for (const pair of pairs) await prefer(clinicianKey, pair, "candidate");
+    expect((await checkCanary(database.db, canary.id, { actor: "t", readOnly: true })).judgedPairs).toBe(0);
+    for (const [index, pair] of pairs.entries())
+      await prefer(secondKey, pair, index < 2 ? "candidate" : "champion");
+    const look = await checkCanary(database.db, canary.id, { actor: "canary.test trainer" });
+    // Majorities: two pairs won, one split (a tie).
+    expect(look.judgedPairs).toBe(3);
+    expect(look.evidence).toMatchObject({ wins: 2, ties: 1, losses: 0 });
+    // P̄ = 2/3, P̄e = (25 + 1) / 36: kappa = (2/3 − 26/36) / (10/36) = −0.2.
+    expect(look.evidence.clinicianAgreement!.pairs).toBe(3);
+    expect(look.evidence.clinicianAgreement!.fleissKappa).toBeCloseTo(-0.2, 6);
+    expect((await findCanary(database.db, canary.id))!.evidence!.clinicianAgreement!.pairs).toBe(3);
   }, 300_000);
 });

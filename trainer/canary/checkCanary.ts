@@ -6,12 +6,15 @@ import {
   canaryVerdicts,
   endCanary,
   findCanary,
+  type PairVerdict,
   pairCanaryAnswers,
   recordCanaryLook,
 } from "../../db/canaries.ts";
 import type { Database } from "../../db/createDatabase.ts";
-import type { CanaryRow } from "../../db/schema.ts";
+import type { CanaryEvidence, CanaryRow } from "../../db/schema.ts";
 import { type CanaryDecision, type CanaryErrorCounts, decideCanary, pairOutcomes } from "./canaryDecision.ts";
+import { fleissKappa } from "./fleissKappa.ts";
+import type { Verdict } from "./sequentialWinRate.ts";
 
 export type CanaryLook = CanaryDecision & {
   canary: CanaryRow;
@@ -37,6 +40,8 @@ export async function checkCanary(
   const errors = errorCounts(canary, await canaryAnswers(db, canary.id));
   const now = options.now ?? new Date();
   const result = decideCanary(canary.rule, outcomes, errors, now.getTime() - canary.startedAt.getTime());
+  const clinicianAgreement = agreementOf(verdicts, canary.rule.judgesPerPair);
+  if (clinicianAgreement) result.evidence.clinicianAgreement = clinicianAgreement;
   let ended = false;
   if (canary.state === "running" && result.decision === "continue" && !options.readOnly) {
     // The latest look, for gateways' /metrics and the status command, until the decision replaces it.
@@ -57,6 +62,20 @@ export async function checkCanary(
     judgedPairs: outcomes.length,
     ended,
   };
+}
+
+/** Fleiss' kappa over the pairs `judgesPerPair` (≥ 2) clinicians judged, each pair's first verdicts by distinct judges. */
+function agreementOf(
+  verdicts: readonly PairVerdict[],
+  judgesPerPair: number,
+): NonNullable<CanaryEvidence["clinicianAgreement"]> | undefined {
+  if (judgesPerPair < 2) return undefined;
+  const byPair = new Map<number, Verdict[]>();
+  for (const { pairId, verdict } of verdicts) byPair.set(pairId, [...(byPair.get(pairId) ?? []), verdict]);
+  const complete = [...byPair.values()]
+    .filter((pair) => pair.length >= judgesPerPair)
+    .map((pair) => pair.slice(0, judgesPerPair));
+  return { pairs: complete.length, judgesPerPair, fleissKappa: fleissKappa(complete) };
 }
 
 /** Failed or cancelled answers per version under the canary (shadow answers count for the candidate). */
