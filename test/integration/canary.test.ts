@@ -6,6 +6,7 @@ import { copyFile, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { and, eq, isNotNull } from "drizzle-orm";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
 import { canaryPairsOf, findCanary, pairCanaryAnswers, startCanary } from "../../db/canaries.ts";
@@ -26,6 +27,7 @@ import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { checkCanary } from "../../trainer/canary/checkCanary.ts";
 import { driveRound } from "../../trainer/RoundRunner.ts";
+import { browserNote, chromiumPath, launchChromium } from "../support/browser.ts";
 import { testModels } from "../support/fixtures.ts";
 import { spawnMedgate } from "../support/medgateCli.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
@@ -48,6 +50,7 @@ let database: TestDatabase;
 let gateway: TestGateway;
 let watcher: ChampionWatcher;
 let clinicianKey: string;
+let browser: Browser | undefined;
 const versions: ModelVersionRow[] = [];
 const log: string[] = [];
 
@@ -99,9 +102,11 @@ beforeAll(async () => {
   ({ secret: clinicianKey } = await createApiKey(database.db, { name: "dr-canary", role: "clinician" }));
   watcher = await watch(gateway.models);
   expect(gateway.models.get("tiny")!.versionId).toBe(versions[0]!.id);
+  if (chromiumPath) browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
+  await browser?.close();
   await watcher?.[Symbol.asyncDispose]();
   await gateway?.[Symbol.asyncDispose]();
   await database?.[Symbol.asyncDispose]();
@@ -202,6 +207,47 @@ async function judge(canary: CanaryRow, prefer: "candidate" | "champion") {
   return look;
 }
 
+/**
+ * As `judge`, in Chromium: the clinician signs in to the review page, and on the compare view presses a or b (the
+ * page's keys) for the answer `prefer` gave.
+ */
+async function judgeInBrowser(canary: CanaryRow, prefer: "candidate" | "champion") {
+  const page = await browser!.newPage({ viewport: { width: 1280, height: 1000 } });
+  page.setDefaultTimeout(10_000);
+  try {
+    await page.goto(`${gateway.url}/review/login`);
+    await page.fill("input[name=key]", clinicianKey);
+    await page.click("button[type=submit]");
+    await page.waitForURL(`${gateway.url}/review`);
+    let look = await checkCanary(database.db, canary.id, { actor: "canary.test trainer" });
+    await page.goto(`${gateway.url}/review/compare`);
+    for (let verdicts = 0; !look.ended && verdicts < 20; verdicts++) {
+      const shown = await page
+        .locator(".pair section")
+        .evaluateAll((sections) => sections.map((section) => section.getAttribute("data-completion-id")!));
+      expect(shown).toHaveLength(2);
+      expect(await page.content()).not.toContain(canary.candidateVersionId);
+      const pair = (await canaryPairsOf(database.db, canary.id)).find((row) =>
+        [row.championCompletionId, row.candidateCompletionId].includes(shown[0]!),
+      );
+      expect(pair, "the compare view shows the canary's pairs first").toBeDefined();
+      const preferred = prefer === "candidate" ? pair!.candidateCompletionId : pair!.championCompletionId;
+      // The verdict is posted, and the page redirected to the compare view's next pair.
+      await Promise.all([
+        page.waitForResponse(
+          (response) => response.url().endsWith("/review/compare") && response.request().method() === "GET",
+        ),
+        page.keyboard.press(shown[0] === preferred ? "a" : "b"),
+      ]);
+      await page.waitForLoadState("load");
+      look = await checkCanary(database.db, canary.id, { actor: "canary.test trainer" });
+    }
+    return look;
+  } finally {
+    await page.close();
+  }
+}
+
 describe("a split canary", () => {
   it("promotes a candidate the clinician prefers, audited, and the gateway serves it to everyone", async () => {
     const [champion, candidate] = [versions[0]!, versions[1]!];
@@ -255,7 +301,7 @@ describe("a split canary", () => {
     expect(panel.indexOf("<svg")).toBeGreaterThan(0);
   }, 600_000);
 
-  it("rejects a candidate the clinician finds worse; a gateway started mid-canary follows it too", async () => {
+  it(`rejects a candidate the clinician finds worse on the review page; a gateway started mid-canary follows it too${browserNote}`, async () => {
     const [champion, candidate] = [versions[1]!, versions[2]!];
     const canary = await start(candidate, champion);
     // A second gateway on the same database, started mid-canary, routes its share to the candidate as well.
@@ -270,7 +316,8 @@ describe("a split canary", () => {
       expect(second.models.get("tiny")!.canary?.versionId).toBe(candidate.id);
 
       await traffic(canary, 12);
-      const look = await judge(canary, "champion");
+      // The blind pairs judged on the real review page in Chromium, where there is one.
+      const look = browser ? await judgeInBrowser(canary, "champion") : await judge(canary, "champion");
       expect(look.ended).toBe(true);
       expect(look.decision).toBe("reject");
       expect(look.evidence.upper).toBeLessThan(0.5);
