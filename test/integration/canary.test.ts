@@ -232,14 +232,9 @@ async function judgeInBrowser(canary: CanaryRow, prefer: "candidate" | "champion
       );
       expect(pair, "the compare view shows the canary's pairs first").toBeDefined();
       const preferred = prefer === "candidate" ? pair!.candidateCompletionId : pair!.championCompletionId;
-      // The verdict is posted, and the page redirected to the compare view's next pair.
-      await Promise.all([
-        page.waitForResponse(
-          (response) => response.url().endsWith("/review/compare") && response.request().method() === "GET",
-        ),
-        page.keyboard.press(shown[0] === preferred ? "a" : "b"),
-      ]);
-      await page.waitForLoadState("load");
+      // The verdict is posted, and the page redirected to the compare view's next pair: wait for that document's
+      // load event, so that the next look at the page is not cut short by the navigation.
+      await Promise.all([page.waitForEvent("load"), page.keyboard.press(shown[0] === preferred ? "a" : "b")]);
       look = await checkCanary(database.db, canary.id, { actor: "canary.test trainer" });
     }
     return look;
