@@ -1,9 +1,10 @@
 // The gateway app without a model: probes, routing and error shapes through app.request().
+
 import { describe, expect, it } from "vitest";
-import type { GatewayDeps } from "./appTypes.ts";
+import type { NewCompletionRow } from "../db/schema.ts";
 import { ApiKeyAuth } from "./auth/ApiKeyAuth.ts";
 import { createApp } from "./createApp.ts";
-import { ServedModels } from "./models/ServedModels.ts";
+import { stubGatewayDeps } from "./stubGatewayDeps.ts";
 
 // The key store is injected; ApiKeyAuth itself is real.
 const auth = new ApiKeyAuth({
@@ -15,23 +16,11 @@ const auth = new ApiKeyAuth({
         : undefined,
 });
 const recorded: unknown[] = [];
-const deps = {
-  models: new ServedModels(),
+const deps = stubGatewayDeps({
   auth,
-  completionLog: { record: async (row) => void recorded.push(row) },
-  audit: { append: async () => {} },
-  logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
-  feedbackStore: {
-    insert: async () => {
-      throw new Error("not used");
-    },
-    listFor: async () => [],
-    promptHashOf: async () => undefined,
-    completionIdsReviewedBy: async () => new Set<string>(),
-    preferencePairsBy: async () => [],
-  },
+  completionLog: { record: async (row: NewCompletionRow) => void recorded.push(row) },
   bodyLimitBytes: 256,
-} satisfies GatewayDeps;
+});
 const app = createApp(deps);
 const withKey = { authorization: "Bearer test-key" };
 const admin = { authorization: "Bearer admin-key" };

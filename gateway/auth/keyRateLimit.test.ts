@@ -2,10 +2,9 @@
 // with Retry-After over a limit (distinct from the queue's `overloaded`), keys' own limits over their role's, and
 // generated tokens counted from the log rows of answers.
 import { describe, expect, it } from "vitest";
-import type { GatewayDeps } from "../appTypes.ts";
 import { createApp } from "../createApp.ts";
 import { OverloadedApiError } from "../errors.ts";
-import { ServedModels } from "../models/ServedModels.ts";
+import { stubGatewayDeps } from "../stubGatewayDeps.ts";
 import { ApiKeyAuth, type Caller } from "./ApiKeyAuth.ts";
 import { InMemoryRateLimiter } from "./InMemoryRateLimiter.ts";
 import { countingTokens, noRoleLimits, type RoleLimits, resetDuration } from "./keyRateLimit.ts";
@@ -20,24 +19,11 @@ const callers: Record<string, Caller> = {
 function appWith(roleLimits: RoleLimits) {
   const clock = { now: 5_000_000 };
   const rateLimiter = new InMemoryRateLimiter({ now: () => clock.now });
-  const deps = {
-    models: new ServedModels(),
+  const deps = stubGatewayDeps({
     auth: new ApiKeyAuth({ lookup: async (secret) => callers[secret] }),
-    completionLog: { record: async () => {} },
-    audit: { append: async () => {} },
-    logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
-    feedbackStore: {
-      insert: async () => {
-        throw new Error("not used");
-      },
-      listFor: async () => [],
-      promptHashOf: async () => undefined,
-      completionIdsReviewedBy: async () => new Set<string>(),
-      preferencePairsBy: async () => [],
-    },
     rateLimiter,
     roleLimits,
-  } satisfies GatewayDeps;
+  });
   const app = createApp(deps);
   const get = (key: string, path = "/v1/models") =>
     app.request(path, { headers: { authorization: `Bearer ${key}` } });

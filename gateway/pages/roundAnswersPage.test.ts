@@ -4,10 +4,9 @@ import { describe, expect, it } from "vitest";
 import type { AuditEntry } from "../../db/auditTrail.ts";
 import type { AnswerEvaluationReport, GateReport } from "../../db/gateReport.ts";
 import type { RoundAnswerRow, RoundRow } from "../../db/schema.ts";
-import type { GatewayDeps } from "../appTypes.ts";
 import { ApiKeyAuth } from "../auth/ApiKeyAuth.ts";
 import { createApp } from "../createApp.ts";
-import { ServedModels } from "../models/ServedModels.ts";
+import { stubGatewayDeps } from "../stubGatewayDeps.ts";
 import { type AdminReader, emptyAdminReader } from "./adminReader.ts";
 
 const roundId = "0f2c4b8e-1d3a-4c5b-9e7f-2a1b3c4d5e6f";
@@ -80,23 +79,11 @@ const auth = new ApiKeyAuth({
         : undefined,
 });
 const audited: AuditEntry[] = [];
-const deps = {
-  models: new ServedModels(),
+const deps = stubGatewayDeps({
   auth,
-  completionLog: { record: async () => {} },
-  audit: { append: async (entry) => void audited.push(entry) },
-  logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
-  feedbackStore: {
-    insert: async () => {
-      throw new Error("not used");
-    },
-    listFor: async () => [],
-    promptHashOf: async () => undefined,
-    completionIdsReviewedBy: async () => new Set<string>(),
-    preferencePairsBy: async () => [],
-  },
+  audit: { append: async (entry: AuditEntry) => void audited.push(entry) },
   adminReader,
-} satisfies GatewayDeps;
+});
 const app = createApp(deps);
 const get = (path: string, key = "admin-key") =>
   app.request(path, { headers: { cookie: `medgate_admin=${key}` } });

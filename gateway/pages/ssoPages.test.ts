@@ -3,34 +3,21 @@
 import { describe, expect, it } from "vitest";
 import type { AuditEntry } from "../../db/auditTrail.ts";
 import type { Database } from "../../db/createDatabase.ts";
-import type { GatewayDeps } from "../appTypes.ts";
 import { ApiKeyAuth } from "../auth/ApiKeyAuth.ts";
 import { OidcSignIn } from "../auth/OidcSignIn.ts";
 import { PageSessions } from "../auth/PageSessions.ts";
 import type { PageSso } from "../auth/PageSso.ts";
 import { createApp } from "../createApp.ts";
-import { ServedModels } from "../models/ServedModels.ts";
+import { stubGatewayDeps } from "../stubGatewayDeps.ts";
 
 const audited: AuditEntry[] = [];
-const deps = {
-  models: new ServedModels(),
+const deps = stubGatewayDeps({
   auth: new ApiKeyAuth({
     lookup: async (secret) =>
       secret === "clinician-key" ? { keyId: "k2", name: "Dr. Key", role: "clinician" } : undefined,
   }),
-  completionLog: { record: async () => {} },
-  audit: { append: async (entry) => void audited.push(entry) },
-  logReader: { find: async () => undefined, list: async () => ({ rows: [], hasMore: false }) },
-  feedbackStore: {
-    insert: async () => {
-      throw new Error("not used");
-    },
-    listFor: async () => [],
-    promptHashOf: async () => undefined,
-    completionIdsReviewedBy: async () => new Set<string>(),
-    preferencePairsBy: async () => [],
-  },
-} satisfies GatewayDeps;
+  audit: { append: async (entry: AuditEntry) => void audited.push(entry) },
+});
 
 /** A provider nothing listens for; the sessions are never reached by these requests. */
 function sso(keySignIn: boolean): PageSso {
