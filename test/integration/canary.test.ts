@@ -25,8 +25,10 @@ import {
 import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
+import { canaryRuleOf } from "../../trainer/canary/canaryDecision.ts";
 import { checkCanary } from "../../trainer/canary/checkCanary.ts";
 import { driveRound } from "../../trainer/RoundRunner.ts";
+import { canaryConfigSchema } from "../../trainer/roundConfig.ts";
 import { browserNote, chromiumPath, launchChromium } from "../support/browser.ts";
 import { testModels } from "../support/fixtures.ts";
 import { spawnMedgate } from "../support/medgateCli.ts";
@@ -34,17 +36,8 @@ import { startGateway, type TestGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 const engineOptions = { threads: 1, gpu: false as const, parallel: 4, contextSize: 512, maxQueue: 128 };
-const rule: CanaryRule = {
-  threshold: 0.5,
-  nonInferiorityMargin: 0,
-  alpha: 0.05,
-  maxComparisons: 20,
-  maxDurationMs: 3_600_000,
-  judgesPerPair: 1,
-  maxErrorRateIncrease: 0.05,
-  minAnswersForErrorRate: 20,
-  onTimeout: "reject",
-};
+// The defaults, with a short run: 20 verdicts or an hour.
+const rule: CanaryRule = canaryRuleOf(canaryConfigSchema.parse({ maxComparisons: 20, maxDuration: "1h" }));
 
 let database: TestDatabase;
 let gateway: TestGateway;

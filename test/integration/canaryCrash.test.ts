@@ -11,7 +11,9 @@ import { makeChampion } from "../../db/championChanges.ts";
 import { registerModelVersion } from "../../db/modelVersions.ts";
 import { type CanaryRow, completions, type ModelVersionRow } from "../../db/schema.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
+import { canaryRuleOf } from "../../trainer/canary/canaryDecision.ts";
 import { checkCanary } from "../../trainer/canary/checkCanary.ts";
+import { canaryConfigSchema } from "../../trainer/roundConfig.ts";
 import { testModels } from "../support/fixtures.ts";
 import { type ServedMedgate, serveMedgate } from "../support/medgateCli.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
@@ -85,17 +87,7 @@ beforeAll(async () => {
     candidateVersionId: candidate.id,
     mode: "split",
     share: 0.5,
-    rule: {
-      threshold: 0.5,
-      nonInferiorityMargin: 0,
-      alpha: 0.05,
-      maxComparisons: 20,
-      maxDurationMs: 3_600_000,
-      judgesPerPair: 1,
-      maxErrorRateIncrease: 0.05,
-      minAnswersForErrorRate: 20,
-      onTimeout: "reject",
-    },
+    rule: canaryRuleOf(canaryConfigSchema.parse({ maxComparisons: 20, maxDuration: "1h" })),
     actor: "crash test",
   });
 }, 120_000);

@@ -4,20 +4,18 @@
 import { describe, expect, it } from "vitest";
 import type { CanaryRule } from "../../db/schema.ts";
 import { seededRandom } from "../eval/statistics.ts";
-import { type CanaryErrorCounts, decideCanary, type PairOutcome, pairOutcomes } from "./canaryDecision.ts";
+import { canaryConfigSchema } from "../roundConfig.ts";
+import {
+  type CanaryErrorCounts,
+  canaryRuleOf,
+  decideCanary,
+  type PairOutcome,
+  pairOutcomes,
+} from "./canaryDecision.ts";
 import type { Verdict } from "./sequentialWinRate.ts";
 
-const rule: CanaryRule = {
-  threshold: 0.5,
-  nonInferiorityMargin: 0,
-  alpha: 0.05,
-  maxComparisons: 20,
-  maxDurationMs: 3_600_000,
-  judgesPerPair: 1,
-  maxErrorRateIncrease: 0.05,
-  minAnswersForErrorRate: 20,
-  onTimeout: "reject",
-};
+// The defaults, with a short run: 20 verdicts or an hour.
+const rule: CanaryRule = canaryRuleOf(canaryConfigSchema.parse({ maxComparisons: 20, maxDuration: "1h" }));
 const noErrors: CanaryErrorCounts = {
   candidate: { answers: 30, failed: 0 },
   champion: { answers: 30, failed: 0 },
