@@ -144,6 +144,9 @@ export type GateReport = GateDecision & {
   judgeAgreement?: JudgeAgreementReport | null;
 };
 
+/** Quartiles of a set of judge margins, and how many there were. */
+export type MarginSummary = { n: number; p25: number; p50: number; p75: number };
+
 /** A round's statistics: what each step recorded, the gate report among them. */
 export type RoundStats = {
   judged?: {
@@ -152,6 +155,8 @@ export type RoundStats = {
     train: number;
     heldout: number;
     agreement?: JudgeAgreementReport;
+    /** Quartiles of the judge's chosen − rejected margins over the pairs it decided (absent in older rounds). */
+    margins?: MarginSummary | null;
   } & Record<string, unknown>;
   /** The tuning step: SFT's merged checkpoint (DPO's start and reference) and its loss curve. */
   tuned?: { checkpointDir: string; curve: { step: number; epoch: number | null; loss: number }[] } & Record<

@@ -9,14 +9,14 @@ import "disposablestack/auto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { and, eq, isNotNull } from "drizzle-orm";
 import { CLINICIAN_ADVICE, DemoClient, demoProbeSet, say, startDemoSystem } from "../cli/demoCommand.ts";
 import { ProgressLine } from "../cli/progress.ts";
 import { createApiKey } from "../db/apiKeys.ts";
 import { createDatabase } from "../db/createDatabase.ts";
+import type { MarginSummary } from "../db/gateReport.ts";
 import { roundAnswersOf } from "../db/roundAnswers.ts";
 import { listRounds } from "../db/rounds.ts";
-import { type RoundRow, roundPairs } from "../db/schema.ts";
+import type { RoundRow } from "../db/schema.ts";
 import { mapConcurrent } from "../trainer/concurrency.ts";
 import { medicalQa } from "../trainer/fixtures.ts";
 import { createRoundFor, driveRound } from "../trainer/RoundRunner.ts";
@@ -35,7 +35,6 @@ import {
   score,
   wordCount,
 } from "./bench-loop/panel.ts";
-import { percentile } from "./benchParts.ts";
 
 const { values } = parseArgs({
   options: {
@@ -120,7 +119,7 @@ type RoundFigures = {
   meanWords: number;
   pooledAccuracy: number | null;
   judgeAgreement: { accuracy: number | null; pairs: number } | null;
-  margins: { n: number; p25: number; p50: number; p75: number } | null;
+  margins: MarginSummary | null;
 };
 
 const figuresOf = (answers: string[]) => {
@@ -168,12 +167,6 @@ async function addRound(
       margins: null,
     });
   }
-  const margins = (
-    await database.db
-      .select({ margin: roundPairs.margin })
-      .from(roundPairs)
-      .where(and(eq(roundPairs.roundId, round.id), isNotNull(roundPairs.margin)))
-  ).map((row) => row.margin!);
   const agreement = round.stats.judged?.agreement;
   const stepSeconds = Object.values(round.stats.seconds ?? {}).reduce((sum, value) => sum + value, 0);
   table.push({
@@ -191,15 +184,7 @@ async function addRound(
     ...figuresOf(candidate),
     pooledAccuracy: gate.pooled.candidateAccuracy,
     judgeAgreement: agreement ? { accuracy: agreement.accuracy.value, pairs: agreement.pairs } : null,
-    margins:
-      margins.length === 0
-        ? null
-        : {
-            n: margins.length,
-            p25: percentile(margins, 0.25),
-            p50: percentile(margins, 0.5),
-            p75: percentile(margins, 0.75),
-          },
+    margins: round.stats.judged?.margins ?? null,
   });
 }
 

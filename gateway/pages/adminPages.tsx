@@ -21,6 +21,7 @@ import {
   roundAnswersCss,
   roundAnswersQuery,
 } from "./roundAnswersPage.tsx";
+import { RoundCurves } from "./roundCurves.tsx";
 import { chartCss, ForestPlot, IntervalChart, type IntervalPoint, LineChart } from "./svgCharts.tsx";
 
 const site = { name: "medgate admin", base: "/admin" };
@@ -309,6 +310,7 @@ export const adminPages = new Hono<SessionEnv>()
           <>
             <AgreementOverRounds rounds={rounds} />
             <AnswersOverRounds rounds={rounds} />
+            <RoundCurves rounds={rounds} />
             {rounds.map((round, i) => (
               <Round round={round} metrics={metrics[i]!} />
             ))}

@@ -124,9 +124,9 @@ export function LineChart({
 export type IntervalPoint = { x: number; value: number; lower?: number; upper?: number };
 
 /**
- * Estimates with their intervals over rounds (x: the round number), one colour per series, on a fixed 0–1 scale:
- * a dot per estimate and a bar for its interval (none for a figure without one). `connect` joins a
- * series' dots by a line; `reference` is a dashed line across, e.g. 0.5 for a win rate.
+ * Estimates with their intervals over rounds (x: the round number), one colour per series, on a 0–1 scale unless
+ * `range` gives another: a dot per estimate and a bar for its interval (none for a figure without one). `connect`
+ * joins a series' dots by a line; `reference` is a dashed line across, e.g. 0.5 for a win rate.
  */
 export function IntervalChart({
   title,
@@ -135,6 +135,7 @@ export function IntervalChart({
   height = 220,
   connect = false,
   reference,
+  range = [0, 1],
 }: {
   title: string;
   series: { name: string; points: IntervalPoint[] }[];
@@ -142,6 +143,8 @@ export function IntervalChart({
   height?: number;
   connect?: boolean;
   reference?: number;
+  /** The y axis' bottom and top. Default: 0 and 1 */
+  range?: [number, number];
 }) {
   const all = series.flatMap((line) => line.points);
   if (all.length === 0) return <p class="meta">{title}: no data.</p>;
@@ -149,12 +152,13 @@ export function IntervalChart({
   const xs = all.map((point) => point.x);
   const [x0, x1] = [Math.min(...xs) - 0.5, Math.max(...xs) + 0.5];
   const sx = (x: number) => pad.left + ((x - x0) / (x1 - x0)) * (width - pad.left - pad.right);
-  const sy = (y: number) => pad.top + (1 - y) * (height - pad.top - pad.bottom);
+  const [y0, y1] = range[0] === range[1] ? [range[0] - 1, range[1] + 1] : range;
+  const sy = (y: number) => pad.top + (1 - (y - y0) / (y1 - y0)) * (height - pad.top - pad.bottom);
   return (
     <Chart title={title} titleX={pad.left} width={width} height={height}>
-      <line x1={pad.left} y1={sy(0)} x2={width - pad.right} y2={sy(0)} class="axis" />
-      <line x1={pad.left} y1={sy(1)} x2={pad.left} y2={sy(0)} class="axis" />
-      {[0, 0.5, 1].map((y) => (
+      <line x1={pad.left} y1={sy(y0)} x2={width - pad.right} y2={sy(y0)} class="axis" />
+      <line x1={pad.left} y1={sy(y1)} x2={pad.left} y2={sy(y0)} class="axis" />
+      {[y0, (y0 + y1) / 2, y1].map((y) => (
         <text x={pad.left - 4} y={sy(y) + 4} text-anchor="end" class="tick">
           {tick(y)}
         </text>

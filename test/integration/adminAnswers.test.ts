@@ -187,6 +187,39 @@ describe("the answer evaluation on the admin dashboard", () => {
   );
 
   it.skipIf(!chromiumPath)(
+    `charts pooled accuracy, answer length and the judge's margins by round${browserNote}`,
+    async () => {
+      const page = await signedIn();
+      const { gate, judged } = round.stats;
+      const curves = page.locator("[data-round-curves]");
+      const titles = (label: string) =>
+        curves.locator(`svg[aria-label^="${label}"] circle title`).allTextContents();
+      expect(await titles("Pooled benchmark accuracy by round")).toEqual([
+        `champion, round 1: ${tick(gate!.pooled.championAccuracy)}`,
+        `candidate, round 1: ${tick(gate!.pooled.candidateAccuracy)}`,
+      ]);
+      // Over both probe sets, weighted by their prompts.
+      const sets = gate!.answers!.probeSets;
+      const prompts = sets.reduce((sum, set) => sum + set.prompts, 0);
+      const meanChars = (version: "champion" | "candidate") =>
+        sets.reduce((sum, set) => sum + set.meanChars[version] * set.prompts, 0) / prompts;
+      expect(await titles("Mean answer length on the probe prompts")).toEqual([
+        `champion, round 1: ${tick(meanChars("champion"))}`,
+        `candidate, round 1: ${tick(meanChars("candidate"))}`,
+      ]);
+      // The judge decided pairs in this round: the median of their margins, with the quartiles as its bar.
+      const margins = judged!.margins!;
+      expect(margins.n).toBeGreaterThan(0);
+      expect(margins.p25).toBeLessThanOrEqual(margins.p50);
+      expect(margins.p50).toBeLessThanOrEqual(margins.p75);
+      expect(await titles("Judge's chosen − rejected margin by round")).toEqual([
+        `judge margin, round 1: ${tick(margins.p50)} [${tick(margins.p25)}, ${tick(margins.p75)}]`,
+      ]);
+      await page.close();
+    },
+  );
+
+  it.skipIf(!chromiumPath)(
     `shows the answers side by side with checks and verdicts, a page at a time, HTML as text${browserNote}`,
     async () => {
       const page = await signedIn();

@@ -1,13 +1,14 @@
 // judging: clinician judgements first, the judge for the rest; pairs, their split, and the dataset snapshot.
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { JudgeAgreementReport } from "../../db/gateReport.ts";
+import type { JudgeAgreementReport, MarginSummary } from "../../db/gateReport.ts";
 import { type NewRoundPair, storeJudgement } from "../../db/rounds.ts";
 import type { RoundPromptRow } from "../../db/schema.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { ContextLengthExceededError } from "../../inference/errors.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { mapConcurrent } from "../concurrency.ts";
+import { quantile } from "../eval/statistics.ts";
 import { agreementDecision, measureAgreement } from "../judges/agreement.ts";
 import { judgeFor } from "../judges/judgeFor.ts";
 import { labelledPairsOf, roundFeedback } from "../judges/labelledPairs.ts";
@@ -158,6 +159,7 @@ export const judgeCandidates: RoundStep = async (round, config, context) => {
           dropped,
           lengthBias: bias,
           agreement,
+          margins: marginSummary(pairs),
         },
         ...(warnings.length > 0 ? { warnings } : {}),
       },
@@ -165,6 +167,20 @@ export const judgeCandidates: RoundStep = async (round, config, context) => {
     tune ? "tuning" : "training",
   );
 };
+
+/**
+ * The judge's chosen − rejected margins over the pairs it decided (clinicians' own pairs have none): quartiles, so
+ * that the dashboard can show them shrink or grow over rounds. Null when the judge decided no pair.
+ */
+function marginSummary(pairs: NewRoundPair[]): MarginSummary | null {
+  const margins = pairs.flatMap((pair) =>
+    pair.margin === null || pair.margin === undefined ? [] : [pair.margin],
+  );
+  if (margins.length === 0) return null;
+  const sorted = Float64Array.from(margins).sort();
+  const at = (p: number) => Math.round(quantile(sorted, p) * 1e6) / 1e6;
+  return { n: margins.length, p25: at(0.25), p50: at(0.5), p75: at(0.75) };
+}
 
 /** The immutable JSON-lines snapshot the engine trains on, written whole before it takes its name. */
 async function writeSnapshot(
