@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { canariesOf, endCanary, runningCanary } from "../db/canaries.ts";
 import type { Database } from "../db/createDatabase.ts";
-import type { CanaryRow } from "../db/schema.ts";
+import type { CanaryJudgeEvidence, CanaryRow } from "../db/schema.ts";
 import { type CanaryLook, checkCanary } from "../trainer/canary/checkCanary.ts";
 import { defineCommand } from "./commandLine.ts";
 import { ConfigError, databaseOptions, operator, option } from "./config.ts";
@@ -92,6 +92,13 @@ function statusJson({ canary, evidence, decision, pairs, judgedPairs }: CanaryLo
   };
 }
 
+/** The round judge's verdicts, apart from the clinicians' (they do not count), or why it gives none. */
+function judgeLine(judge: CanaryJudgeEvidence): string {
+  if (judge.skipped) return `  judge: no pre-judging: ${judge.skipped}`;
+  const rate = (value: number | null) => (value === null ? "–" : value.toFixed(3));
+  return `  judge ${judge.judge ?? "(not loaded yet)"}, apart (not counted): ${judge.verdicts} pairs, ${judge.wins} won, ${judge.ties} tied, ${judge.losses} lost, win rate ${rate(judge.winRate)}; agrees with the clinicians on ${judge.agreement.agreed} of ${judge.agreement.pairs}; clinicians' verdict else the judge's: win rate ${rate(judge.combined.winRate)} over ${judge.combined.pairs} pairs`;
+}
+
 function statusText(look: CanaryLook): string {
   const { canary, evidence, pairs, judgedPairs } = look;
   const shown = canary.evidence ?? evidence;
@@ -108,6 +115,7 @@ function statusText(look: CanaryLook): string {
           `  clinicians' agreement: Fleiss' kappa ${shown.clinicianAgreement.fleissKappa?.toFixed(3) ?? "–"} over ${shown.clinicianAgreement.pairs} pairs judged by ${shown.clinicianAgreement.judgesPerPair}`,
         ]
       : []),
+    ...(shown.judge ? [judgeLine(shown.judge)] : []),
     `  failed or cancelled: candidate ${percent(errors.candidate)} of ${errors.candidateAnswers}, champion ${percent(errors.champion)} of ${errors.championAnswers} (at most +${canary.rule.maxErrorRateIncrease})`,
     canary.state === "running"
       ? `  the rule says ${look.decision} (${shown.cause}); ${Math.max(0, Math.round(leftMs / 60_000))} min left, then ${canary.rule.onTimeout}`

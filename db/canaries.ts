@@ -9,10 +9,12 @@ import type { GateReport } from "./gateReport.ts";
 import { advanceRound, findRound } from "./rounds.ts";
 import {
   type CanaryEvidence,
+  type CanaryJudgeVerdictRow,
   type CanaryPairRow,
   type CanaryRow,
   type CanaryRule,
   canaries,
+  canaryJudgeVerdicts,
   canaryPairs,
   completions,
   feedback,
@@ -217,6 +219,56 @@ export async function canaryVerdicts(db: Database, pairs: CanaryPairRow[]): Prom
   return [...latest.values()].sort((a, b) => a.at.getTime() - b.at.getTime() || a.pairId - b.pairId);
 }
 
+/** The round judge's verdicts on a canary's pairs (kept apart from the clinicians'), oldest first. */
+export async function canaryJudgeVerdictsOf(
+  db: Database,
+  canaryId: string,
+): Promise<CanaryJudgeVerdictRow[]> {
+  return db
+    .select()
+    .from(canaryJudgeVerdicts)
+    .where(eq(canaryJudgeVerdicts.canaryId, canaryId))
+    .orderBy(asc(canaryJudgeVerdicts.id));
+}
+
+export type NewCanaryJudgeVerdict = {
+  canaryId: string;
+  pairId: number;
+  judge: string;
+  verdict: "candidate" | "champion" | "tie";
+  candidateFirst: number | null;
+  candidateSecond: number | null;
+};
+
+/** Stores the judge's verdicts; a pair keeps its first (a second trainer judging the same pair changes nothing). */
+export async function recordCanaryJudgeVerdicts(
+  db: Database,
+  verdicts: NewCanaryJudgeVerdict[],
+): Promise<void> {
+  if (verdicts.length === 0) return;
+  await db.insert(canaryJudgeVerdicts).values(verdicts).onConflictDoNothing();
+}
+
+/** A pair's conversation and both answers' text, for the judge; undefined when either answer's text is not stored. */
+export async function canaryPairTexts(
+  db: Database,
+  pair: CanaryPairRow,
+): Promise<
+  { messages: { role: string; content: string }[]; candidate: string; champion: string } | undefined
+> {
+  const rows = await db
+    .select({ id: completions.id, messages: completions.messages, choices: completions.choices })
+    .from(completions)
+    .where(inArray(completions.id, [pair.candidateCompletionId, pair.championCompletionId]));
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  const candidate = byId.get(pair.candidateCompletionId);
+  const champion = byId.get(pair.championCompletionId);
+  const textOf = (row: typeof candidate) => row?.choices?.[0]?.text;
+  if (!candidate?.messages || textOf(candidate) === undefined || textOf(champion) === undefined)
+    return undefined;
+  return { messages: candidate.messages, candidate: textOf(candidate)!, champion: textOf(champion)! };
+}
+
 /** The canary pair a clinician has not judged yet, oldest first, among running canaries' pairs. */
 export async function nextCanaryPairFor(
   db: Database,
@@ -315,6 +367,14 @@ export async function endCanary(db: Database, canaryId: string, outcome: CanaryO
         lower: outcome.evidence.lower,
         upper: outcome.evidence.upper,
         pairIds: outcome.evidence.pairIds,
+        // The round judge's verdicts, reported apart: they did not count.
+        ...(outcome.evidence.judge
+          ? {
+              judgeVerdicts: outcome.evidence.judge.verdicts,
+              judgeWinRate: outcome.evidence.judge.winRate,
+              ...(outcome.evidence.judge.skipped ? { judgeSkipped: outcome.evidence.judge.skipped } : {}),
+            }
+          : {}),
       },
     });
     await tx.execute(sql`select pg_notify(${championChannel}, ${canary.modelName})`);

@@ -409,6 +409,29 @@ export type CanaryEvidence = {
   clinicianAgreement?: { pairs: number; judgesPerPair: number; fleissKappa: number | null };
   /** The win rate and its interval after each verdict, for the dashboard's chart. */
   history?: { comparisons: number; winRate: number; lower: number; upper: number }[];
+  /**
+   * With `canary.judgePrejudge`: the round judge's verdicts, reported apart. They are not in the counts above (the
+   * decision is the clinicians'); `combined` shows the clinician's verdict where a pair has one, else the judge's.
+   */
+  judge?: CanaryJudgeEvidence;
+};
+
+/** The round judge's verdicts on a canary's pairs, or why it gives none. */
+export type CanaryJudgeEvidence = {
+  /** The judge as it describes itself; null when it gives no verdicts. */
+  judge: string | null;
+  /** Why the judge gives no verdicts (the setting is on, but the round's judge did not pass judgeAgreement). */
+  skipped?: string;
+  /** Pairs the judge decided, and its win rate for the candidate (ties ½) over them. */
+  verdicts: number;
+  wins: number;
+  ties: number;
+  losses: number;
+  winRate: number | null;
+  /** Pairs both the judge and the clinicians decided, and on how many they gave the same verdict. */
+  agreement: { pairs: number; agreed: number };
+  /** Per pair, the clinicians' verdict where there is one, else the judge's: shown beside the decision, never used. */
+  combined: { pairs: number; winRate: number | null };
 };
 
 /**
@@ -460,6 +483,32 @@ export const canaryPairs = pgTable(
   (table) => [
     uniqueIndex("canary_pairs_champion_idx").on(table.canaryId, table.championCompletionId),
     uniqueIndex("canary_pairs_candidate_idx").on(table.canaryId, table.candidateCompletionId),
+  ],
+);
+
+/**
+ * The round judge's verdicts on canary pairs (`canary.judgePrejudge`), kept apart from the clinicians' (which are
+ * `preference` feedback): one per pair, asked in both orders as the gate's pairwise judge is. They never decide a
+ * canary: they are reported beside the clinicians' verdicts, and a clinician's verdict on the pair replaces them.
+ */
+export const canaryJudgeVerdicts = pgTable(
+  "canary_judge_verdicts",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    canaryId: uuid("canary_id").notNull(),
+    pairId: bigint("pair_id", { mode: "number" }).notNull(),
+    /** The judge as it describes itself, e.g. `pairwise (local:tiny.gguf)`. */
+    judge: losslessText("judge").notNull(),
+    /** `candidate`, `champion` or `tie`: a win needs both orders to prefer the candidate. */
+    verdict: text("verdict").notNull(),
+    /** P(candidate better) with the candidate's answer shown first, and shown second. */
+    candidateFirst: real("candidate_first"),
+    candidateSecond: real("candidate_second"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("canary_judge_verdicts_pair_idx").on(table.pairId),
+    index("canary_judge_verdicts_canary_idx").on(table.canaryId),
   ],
 );
 
@@ -608,3 +657,4 @@ export type NewAuditEventRow = typeof auditEvents.$inferInsert;
 export type PageSessionRow = typeof pageSessions.$inferSelect;
 export type CanaryRow = typeof canaries.$inferSelect;
 export type CanaryPairRow = typeof canaryPairs.$inferSelect;
+export type CanaryJudgeVerdictRow = typeof canaryJudgeVerdicts.$inferSelect;

@@ -170,6 +170,13 @@ export const canaryConfigSchema = z
     minAnswersForErrorRate: positiveInt.default(20),
     /** At maxComparisons or maxDuration without a decision: keep the champion, or promote. Default: reject */
     onTimeout: z.enum(["reject", "promote"]).default("reject"),
+    /**
+     * The round's judge gives its verdict (both orders) on pairs no clinician has judged yet, reported apart: it
+     * never counts in the decision, and a clinician's verdict on a pair replaces it. Only when the judge passed a
+     * `judgeAgreement` requirement (a minAccuracy or minKappa); otherwise skipped, with the reason in the evidence.
+     * Default: false
+     */
+    judgePrejudge: z.boolean().default(false),
   })
   .refine((canary) => canary.threshold - canary.nonInferiorityMargin > 0, {
     path: ["nonInferiorityMargin"],

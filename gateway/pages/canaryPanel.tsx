@@ -1,6 +1,6 @@
 // The dashboard's canary panel: each recent canary of a served name with its mode, share, verdicts, the win rate with
 // its always-valid interval after each verdict against the threshold, the rule, and the time left or the decision.
-import type { CanaryRow } from "../../db/schema.ts";
+import type { CanaryJudgeEvidence, CanaryRow } from "../../db/schema.ts";
 import { IntervalChart } from "./svgCharts.tsx";
 
 export function CanaryPanel({ canaries, now }: { canaries: CanaryRow[]; now: Date }) {
@@ -42,6 +42,7 @@ function Canary({ canary, now }: { canary: CanaryRow; now: Date }) {
         )}
         {evidence?.clinicianAgreement &&
           ` · clinicians' agreement: Fleiss' kappa ${evidence.clinicianAgreement.fleissKappa?.toFixed(2) ?? "–"} over ${evidence.clinicianAgreement.pairs} pairs`}
+        {evidence?.judge && <JudgeVerdicts judge={evidence.judge} />}
         {canary.state === "running"
           ? ` · ${Math.max(0, Math.round(leftMs / 60_000))} min left`
           : ` · decided ${canary.decidedAt?.toISOString()} by ${canary.decidedBy}: ${canary.reason}`}
@@ -65,5 +66,17 @@ function Canary({ canary, now }: { canary: CanaryRow; now: Date }) {
         />
       )}
     </section>
+  );
+}
+
+/** The round judge's verdicts, apart from the clinicians' (they do not count in the decision), or why it gives none. */
+function JudgeVerdicts({ judge }: { judge: CanaryJudgeEvidence }) {
+  const rate = (value: number | null) => (value === null ? "–" : value.toFixed(3));
+  return (
+    <span class="judge-verdicts">
+      {judge.skipped
+        ? ` · the judge does not pre-judge: ${judge.skipped}`
+        : ` · judge, apart (not counted): ${judge.verdicts} pairs (${judge.wins} won, ${judge.ties} tied, ${judge.losses} lost), win rate ${rate(judge.winRate)}, agrees with the clinicians on ${judge.agreement.agreed} of ${judge.agreement.pairs}; the clinicians' verdict else the judge's: ${rate(judge.combined.winRate)} over ${judge.combined.pairs} pairs`}
+    </span>
   );
 }

@@ -53,8 +53,17 @@ export function observeGateway(models: ServedModels, log: CompletionLog): Dispos
   const canaryBound = meter.createObservableGauge("medgate.canary.win_rate_bound", {
     description: "The always-valid interval of the canary's win rate (bound: lower or upper)",
   });
+  const canaryJudgeVerdicts = meter.createObservableGauge("medgate.canary.judge_verdicts", {
+    description:
+      "The round judge's verdicts on a running canary's pairs (canary.judgePrejudge), apart: they do not count",
+  });
+  const canaryJudgeWinRate = meter.createObservableGauge("medgate.canary.judge_win_rate", {
+    description: "The candidate's win rate by the round judge's verdicts alone, apart from the clinicians'",
+  });
   const observables = [
     canaryShare,
+    canaryJudgeVerdicts,
+    canaryJudgeWinRate,
     canaryComparisons,
     canaryWinRate,
     canaryBound,
@@ -98,6 +107,11 @@ export function observeGateway(models: ServedModels, log: CompletionLog): Dispos
         }
         result.observe(canaryBound, evidence?.lower ?? 0, { ...attributes, bound: "lower" });
         result.observe(canaryBound, evidence?.upper ?? 1, { ...attributes, bound: "upper" });
+        const judge = evidence?.judge;
+        if (judge && !judge.skipped) {
+          result.observe(canaryJudgeVerdicts, judge.verdicts, attributes);
+          if (judge.winRate !== null) result.observe(canaryJudgeWinRate, judge.winRate, attributes);
+        }
       }
       for (const upstream of pool.upstreams ?? []) {
         const attributes = { ...model, "medgate.upstream.name": upstream.name };

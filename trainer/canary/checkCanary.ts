@@ -2,6 +2,7 @@
 // (one audited transaction) when the rule decides. The trainer's canary step calls it on every poll.
 import {
   canaryAnswers,
+  canaryJudgeVerdictsOf,
   canaryPairsOf,
   canaryVerdicts,
   endCanary,
@@ -14,6 +15,7 @@ import type { Database } from "../../db/createDatabase.ts";
 import type { CanaryEvidence, CanaryRow } from "../../db/schema.ts";
 import { type CanaryDecision, type CanaryErrorCounts, decideCanary, pairOutcomes } from "./canaryDecision.ts";
 import { fleissKappa } from "./fleissKappa.ts";
+import { judgeEvidence } from "./prejudgeCanary.ts";
 import type { Verdict } from "./sequentialWinRate.ts";
 
 export type CanaryLook = CanaryDecision & {
@@ -25,11 +27,21 @@ export type CanaryLook = CanaryDecision & {
   ended: boolean;
 };
 
-/** The canary's evidence now and what the rule makes of it; ends the canary when the rule decides (unless `readOnly`). */
+/**
+ * The canary's evidence now and what the rule makes of it; ends the canary when the rule decides (unless
+ * `readOnly`). The round judge's verdicts, when there are any (or `judge` says why there are none), are reported in
+ * `evidence.judge`, apart: the rule reads the clinicians' verdicts only.
+ */
 export async function checkCanary(
   db: Database,
   canaryId: string,
-  options: { actor: string; now?: Date; readOnly?: boolean },
+  options: {
+    actor: string;
+    now?: Date;
+    readOnly?: boolean;
+    /** The pre-judging judge (null before it is loaded), or why it gives no verdicts. */
+    judge?: { name: string | null; skipped?: string };
+  },
 ): Promise<CanaryLook> {
   const canary = await findCanary(db, canaryId);
   if (!canary) throw new Error(`No canary ${canaryId}.`);
@@ -42,6 +54,15 @@ export async function checkCanary(
   const result = decideCanary(canary.rule, outcomes, errors, now.getTime() - canary.startedAt.getTime());
   const clinicianAgreement = agreementOf(verdicts, canary.rule.judgesPerPair);
   if (clinicianAgreement) result.evidence.clinicianAgreement = clinicianAgreement;
+  const judgeRows = await canaryJudgeVerdictsOf(db, canary.id);
+  const stored = canary.evidence?.judge;
+  const judgeNote = options.judge ?? (stored ? { name: stored.judge, skipped: stored.skipped } : undefined);
+  if (judgeRows.length > 0 || judgeNote) {
+    result.evidence.judge = judgeEvidence(judgeRows, outcomes, {
+      judge: judgeNote?.name ?? judgeRows[0]?.judge ?? null,
+      skipped: judgeNote?.skipped,
+    });
+  }
   let ended = false;
   if (canary.state === "running" && result.decision === "continue" && !options.readOnly) {
     // The latest look, for gateways' /metrics and the status command, until the decision replaces it.
