@@ -4,10 +4,8 @@
 // at concurrency 1, 8 and 32, in alternating rounds; then how long `medgate audit verify` takes per row.
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { createApiKey } from "../db/apiKeys.ts";
 import { countAuditEvents, verifyAuditChain } from "../db/auditTrail.ts";
-import { createDatabase } from "../db/createDatabase.ts";
 import { completions, type NewCompletionRow } from "../db/schema.ts";
 import { type AuditTrail, unauditedTrail } from "../gateway/audit/AuditTrail.ts";
 import { createApp } from "../gateway/createApp.ts";
@@ -15,6 +13,7 @@ import { GatewayServer } from "../gateway/GatewayServer.ts";
 import { noCompletionLog } from "../gateway/log/completionRecord.ts";
 import { ServedModels } from "../gateway/models/ServedModels.ts";
 import { databaseGatewayDeps } from "../gateway/openGateway.ts";
+import { scratchDatabase } from "./bench-parts/scratchDatabase.ts";
 import { median } from "./benchParts.ts";
 
 const { values } = parseArgs({
@@ -27,13 +26,8 @@ const { values } = parseArgs({
 });
 
 // A scratch database on the PostgreSQL server, dropped at the end.
-const name = `medgate_bench_audit_${process.pid}`;
-const admin = new pg.Client({ connectionString: values.postgres });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const url = values.postgres.replace(/\/[^/]*$/u, `/${name}`);
-const database = await createDatabase({ url });
-await database.migrate();
+const scratch = await scratchDatabase(values.postgres, "medgate_bench_audit");
+const { database } = scratch;
 
 try {
   const rowCount = Number(values.rows);
@@ -130,7 +124,5 @@ try {
   );
   for (const gateway of Object.values(gateways)) await gateway[Symbol.asyncDispose]().catch(() => {});
 } finally {
-  await database[Symbol.asyncDispose]();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  await scratch[Symbol.asyncDispose]();
 }

@@ -4,9 +4,7 @@
 // shadow answers ran and how many were dropped because the candidate had no free sequence.
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { createApiKey } from "../db/apiKeys.ts";
-import { createDatabase } from "../db/createDatabase.ts";
 import type { NewCompletionRow } from "../db/schema.ts";
 import { createApp } from "../gateway/createApp.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
@@ -14,6 +12,7 @@ import { EngineBackend } from "../gateway/models/ChatBackend.ts";
 import { ServedModels } from "../gateway/models/ServedModels.ts";
 import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { scratchDatabase } from "./bench-parts/scratchDatabase.ts";
 import { median, percentile } from "./benchParts.ts";
 import { runChatLoad } from "./chatLoad.ts";
 
@@ -31,12 +30,8 @@ const { values } = parseArgs({
 });
 
 // A scratch database for the keys and the audit trail, dropped at the end.
-const name = `medgate_bench_canary_${process.pid}`;
-const admin = new pg.Client({ connectionString: values.postgres });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const database = await createDatabase({ url: values.postgres.replace(/\/[^/]*$/u, `/${name}`) });
-await database.migrate();
+const scratch = await scratchDatabase(values.postgres, "medgate_bench_canary");
+const { database } = scratch;
 
 const parallel = Number(values.parallel);
 const load = (modelName: string) =>
@@ -138,7 +133,5 @@ try {
   models.setCanary("bench", undefined);
   await server[Symbol.asyncDispose]().catch(() => {});
   await candidate[Symbol.asyncDispose]();
-  await database[Symbol.asyncDispose]();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  await scratch[Symbol.asyncDispose]();
 }

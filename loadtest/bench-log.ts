@@ -8,9 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { createApiKey } from "../db/apiKeys.ts";
-import { createDatabase } from "../db/createDatabase.ts";
 import type { NewCompletionRow } from "../db/schema.ts";
 import { createApp } from "../gateway/createApp.ts";
 import { GatewayServer } from "../gateway/GatewayServer.ts";
@@ -19,6 +17,7 @@ import type { CompletionRecorder } from "../gateway/log/completionRecord.ts";
 import { ServedModels } from "../gateway/models/ServedModels.ts";
 import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { scratchDatabase } from "./bench-parts/scratchDatabase.ts";
 import { median, percentile } from "./benchParts.ts";
 import { runChatLoad } from "./chatLoad.ts";
 
@@ -33,13 +32,8 @@ const { values } = parseArgs({
 });
 
 // A scratch database on the PostgreSQL server, dropped at the end.
-const name = `medgate_bench_${process.pid}`;
-const admin = new pg.Client({ connectionString: values.postgres });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const url = values.postgres.replace(/\/[^/]*$/u, `/${name}`);
-const database = await createDatabase({ url });
-await database.migrate();
+const scratch = await scratchDatabase(values.postgres, "medgate_bench");
+const { database } = scratch;
 const spoolDir = await mkdtemp(join(tmpdir(), "medgate-bench-spool-"));
 
 try {
@@ -167,8 +161,6 @@ try {
   await queuedLog[Symbol.asyncDispose]();
   await engine[Symbol.asyncDispose]().catch(() => {});
 } finally {
-  await database[Symbol.asyncDispose]();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  await scratch[Symbol.asyncDispose]();
   await rm(spoolDir, { recursive: true, force: true });
 }
