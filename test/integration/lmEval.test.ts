@@ -8,6 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type LmEvalRun,
+  lmEvalCommand,
+  loglikelihoods,
+  medmcqaDoc,
+  runLmEval,
+  writeLmEvalTask,
+} from "../../loadtest/lmEvalHarness.ts";
 import { readMedMCQA } from "../../trainer/eval/benchmarks/medmcqa.ts";
 import { readMmluCsv } from "../../trainer/eval/benchmarks/mmlu.ts";
 import type { McqItem } from "../../trainer/eval/benchmarks/records.ts";
@@ -16,13 +24,6 @@ import type { Accuracy, ItemResult, PromptSettings, ScoredItem } from "../../tra
 import { itemPrompt } from "../../trainer/eval/protocols.ts";
 import { data, hasData } from "../support/benchmarkFiles.ts";
 import { testModels } from "../support/fixtures.ts";
-import {
-  type LmEvalRun,
-  type LmEvalSample,
-  lmEvalCommand,
-  lmEvalTasksDir,
-  runLmEval,
-} from "../support/lmEvalHarness.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 
 const contextSize = 2048;
@@ -47,15 +48,7 @@ const benchmarks: LmEvalBenchmark[] = [
     yaml: "medmcqa/medmcqa.yaml",
     split: "validation",
     read: (path: string) => readMedMCQA(path, { cop: "1-based" }),
-    doc: (item: McqItem) => ({
-      id: item.id,
-      question: item.question,
-      opa: item.choices[0],
-      opb: item.choices[1],
-      opc: item.choices[2],
-      opd: item.choices[3],
-      cop: item.answer,
-    }),
+    doc: medmcqaDoc,
   },
   {
     name: "mmlu_anatomy",
@@ -125,18 +118,14 @@ beforeAll(async () => {
     await writeFile(docs, jsonLines((await benchmark.read(benchmark.path)).map(benchmark.doc)));
     const files = { [benchmark.split]: docs };
     for (const [name, settings] of Object.entries(cases) as [CaseName, PromptSettings][]) {
-      await writeFile(
-        join(tasksDir, `${taskOf(name, benchmark.name)}.yaml`),
-        [
-          `include: ${JSON.stringify(join(lmEvalTasksDir(), benchmark.yaml))}`,
-          `task: ${taskOf(name, benchmark.name)}`,
-          "dataset_path: json",
-          "dataset_name: null",
-          `dataset_kwargs: ${JSON.stringify({ data_files: files })}`,
-          `fewshot_split: ${benchmark.split}`,
-          `num_fewshot: ${settings.shots}`,
-        ].join("\n"),
-      );
+      await writeLmEvalTask({
+        dir: tasksDir,
+        task: taskOf(name, benchmark.name),
+        include: benchmark.yaml,
+        files,
+        fewshotSplit: benchmark.split,
+        shots: settings.shots,
+      });
     }
   }
   for (const [name, settings] of Object.entries(cases) as [CaseName, (typeof cases)[CaseName]][]) {
@@ -173,11 +162,6 @@ afterAll(async () => {
   await gateway?.[Symbol.asyncDispose]();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
-
-/** A sample's per-choice log-likelihoods (logged as numbers, or as their text by some versions). */
-function loglikelihoods(sample: LmEvalSample): number[] {
-  return sample.filtered_resps.map((response) => Number(response[0]));
-}
 
 describe("lm-evaluation-harness's local-completions against medgate", () => {
   it("runs on a tokenizer that adds no BOS, which lm-eval's remote tokenizer never adds either", () => {
