@@ -13,10 +13,9 @@ import { registerChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { findChampion, findModelVersion } from "../db/modelVersions.ts";
 import { completions, type ModelVersionRow, type RoundRow } from "../db/schema.ts";
-import { ChampionWatcher } from "../gateway/models/ChampionWatcher.ts";
+import { modelLoader, NameServing } from "../gateway/models/NameServing.ts";
 import { type Gateway, type GatewayOptions, openGateway } from "../gateway/openGateway.ts";
-import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
-import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { sha256OfFile } from "../inference/fileDigest.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import { mapConcurrent } from "../trainer/concurrency.ts";
 import {
@@ -213,24 +212,20 @@ export async function startDemoSystem(
       telemetry: options.telemetry,
     }),
   );
-  const load = (version: ModelVersionRow) =>
-    InferenceEngine.load({
-      modelPath: version.ggufPath,
-      modelName,
-      parallel: 4,
-      threads: options.threads,
-      contextSize: 2048,
-      gpu: options.preset === "tiny" ? false : "auto",
-      chatTemplateFallback: source.catalogEntry?.chatTemplate,
-    });
-  await verifyModelFile(champion.ggufPath, champion.ggufSha256);
-  models.serve(modelName, await load(champion), champion);
   resources.use(
-    await ChampionWatcher.start({
+    await NameServing.start({
       database,
       models,
-      names: [modelName],
-      loadEngine: load,
+      name: modelName,
+      given: { path: champion.ggufPath, registeredBy: "demo" },
+      load: modelLoader({ kind: "node-llama-cpp" }, modelName, {
+        parallel: 4,
+        threads: options.threads,
+        contextSize: 2048,
+        maxQueue: 64,
+        gpu: options.preset === "tiny" ? false : "auto",
+        chatTemplateFallback: source.catalogEntry?.chatTemplate,
+      }),
       log: (line) => say("gateway", line.replace(/^medgate: /u, "")),
     }),
   );

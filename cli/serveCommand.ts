@@ -1,22 +1,19 @@
 // `medgate serve`: listen at once (GET /ready says 503), load the model, print the URL when it can answer.
 
 import "disposablestack/auto";
-import { hostname } from "node:os";
-import { createApiKey, listApiKeys } from "../db/apiKeys.ts";
-import { registerChampion } from "../db/championChanges.ts";
-import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
-import { findChampion, listModelVersions } from "../db/modelVersions.ts";
-import type { ModelVersionRow } from "../db/schema.ts";
+import { createDatabase } from "../db/createDatabase.ts";
 import type { RoleLimits } from "../gateway/auth/keyRateLimit.ts";
 import { SpoolLockedError } from "../gateway/log/CompletionSpool.ts";
-import { ChampionWatcher } from "../gateway/models/ChampionWatcher.ts";
-import { LlamaServerBackend } from "../gateway/models/LlamaServerBackend.ts";
+import {
+  type ChatEngine,
+  modelLoader,
+  NameServing,
+  serveUpstreamNames,
+} from "../gateway/models/NameServing.ts";
 import { openGateway } from "../gateway/openGateway.ts";
 import { readUpstreamsFile } from "../gateway/upstream/upstreamConfig.ts";
 import { serveUpstreamModels } from "../gateway/upstream/upstreamModels.ts";
-import { sha256OfFile, verifyModelFile } from "../inference/fileDigest.ts";
-import { InferenceEngine } from "../inference/InferenceEngine.ts";
-import { findLlamaServerBinary, llamaServerSettings } from "../inference/LlamaServerProcess.ts";
+import { findLlamaServerBinary } from "../inference/LlamaServerProcess.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
 import { defineCommand } from "./commandLine.ts";
 import {
@@ -26,8 +23,10 @@ import {
   serveConfigSchema,
   spoolDirOf,
 } from "./config.ts";
+import { ensureQuickstartKey } from "./ensureQuickstartKey.ts";
 import { pageSsoOptions } from "./pageSsoOptions.ts";
 import { startTelemetry } from "./telemetry.ts";
+import { untilStopSignal } from "./untilStopSignal.ts";
 
 export const serveCommand = defineCommand({
   usage: `Usage: medgate serve [--model M] [options]
@@ -113,15 +112,7 @@ async function serve(config: ServeConfig): Promise<void> {
         const fleet = resources.use(
           await serveUpstreamModels(database.db, models, upstreams.file, upstreams.apiKeys),
         );
-        resources.use(
-          await ChampionWatcher.start({
-            database,
-            models,
-            names: fleet.names,
-            loadEngine: () => Promise.reject(new Error("a name served by upstreams loads no engine")),
-            upstreamRoute: fleet.route,
-          }),
-        );
+        resources.use(await serveUpstreamNames({ database, models, fleet }));
         for (const [name, pool] of fleet.pools) {
           const healthy = pool.stats.filter((upstream) => upstream.healthy).length;
           console.error(
@@ -146,72 +137,29 @@ async function serve(config: ServeConfig): Promise<void> {
           `"${modelName}" is named in ${config.upstreams} and served by this process: give one of them another name.`,
         );
       }
-      const champion = await championToServe(database, modelName, source.path);
-      const gpu = config.gpu === "cpu" ? false : config.gpu;
-      const defaultSystemPrompt = config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt;
-      const loadEngine = (modelPath: string, settings?: { threads: number; contextSize: number }) =>
-        InferenceEngine.load({
-          modelPath,
-          modelName,
-          parallel: config.parallel,
-          threads: settings?.threads ?? config.threads,
-          // The gateway's own JavaScript (HTTP, sampling, the log) needs a core of its own.
-          reservedCores: 1,
-          contextSize: settings?.contextSize ?? config.context,
-          maxQueue: config.queue,
-          gpu,
-          chatTemplateFallback: source.catalogEntry?.chatTemplate,
-          defaultSystemPrompt,
-        });
-      const startLlamaServer = async (binary: string, modelPath: string) => {
-        const settings = await llamaServerSettings(modelPath, {
-          threads: config.threads,
-          contextSize: config.context,
-          gpu,
-          // The gateway only forwards here, so llama-server gets every core: with one left free it generated
-          // about half as fast on 2 cores (docs/benchmarks.md, "Measurements").
-          reservedCores: 0,
-          chatTemplateFallback: source.catalogEntry?.chatTemplate,
-        });
-        return LlamaServerBackend.start({
-          binary,
-          modelPath,
-          alias: modelName,
-          parallel: config.parallel,
-          ...settings,
-          gpuLayers: gpu === false ? 0 : undefined,
-          maxQueue: config.queue,
-          defaultSystemPrompt,
-          loadScoringEngine: () => loadEngine(modelPath, settings),
-        });
-      };
-      const load = (modelPath: string) =>
-        llamaServer ? startLlamaServer(llamaServer, modelPath) : loadEngine(modelPath);
-      const backend = await load(champion?.ggufPath ?? source.path);
-      models.serve(modelName, backend, champion ?? null);
-      resources.use(
-        await ChampionWatcher.start({
+      const engine: ChatEngine = llamaServer
+        ? { kind: "llama-server", binary: llamaServer }
+        : { kind: "node-llama-cpp" };
+      const serving = resources.use(
+        await NameServing.start({
           database,
           models,
-          names: [modelName],
-          loadEngine: (version) => load(version.ggufPath),
+          name: modelName,
+          given: { path: source.path, registeredBy: "serve" },
+          load: modelLoader(engine, modelName, {
+            parallel: config.parallel,
+            threads: config.threads,
+            // The gateway's own JavaScript (HTTP, sampling, the log) needs a core of its own.
+            reservedCores: 1,
+            contextSize: config.context,
+            maxQueue: config.queue,
+            gpu: config.gpu === "cpu" ? false : config.gpu,
+            chatTemplateFallback: source.catalogEntry?.chatTemplate,
+            defaultSystemPrompt: config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt,
+          }),
         }),
       );
-      if (backend instanceof LlamaServerBackend) {
-        const { options, pid } = backend.process;
-        const template =
-          options.extraArgs?.[0] === "--chat-template"
-            ? `the catalog's ${options.extraArgs[1]} chat template`
-            : "the GGUF's chat template";
-        console.error(
-          `medgate: model "${modelName}" ready on llama-server (pid ${pid}, ${options.parallel} slots × ${options.contextSize} tokens, ${options.threads} thread(s), ${template}; scoring loads in this process on first use)`,
-        );
-      } else {
-        const { info } = backend;
-        console.error(
-          `medgate: model "${info.modelName}" ready (${info.parallel} sequences × ${info.contextSize} tokens, ${info.threads} thread(s), template ${info.chatTemplate})`,
-        );
-      }
+      console.error(`medgate: ${serving.description}`);
       console.error(
         `medgate: API ${server.url}/v1 · clinician review page ${server.url}/review · admin dashboard ${server.url}/admin`,
       );
@@ -237,68 +185,4 @@ function roleLimitsOf(config: ServeConfig): RoleLimits {
     clinician: limits(config.clinicianRpm, config.clinicianTpm),
     admin: limits(config.adminRpm, config.adminTpm),
   };
-}
-
-/** Resolves with the name of the first SIGTERM or SIGINT. */
-function untilStopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      process.off("SIGTERM", stop);
-      process.off("SIGINT", stop);
-      resolve(signal);
-    };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
-  });
-}
-
-/**
- * On an embedded database with no key at all, creates one admin key and prints it once, so that the
- * quickstart works without ever serving open. A PostgreSQL deployment gets a hint instead.
- */
-async function ensureQuickstartKey(database: DatabaseHandle): Promise<void> {
-  if ((await listApiKeys(database.db)).length > 0) return;
-  if (database.kind !== "pglite") {
-    console.error(
-      'medgate: no API keys yet: create one with `npx medgate keys create --role admin --name "…"`.',
-    );
-    return;
-  }
-  const { secret } = await createApiKey(database.db, { name: "local quickstart", role: "admin" });
-  console.error(`medgate: created a local admin API key (shown only now): ${secret}`);
-}
-
-/**
- * The registry decides what a name serves: its champion (whose file must match its sha256). A name the
- * registry has never seen is registered with the file given to serve as its first champion, audited.
- */
-async function championToServe(
-  database: DatabaseHandle,
-  modelName: string,
-  givenPath: string,
-): Promise<ModelVersionRow | undefined> {
-  const champion = await findChampion(database.db, modelName);
-  if (champion) {
-    await verifyModelFile(champion.ggufPath, champion.ggufSha256);
-    console.error(
-      `medgate: serving the champion of "${modelName}": v${champion.version} (${champion.ggufPath}).`,
-    );
-    return champion;
-  }
-  if ((await listModelVersions(database.db, modelName)).length > 0) {
-    console.error(
-      `medgate: "${modelName}" has versions but no champion; serving ${givenPath} unregistered until one is promoted.`,
-    );
-    return undefined;
-  }
-  return registerChampion(
-    database.db,
-    {
-      name: modelName,
-      ggufPath: givenPath,
-      ggufSha256: await sha256OfFile(givenPath),
-      config: { registeredBy: "serve" },
-    },
-    { actor: `serve@${hostname()}`, reason: "first model served under this name" },
-  );
 }

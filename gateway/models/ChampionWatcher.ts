@@ -19,10 +19,10 @@ export type ChampionWatcherOptions = {
   /** Served names to follow. */
   names: string[];
   /**
-   * Loads a version's GGUF with the gateway's engine settings (its sha256 is checked before): an in-process
-   * engine, or a backend such as a managed llama-server.
+   * Loads a GGUF with the gateway's engine settings (a version's sha256 is checked before): an in-process
+   * engine, or a backend such as a managed llama-server. `reload` may change it.
    */
-  loadEngine: (version: ModelVersionRow) => Promise<InferenceEngine | ChatBackend>;
+  loadEngine: (modelPath: string) => Promise<InferenceEngine | ChatBackend>;
   /** For a name served by upstreams: the route to a version (nothing is loaded here). Default: none */
   upstreamRoute?: (name: string, version: ModelVersionRow) => ChatBackend | undefined;
   /** How often to look at the registry whatever the notifications say. Default: 10 s */
@@ -36,6 +36,7 @@ export class ChampionWatcher {
   readonly #retiring = new Set<Promise<void>>();
   /** Versions that failed to load, not retried until the champion changes again. */
   readonly #failed = new Set<string>();
+  #loadEngine: ChampionWatcherOptions["loadEngine"];
   #listener: Listener | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -44,6 +45,7 @@ export class ChampionWatcher {
 
   private constructor(options: ChampionWatcherOptions) {
     this.#options = options;
+    this.#loadEngine = options.loadEngine;
   }
 
   /** Listens for champion changes and checks every name once now. */
@@ -64,6 +66,27 @@ export class ChampionWatcher {
     const previous = this.#chains.get(name) ?? Promise.resolve();
     const next = previous.then(() => this.#check(name));
     this.#chains.set(name, next);
+    return next;
+  }
+
+  /**
+   * Moves `name` to another engine, after any check in progress: loads what it serves again with `loadEngine` (its
+   * version's file, checked, or `unregisteredPath` when no version is served) and swaps to it; from then on every
+   * version loads with it. If the load fails, nothing changes. The canary's candidate, if any, stays where it runs
+   * until the canary changes. Resolves with whether the name moved.
+   */
+  reload(
+    name: string,
+    why: string,
+    loadEngine: ChampionWatcherOptions["loadEngine"],
+    unregisteredPath?: string,
+  ): Promise<boolean> {
+    const previous = this.#chains.get(name) ?? Promise.resolve();
+    const next = previous.then(() => this.#reload(name, why, loadEngine, unregisteredPath));
+    this.#chains.set(
+      name,
+      next.then(() => {}),
+    );
     return next;
   }
 
@@ -102,8 +125,44 @@ export class ChampionWatcher {
     await this.#checkCanary(name);
   }
 
+  async #reload(
+    name: string,
+    why: string,
+    loadEngine: ChampionWatcherOptions["loadEngine"],
+    unregisteredPath: string | undefined,
+  ): Promise<boolean> {
+    const served = this.#options.models.get(name);
+    if (this.#closed || !served) return false;
+    let engine: InferenceEngine | ChatBackend;
+    let version: ModelVersionRow | undefined;
+    try {
+      version = served.versionId
+        ? await findModelVersion(this.#options.database.db, served.versionId)
+        : undefined;
+      const path = version?.ggufPath ?? unregisteredPath;
+      if (!path) return false;
+      if (version) await verifyModelFile(version.ggufPath, version.ggufSha256);
+      engine = await loadEngine(path);
+    } catch (error) {
+      this.#log(
+        `cannot move "${name}" to another engine (${why}): ${messageOf(error)}; it stays where it is.`,
+      );
+      return false;
+    }
+    if (this.#closed) {
+      await engine[Symbol.asyncDispose]();
+      return false;
+    }
+    this.#loadEngine = loadEngine;
+    const replaced = this.#options.models.serve(name, engine, version ?? null);
+    this.#log(`"${name}" moved to another engine (${why}).`);
+    if (replaced) this.#retire(name, replaced.backend);
+    return true;
+  }
+
   async #checkChampion(name: string, champion: ModelVersionRow | undefined): Promise<void> {
-    const { models, loadEngine } = this.#options;
+    const { models } = this.#options;
+    const loadEngine = this.#loadEngine;
     const served = models.get(name);
     if (!champion || served?.versionId === champion.id || this.#failed.has(champion.id)) return;
     // The canary's candidate promoted: its backend, already loaded and checked, becomes the champion's.
@@ -124,7 +183,7 @@ export class ChampionWatcher {
     let engine: InferenceEngine | ChatBackend;
     try {
       await verifyModelFile(champion.ggufPath, champion.ggufSha256);
-      engine = await loadEngine(champion);
+      engine = await loadEngine(champion.ggufPath);
     } catch (error) {
       this.#failed.add(champion.id);
       this.#log(
@@ -170,7 +229,7 @@ export class ChampionWatcher {
       if (!candidate) throw new Error(`no model version ${wanted.candidateVersionId}`);
       if (!backend) {
         await verifyModelFile(candidate.ggufPath, candidate.ggufSha256);
-        backend = await this.#options.loadEngine(candidate);
+        backend = await this.#loadEngine(candidate.ggufPath);
       }
     } catch (error) {
       this.#failed.add(wanted.id);

@@ -22,9 +22,8 @@ import {
   type ModelVersionRow,
   rounds,
 } from "../../db/schema.ts";
-import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
+import { modelLoader, NameServing } from "../../gateway/models/NameServing.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
-import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { canaryRuleOf } from "../../trainer/canary/canaryDecision.ts";
 import { checkCanary } from "../../trainer/canary/checkCanary.ts";
 import { driveRound } from "../../trainer/RoundRunner.ts";
@@ -41,7 +40,7 @@ const rule: CanaryRule = canaryRuleOf(canaryConfigSchema.parse({ maxComparisons:
 
 let database: TestDatabase;
 let gateway: TestGateway;
-let watcher: ChampionWatcher;
+let serving: NameServing;
 let clinicianKey: string;
 let browser: Browser | undefined;
 const versions: ModelVersionRow[] = [];
@@ -56,14 +55,14 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
 }
 
 const watch = (models: TestGateway["models"]) =>
-  ChampionWatcher.start({
+  NameServing.start({
     database,
     models,
-    names: ["tiny"],
+    name: "tiny",
+    given: { path: testModels().ggufPath, registeredBy: "canary.test" },
     // Polling so rarely that only a notification can explain a quick change.
     pollMs: 600_000,
-    loadEngine: (version) =>
-      InferenceEngine.load({ ...engineOptions, modelPath: version.ggufPath, modelName: "tiny" }),
+    load: modelLoader({ kind: "node-llama-cpp" }, "tiny", engineOptions),
     log: (message) => log.push(message),
   });
 
@@ -93,14 +92,14 @@ beforeAll(async () => {
     reason: "first champion",
   });
   ({ secret: clinicianKey } = await createApiKey(database.db, { name: "dr-canary", role: "clinician" }));
-  watcher = await watch(gateway.models);
+  serving = await watch(gateway.models);
   expect(gateway.models.get("tiny")!.versionId).toBe(versions[0]!.id);
   if (chromiumPath) browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  await watcher?.[Symbol.asyncDispose]();
+  await serving?.[Symbol.asyncDispose]();
   await gateway?.[Symbol.asyncDispose]();
   await database?.[Symbol.asyncDispose]();
 });
@@ -298,7 +297,7 @@ describe("a split canary", () => {
       { databaseUrl: database.url },
     );
     try {
-      await using _secondWatcher = await watch(second.models);
+      await using _secondServing = await watch(second.models);
       expect(second.models.get("tiny")!.versionId).toBe(champion.id);
       expect(second.models.get("tiny")!.canary?.id).toBe(canary.id);
       expect(second.models.get("tiny")!.canary?.versionId).toBe(candidate.id);

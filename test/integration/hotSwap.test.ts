@@ -8,16 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { championChangesOf, makeChampion, rollbackChampion } from "../../db/championChanges.ts";
 import { findChampion, registerModelVersion } from "../../db/modelVersions.ts";
 import { completions, type ModelVersionRow } from "../../db/schema.ts";
-import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
+import { modelLoader, NameServing } from "../../gateway/models/NameServing.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
-import { InferenceEngine } from "../../inference/InferenceEngine.ts";
 import { testModels } from "../support/fixtures.ts";
 import { startGateway, type TestGateway } from "../support/startGateway.ts";
 import { createTestDatabase, type TestDatabase } from "../support/testDatabase.ts";
 
 let database: TestDatabase;
 let gateway: TestGateway;
-let watcher: ChampionWatcher;
+let serving: NameServing;
 let first: ModelVersionRow;
 let second: ModelVersionRow;
 const log: string[] = [];
@@ -59,21 +58,21 @@ beforeAll(async () => {
     status: "candidate",
     parentId: first.id,
   });
-  watcher = await ChampionWatcher.start({
+  serving = await NameServing.start({
     database,
     models: gateway.models,
-    names: ["tiny"],
+    name: "tiny",
+    given: { path: ggufPath, registeredBy: "hotSwap.test" },
     // Polling so rarely that only a notification can explain a quick swap.
     pollMs: 600_000,
-    loadEngine: (version) =>
-      InferenceEngine.load({ ...engineOptions, modelPath: version.ggufPath, modelName: "tiny" }),
+    load: modelLoader({ kind: "node-llama-cpp" }, "tiny", engineOptions),
     log: (message) => log.push(message),
   });
   expect(gateway.models.get("tiny")!.versionId).toBe(first.id);
 }, 120_000);
 
 afterAll(async () => {
-  await watcher?.[Symbol.asyncDispose]();
+  await serving?.[Symbol.asyncDispose]();
   await gateway?.[Symbol.asyncDispose]();
   await database?.[Symbol.asyncDispose]();
 });
@@ -171,7 +170,8 @@ describe("hot swap", () => {
       ["register", null, first.id],
     ]);
     expect(audit[0]).toMatchObject({ actor: "hotSwap.test", reason: "clinicians reported regressions" });
-    expect(watcher.swaps).toBe(3);
+    // The promotion and the rollback (the first champion was served at start, not swapped in).
+    expect(serving.watcher.swaps).toBe(2);
   }, 60_000);
 
   it("refuses to load a champion whose file does not match its sha256, and keeps serving", async () => {

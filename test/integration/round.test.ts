@@ -11,7 +11,7 @@ import { findModelVersion, registerModelVersion } from "../../db/modelVersions.t
 import { roundAnswersOf } from "../../db/roundAnswers.ts";
 import { roundCandidatesOf, roundMetricsOf, roundPairsOf, roundPromptsOf } from "../../db/rounds.ts";
 import { completions, type ModelVersionRow, type RoundRow, rounds } from "../../db/schema.ts";
-import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
+import { modelLoader, NameServing } from "../../gateway/models/NameServing.ts";
 import type { ChatMessage } from "../../inference/chatTypes.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { InferenceEngine } from "../../inference/InferenceEngine.ts";
@@ -44,7 +44,7 @@ let database: TestDatabase;
 let gateway: TestGateway;
 let champion: ModelVersionRow;
 let round: RoundRow;
-let watcher: ChampionWatcher;
+let serving: NameServing;
 let exporting: Awaited<ReturnType<typeof startTestTelemetry>>;
 const progress: RoundProgress[] = [];
 const thumbsDown = new Set<string>();
@@ -71,19 +71,18 @@ beforeAll(async () => {
   });
   champion = (await findModelVersion(database.db, champion.id))!;
   // The gateway follows the registry, as `medgate serve` does.
-  watcher = await ChampionWatcher.start({
+  serving = await NameServing.start({
     database,
     models: gateway.models,
-    names: ["tiny"],
-    loadEngine: (version) =>
-      InferenceEngine.load({
-        modelPath: version.ggufPath,
-        modelName: "tiny",
-        parallel: 4,
-        contextSize: 1024,
-        threads: 1,
-        gpu: false,
-      }),
+    name: "tiny",
+    given: { path: ggufPath, registeredBy: "round.test" },
+    load: modelLoader({ kind: "node-llama-cpp" }, "tiny", {
+      parallel: 4,
+      contextSize: 1024,
+      threads: 1,
+      maxQueue: 64,
+      gpu: false,
+    }),
     log: () => {},
   });
   for (const id of await sendRoundTraffic(gateway, questions, SUFFIX)) thumbsDown.add(id);
@@ -113,7 +112,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await exporting?.[Symbol.asyncDispose]();
-  await watcher?.[Symbol.asyncDispose]();
+  await serving?.[Symbol.asyncDispose]();
   await gateway?.[Symbol.asyncDispose]();
   await database?.[Symbol.asyncDispose]();
 });

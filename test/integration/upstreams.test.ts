@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { championChangesOf, makeChampion } from "../../db/championChanges.ts";
 import { registerModelVersion } from "../../db/modelVersions.ts";
 import { completions, type ModelVersionRow } from "../../db/schema.ts";
-import { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
+import type { ChampionWatcher } from "../../gateway/models/ChampionWatcher.ts";
+import { serveUpstreamNames } from "../../gateway/models/NameServing.ts";
 import { parseUpstreamsFile } from "../../gateway/upstream/upstreamConfig.ts";
 import { serveUpstreamModels, type UpstreamModels } from "../../gateway/upstream/upstreamModels.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
@@ -73,12 +74,10 @@ beforeAll(async () => {
     {},
   );
   fleet = await serveUpstreamModels(database.db, gateway.models, file, apiKeys, (line) => log.push(line));
-  watcher = await ChampionWatcher.start({
+  watcher = await serveUpstreamNames({
     database,
     models: gateway.models,
-    names: fleet.names,
-    loadEngine: () => Promise.reject(new Error("no engine for an upstream name")),
-    upstreamRoute: fleet.route,
+    fleet,
     pollMs: 500,
     log: (line) => log.push(line),
   });
