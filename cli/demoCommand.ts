@@ -12,6 +12,7 @@ import { createApiKey } from "../db/apiKeys.ts";
 import { registerChampion } from "../db/championChanges.ts";
 import { createDatabase, type DatabaseHandle } from "../db/createDatabase.ts";
 import { findChampion, findModelVersion } from "../db/modelVersions.ts";
+import { findRound } from "../db/rounds.ts";
 import { completions, type ModelVersionRow, type RoundRow } from "../db/schema.ts";
 import { modelLoader, NameServing } from "../gateway/models/NameServing.ts";
 import { type Gateway, type GatewayOptions, openGateway } from "../gateway/openGateway.ts";
@@ -29,6 +30,12 @@ import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner
 import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
 import { defineCommand } from "./commandLine.ts";
 import { ConfigError, listenOptions, modelSourceOptions, option, telemetryOptions } from "./config.ts";
+import {
+  type DemoCanaryOptions,
+  demoCanaryConfig,
+  demoCanaryMinQuestions,
+  runDemoCanary,
+} from "./demoCanary.ts";
 import { ProgressLine } from "./progress.ts";
 import { startTelemetry } from "./telemetry.ts";
 
@@ -95,7 +102,13 @@ async function demo(options: DemoOptions): Promise<void> {
 
   await using resources = new AsyncDisposableStack();
   const telemetry = resources.use(startTelemetry(options));
-  const roundConfig = options.preset === "tiny" ? tinyRoundConfig() : demoRoundConfig();
+  const preset = options.preset === "tiny" ? tinyRoundConfig() : demoRoundConfig();
+  // The canary asks the questions the traffic did not, each once: a handful of live questions is the demo's canary.
+  const canaryQuestions = questions.slice(options.prompts);
+  const roundConfig =
+    canaryQuestions.length >= demoCanaryMinQuestions
+      ? { ...preset, canary: demoCanaryConfig(canaryQuestions.length) }
+      : preset;
   const { database, server, models, completionLog, keys, modelName } = await startDemoSystem(resources, {
     ...options,
     dataDir,
@@ -108,6 +121,11 @@ async function demo(options: DemoOptions): Promise<void> {
     dataDir,
     roundConfig,
     flush: () => completionLog.flush(),
+    canary: {
+      url: server.url,
+      questions: canaryQuestions,
+      servesCanary: (canaryId) => models.get(modelName)?.canary?.id === canaryId,
+    },
   });
   if (round.state === "promoted") {
     const candidateId = round.candidateVersionId!;
@@ -260,6 +278,8 @@ async function runLoop(
     dataDir: string;
     roundConfig: ReturnType<typeof demoRoundConfig>;
     flush: () => Promise<void>;
+    /** For the canary stage, when the round config has one: the gateway, the questions, what it serves. */
+    canary: Pick<DemoCanaryOptions, "url" | "questions" | "servesCanary">;
   },
 ): Promise<RoundRow> {
   // Patient traffic: one answer per question; the last few questions asked twice, for a preference.
@@ -320,11 +340,16 @@ async function runLoop(
     "round",
     `${options.modelName}#${created.number} started (${created.id}), judge: ${created.config.judge}`,
   );
-  const round = await driveRound(created.id, {
+  const driving = driveRound(created.id, {
     database,
     workDir: join(options.dataDir, "rounds"),
-    onProgress: ({ step, done, total, message }) => progress.update(step, done, total, message),
+    // The canary stage prints its own progress.
+    onProgress: ({ step, done, total, message }) => {
+      if (step !== "canary") progress.update(step, done, total, message);
+    },
   });
+  // The round up to its gate's decision: its end, or the canary a passed candidate goes to.
+  const round = await untilGated(database, created.id, driving);
   progress.end();
   const { stats } = round;
   if (stats.judged)
@@ -375,11 +400,43 @@ async function runLoop(
   );
   say(
     "gate",
-    gate.passed
-      ? `passed: v${gate.candidate.version} promoted to champion (audited)`
-      : `failed, v${gate.candidate.version} rejected: ${gate.reasons.join("; ")}`,
+    !gate.passed
+      ? `failed, v${gate.candidate.version} rejected: ${gate.reasons.join("; ")}`
+      : round.state === "canary"
+        ? `passed: v${gate.candidate.version} goes to a canary before it may replace v${gate.champion.version}`
+        : `passed: v${gate.candidate.version} promoted to champion (audited)`,
   );
-  return round;
+  if (round.state !== "canary") return driving;
+  await runDemoCanary({
+    ...options.canary,
+    database,
+    roundId: round.id,
+    keys,
+    modelName: options.modelName,
+    advice: CLINICIAN_ADVICE.trim(),
+    say,
+  });
+  return driving;
+}
+
+/** The round once its gate has decided: its end, or the canary a passed candidate goes to first. */
+async function untilGated(
+  database: DatabaseHandle,
+  roundId: string,
+  driving: Promise<RoundRow>,
+): Promise<RoundRow> {
+  const ended = driving.then((round) => ({ round }));
+  // The caller awaits `driving` itself; a failure is reported there, not here as well.
+  ended.catch(() => {});
+  for (;;) {
+    const done = await Promise.race([
+      ended,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 500)),
+    ]);
+    if (done) return done.round;
+    const current = await findRound(database.db, roundId);
+    if (current?.state === "canary") return current;
+  }
 }
 
 /** The demo's probe set: patient questions distinct from its traffic, which no round trains on. */
