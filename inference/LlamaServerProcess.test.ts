@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  cachedLlamaServerCandidates,
   cachedLlamaServerPath,
   chatTemplateArgs,
   findLlamaServerBinary,
@@ -29,10 +30,12 @@ afterAll(async () => {
 describe("findLlamaServerBinary", () => {
   it("takes the path given, and refuses one that cannot run", async () => {
     const given = await executable(join(dir, "given"), "exit 0");
-    expect(findLlamaServerBinary(given, {})).toBe(given);
+    expect(findLlamaServerBinary(given, {}, false)).toBe(given);
     await writeFile(join(dir, "plain"), "not a program");
-    expect(() => findLlamaServerBinary(join(dir, "plain"), {})).toThrow(/is not an executable llama-server/u);
-    expect(() => findLlamaServerBinary(join(dir, "missing"), {})).toThrow(LlamaServerStartError);
+    expect(() => findLlamaServerBinary(join(dir, "plain"), {}, false)).toThrow(
+      /is not an executable llama-server/u,
+    );
+    expect(() => findLlamaServerBinary(join(dir, "missing"), {}, false)).toThrow(LlamaServerStartError);
   });
 
   it("else the build script's cache for this node-llama-cpp, else PATH, else says how to get one", async () => {
@@ -47,12 +50,36 @@ describe("findLlamaServerBinary", () => {
         "u",
       ),
     );
-    expect(() => findLlamaServerBinary(undefined, env)).toThrow(/scripts\/build-llama-server\.sh/u);
+    expect(() => findLlamaServerBinary(undefined, env, false)).toThrow(/scripts\/build-llama-server\.sh/u);
     const onPath = await executable(join(pathDir, "llama-server"), "exit 0");
-    expect(findLlamaServerBinary(undefined, env)).toBe(onPath);
+    expect(findLlamaServerBinary(undefined, env, false)).toBe(onPath);
     await mkdir(join(cached, ".."), { recursive: true });
     await executable(cached, "exit 0");
-    expect(findLlamaServerBinary(undefined, env)).toBe(cached);
+    expect(findLlamaServerBinary(undefined, env, false)).toBe(cached);
+  });
+
+  it("prefers the cached CUDA build where a GPU is present, and never picks it where none is", async () => {
+    const env = { MEDGATE_CACHE_DIR: join(dir, "gpu-cache"), PATH: "/nonexistent" };
+    const cpu = cachedLlamaServerPath(env);
+    const cuda = cachedLlamaServerPath(env, "cuda");
+    expect(cuda).toMatch(/\/node-llama-cpp@\d+\.\d+\.\d+-cuda\/bin\/llama-server$/u);
+    expect(cachedLlamaServerPath(env, "cpu")).toBe(cpu);
+    expect(cachedLlamaServerCandidates(env, true)).toEqual([cuda, cpu]);
+    expect(cachedLlamaServerCandidates(env, false)).toEqual([cpu]);
+
+    // Only the CUDA build cached: taken with a GPU; without one it is no answer.
+    await mkdir(join(cuda, ".."), { recursive: true });
+    await executable(cuda, "exit 0");
+    expect(findLlamaServerBinary(undefined, env, true)).toBe(cuda);
+    expect(() => findLlamaServerBinary(undefined, env, false)).toThrow(/-native-noamx\/bin\/llama-server/u);
+    // Both cached: each machine gets its own.
+    await mkdir(join(cpu, ".."), { recursive: true });
+    await executable(cpu, "exit 0");
+    expect(findLlamaServerBinary(undefined, env, true)).toBe(cuda);
+    expect(findLlamaServerBinary(undefined, env, false)).toBe(cpu);
+    // A path given wins over both.
+    const given = await executable(join(dir, "given-gpu"), "exit 0");
+    expect(findLlamaServerBinary(given, env, true)).toBe(given);
   });
 });
 

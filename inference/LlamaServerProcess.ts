@@ -1,7 +1,7 @@
 // llama-server as a managed child process (`medgate serve --engine llama-server`): started on a GGUF with the
 // gateway's threads, slots and context, on a loopback port with a key of its own, restarted when it exits
 // unasked, stopped with the backend that owns it. The gateway forwards chat to it; scoring stays in-process.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -291,39 +291,82 @@ export function chatTemplateArgs(
 
 /**
  * The llama-server to run: `given` (a path), else `scripts/build-llama-server.sh`'s cached build for the
- * installed node-llama-cpp, else one on PATH. None: an error naming both ways to get one.
+ * installed node-llama-cpp (its CUDA build first when `gpuPresent`, see `cachedLlamaServerCandidates`), else one
+ * on PATH. None: an error naming both ways to get one.
  */
 export function findLlamaServerBinary(
   given: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
+  /** Whether this machine has an NVIDIA GPU. Default: `nvidiaGpuPresent()` */
+  gpuPresent: boolean = nvidiaGpuPresent(),
 ): string {
   if (given) {
     if (!isExecutable(given)) throw new LlamaServerStartError(`${given} is not an executable llama-server.`);
     return given;
   }
-  const cached = cachedLlamaServerPath(env);
-  if (isExecutable(cached)) return cached;
+  const cached = cachedLlamaServerCandidates(env, gpuPresent);
+  const found = cached.find(isExecutable);
+  if (found) return found;
   for (const dir of (env.PATH ?? "").split(":")) {
     const candidate = join(dir, "llama-server");
     if (dir && isExecutable(candidate)) return candidate;
   }
   throw new LlamaServerStartError(
-    `No llama-server found (looked for ${cached} and on PATH). Build it once from the llama.cpp that node-llama-cpp ships with \`bash scripts/build-llama-server.sh\` (several minutes), or name one with --llama-server PATH.`,
+    `No llama-server found (looked for ${cached.join(" and ")} and on PATH). Build it once from the llama.cpp that node-llama-cpp ships with \`bash scripts/build-llama-server.sh\` (several minutes; a CUDA build where nvcc and a GPU are present), or name one with --llama-server PATH.`,
   );
 }
 
-/** Where scripts/build-llama-server.sh caches its build for the installed node-llama-cpp. */
+/** The builds `scripts/build-llama-server.sh` caches: for this CPU, or with CUDA (where nvcc and a GPU are). */
+export type LlamaServerBuild = "cpu" | "cuda";
+
+/**
+ * The cached builds to try, best first: the CUDA build and then the CPU build where an NVIDIA GPU is present
+ * (a machine that had one may keep both), the CPU build alone where none is (a CUDA build would not start).
+ */
+export function cachedLlamaServerCandidates(
+  env: Readonly<Record<string, string | undefined>>,
+  gpuPresent: boolean,
+): string[] {
+  const builds: LlamaServerBuild[] = gpuPresent ? ["cuda", "cpu"] : ["cpu"];
+  return builds.map((build) => cachedLlamaServerPath(env, build));
+}
+
+/** Where scripts/build-llama-server.sh caches its `build` (default: the CPU one) for the installed node-llama-cpp. */
 export function cachedLlamaServerPath(
   env: Readonly<Record<string, string | undefined>> = process.env,
+  build: LlamaServerBuild = "cpu",
 ): string {
   const root = env.MEDGATE_CACHE_DIR || join(homedir(), ".cache", "medgate");
+  const flavour = build === "cuda" ? "cuda" : "native-noamx";
   return join(
     root,
     "llama-server",
-    `node-llama-cpp@${nodeLlamaCppVersion()}-native-noamx`,
+    `node-llama-cpp@${nodeLlamaCppVersion()}-${flavour}`,
     "bin",
     "llama-server",
   );
+}
+
+let gpuSeen: boolean | undefined;
+
+/**
+ * Whether `nvidia-smi -L` lists an NVIDIA GPU, as scripts/build-llama-server.sh decides; asked once per process
+ * (false where nvidia-smi is missing, fails or takes over 5 s).
+ */
+export function nvidiaGpuPresent(): boolean {
+  if (gpuSeen === undefined) {
+    try {
+      const listed = execFileSync("nvidia-smi", ["-L"], {
+        encoding: "utf8",
+        timeout: 5000,
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      gpuSeen = /^GPU \d+:/mu.test(listed);
+    } catch {
+      gpuSeen = false;
+    }
+  }
+  return gpuSeen;
 }
 
 function nodeLlamaCppVersion(): string {

@@ -2,11 +2,19 @@
 # Builds llama-server from the llama.cpp source node-llama-cpp ships (llama/gitRelease.bundle), once per
 # machine and node-llama-cpp version: the binary is cached outside the checkout, in
 #   ${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@<version>-native-noamx/bin/llama-server
-# and the path is printed on the last line. The upstream tests and `npm run bench:serve -- --upstream` use it.
+# (the CPU build) or, where `nvcc` and an NVIDIA GPU (listed by `nvidia-smi -L`) are present, a CUDA build in
+#   ${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@<version>-cuda/bin/llama-server
+# and the path is printed on the last line. The upstream tests, `npm run bench:serve -- --upstream` and
+# `npm run bench:gpu` use it; `medgate serve --engine llama-server` finds the cached build (the CUDA one first
+# where a GPU is present).
 #
 # Run from the repository root after `npm ci`. Environment:
-#   MEDGATE_CACHE_DIR   cache root (default: ~/.cache/medgate)
-#   BUILD_JOBS          parallel compile jobs (default: the number of cores)
+#   MEDGATE_CACHE_DIR             cache root (default: ~/.cache/medgate)
+#   BUILD_JOBS                    parallel compile jobs (default: the number of cores)
+#   MEDGATE_LLAMA_SERVER_BACKEND    auto (default: cuda where nvcc and a GPU are present, else cpu), cpu or cuda
+#                                 (cuda without a GPU, e.g. to build for another machine, needs CUDA_ARCHITECTURES)
+#   CUDA_ARCHITECTURES            the CUDA build's GPU architectures, as CMake's CMAKE_CUDA_ARCHITECTURES
+#                                 (default: native, the GPUs of this machine; 90 for the H100 and H200)
 set -euo pipefail
 
 NLC_DIR=node_modules/node-llama-cpp
@@ -27,10 +35,35 @@ if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
   command -v cmake >/dev/null && command -v g++ >/dev/null || die "cmake and g++ are needed: sudo apt-get install cmake g++"
 fi
 nlc_version=$(node -p "require('./$NLC_DIR/package.json').version")
+
+# Which build: CUDA where the compiler and a GPU are both here, else the CPU one.
+nvcc=$(command -v nvcc || { [[ -x /usr/local/cuda/bin/nvcc ]] && echo /usr/local/cuda/bin/nvcc; } || true)
+gpu_listed() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU [0-9]'; }
+build=${MEDGATE_LLAMA_SERVER_BACKEND:-auto}
+if [[ "$build" == auto ]]; then
+  build=cpu
+  [[ -n "$nvcc" ]] && gpu_listed && build=cuda
+fi
+cuda_args=()
+case "$build" in
+  cpu) flavour=native-noamx ;;
+  cuda)
+    [[ -n "$nvcc" ]] || die "MEDGATE_LLAMA_SERVER_BACKEND=cuda needs nvcc (the CUDA toolkit) on PATH or in /usr/local/cuda/bin"
+    architectures=${CUDA_ARCHITECTURES:-}
+    if [[ -z "$architectures" ]]; then
+      gpu_listed || die "no NVIDIA GPU here to build for: set CUDA_ARCHITECTURES (e.g. 90 for the H100 and H200)"
+      architectures=native
+    fi
+    flavour=cuda
+    cuda_args=(-DGGML_CUDA=ON "-DCMAKE_CUDA_COMPILER=$nvcc" "-DCMAKE_CUDA_ARCHITECTURES=$architectures")
+    ;;
+  *) die "MEDGATE_LLAMA_SERVER_BACKEND must be auto, cpu or cuda, not '$build'" ;;
+esac
 # Built for this CPU (-march=native, as fast as node-llama-cpp's best CPU variant here) but without AMX:
 # llama.cpp's AMX kernels crash on hosts whose CPU reports AMX while the kernel does not grant it, and
-# node-llama-cpp's variant picker leaves AMX out there too.
-root="${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@$nlc_version-native-noamx"
+# node-llama-cpp's variant picker leaves AMX out there too. The CUDA build keeps the same CPU code for what
+# stays on the CPU, and is cached apart, so a machine can hold both.
+root="${MEDGATE_CACHE_DIR:-$HOME/.cache/medgate}/llama-server/node-llama-cpp@$nlc_version-$flavour"
 binary="$root/bin/llama-server"
 if [[ -x "$binary" ]] && "$binary" --version >/dev/null 2>&1; then
   say "cached ($binary)"
@@ -50,7 +83,7 @@ fi
 
 work=$(mktemp -d -p "$root" build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-say "building llama-server from node-llama-cpp@$nlc_version's llama.cpp (several minutes, once per machine)"
+say "building llama-server ($build) from node-llama-cpp@$nlc_version's llama.cpp (several minutes, once per machine)"
 started=$SECONDS
 git -c advice.detachedHead=false clone --quiet "$BUNDLE" "$work/src"
 no_amx=()
@@ -59,7 +92,7 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$work/src" -B "$work/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
-  -DCMAKE_C_FLAGS="${no_amx[*]}" -DCMAKE_CXX_FLAGS="${no_amx[*]}" >/dev/null
+  -DCMAKE_C_FLAGS="${no_amx[*]}" -DCMAKE_CXX_FLAGS="${no_amx[*]}" "${cuda_args[@]}" >/dev/null
 cmake --build "$work/build" --target llama-server -j "${BUILD_JOBS:-$(nproc)}" >/dev/null
 mkdir -p "$root/bin.tmp"
 cp "$work/build/bin/llama-server" "$root/bin.tmp/"
