@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = chat_tokenizer(s)
     # With bf16 on (CUDA), the base weights load in bf16: an 8B model in float32 would need twice the
     # memory; peft keeps LoRA adapters in float32. Otherwise everything is float32.
-    model = AutoModelForCausalLM.from_pretrained(str(s.model_dir), dtype=torch.bfloat16 if s.bf16 else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(str(s.model_dir), dtype=torch.bfloat16 if bf16 else torch.float32)
 
     peft_config = lora_config(model, s)
 
