@@ -30,7 +30,10 @@ written by the main process only:
     {"event": "summary", "step": int, "epoch": float, "metrics": {"train_runtime", "train_loss", ...}}
     {"event": "artifact", "kind": "adapter", "path": "<absolute output_dir/adapter>"}   (LoRA only)
     {"event": "artifact", "kind": "checkpoint", "path": "<absolute output_dir/merged>"}
-    {"event": "done", "train_loss": float, "steps": int, "seconds": float}
+    {"event": "done", "train_loss": float, "steps": int, "seconds": float, "save_seconds": float,
+     "peak_memory_bytes": int, "peak_memory_of": "cuda" | "rss"}
+                                 (peak memory: torch.cuda.max_memory_allocated on a GPU, else the process's
+                                 peak resident set, read before the merge; save_seconds: the merge and saving)
 A bad config, an unreadable or empty train set, or a training failure exits non-zero with the
 reason on stderr.
 """
@@ -374,10 +377,24 @@ def lora_config(model, s):
     )
 
 
+def peak_memory() -> dict[str, Any]:
+    """The run's peak memory so far: CUDA's max_memory_allocated where training ran on a GPU, else peak RSS."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
+        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated()), "peak_memory_of": "cuda"}
+    # ru_maxrss is in KiB on Linux.
+    return {"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak_memory_of": "rss"}
+
+
 def save_outputs(trainer, result, s, started: float) -> None:
     """On the main process: the adapter (LoRA), the merged checkpoint, then the done event; every process waits."""
     trainer.accelerator.wait_for_everyone()
     if trainer.accelerator.is_main_process:
+        peak = peak_memory()
+        saving = time.monotonic()
         model = trainer.accelerator.unwrap_model(trainer.model)
         if s.lora is not None:
             # The adapter alone too: engines that load LoRA adapters at runtime (vLLM, SGLang) serve it.
@@ -391,6 +408,8 @@ def save_outputs(trainer, result, s, started: float) -> None:
             "train_loss": result.training_loss,
             "steps": trainer.state.global_step,
             "seconds": round(time.monotonic() - started, 1),
+            "save_seconds": round(time.monotonic() - saving, 1),
+            **peak,
         })
     trainer.accelerator.wait_for_everyone()
 
