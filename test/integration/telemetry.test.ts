@@ -229,9 +229,10 @@ describe("/metrics", () => {
     expect(sampleSum(after, "medgate_sequences_free", { gen_ai_request_model: "tiny" })).toBe(2);
   });
 
-  it("shows a running canary's share, verdicts, win rate and interval", async () => {
+  it("shows a running canary's share, verdicts, win rate and interval, and the judge's verdicts apart", async () => {
     const served = gateway.models.get("tiny")!;
-    const evidence = { comparisons: 12, winRate: 0.75, lower: 0.41, upper: 1 } as CanaryEvidence;
+    const judge = { judge: "pairwise (local:tiny)", verdicts: 7, winRate: 0.5 } as CanaryEvidence["judge"];
+    const evidence = { comparisons: 12, winRate: 0.75, lower: 0.41, upper: 1, judge } as CanaryEvidence;
     // The canary as a gateway's watcher holds it: here on the champion's own engine, which keeps serving it.
     gateway.models.setCanary("tiny", {
       id: "0e1d5c2a-3b7f-4a52-9a65-1c9b7d3e2f10",
@@ -254,6 +255,9 @@ describe("/metrics", () => {
       expect(sampleSum(metrics, "medgate_canary_win_rate", canary)).toBe(0.75);
       expect(sampleSum(metrics, "medgate_canary_win_rate_bound", { ...canary, bound: "lower" })).toBe(0.41);
       expect(sampleSum(metrics, "medgate_canary_win_rate_bound", { ...canary, bound: "upper" })).toBe(1);
+      // The round judge's verdicts (canary.judgePrejudge), apart from the clinicians' comparisons above.
+      expect(sampleSum(metrics, "medgate_canary_judge_verdicts", canary)).toBe(7);
+      expect(sampleSum(metrics, "medgate_canary_judge_win_rate", canary)).toBe(0.5);
     } finally {
       gateway.models.setCanary("tiny", undefined);
     }
