@@ -313,14 +313,19 @@ export const serveConfigSchema = z.object({
   ...modelSourceOptions,
   ...listenOptions,
   ...engineOptions,
-  engine: option(z.enum(["node-llama-cpp", "llama-server"]).default("node-llama-cpp"), {
-    help: "What generates chat answers: node-llama-cpp in this process, or a llama-server child process medgate starts, restarts and swaps (scoring stays in this process)",
-    value: "node-llama-cpp|llama-server",
+  engine: option(z.enum(["auto", "node-llama-cpp", "llama-server"]).default("auto"), {
+    help: "What generates chat answers: node-llama-cpp in this process, or a llama-server child process medgate starts, restarts and swaps; auto: llama-server where one is built, else node-llama-cpp while one builds in the background (--llama-server-build), moving to it when ready, or for good where none can be built. Scoring stays in this process",
+    value: "auto|node-llama-cpp|llama-server",
   }),
   llamaServer: option(z.string().min(1).optional(), {
-    help: "The llama-server executable for --engine llama-server",
+    help: "The llama-server executable for --engine llama-server or auto",
     value: "PATH",
     defaultText: "scripts/build-llama-server.sh's cached build, else llama-server on PATH",
+  }),
+  llamaServerBuild: option(z.string().min(1).optional(), {
+    help: 'With --engine auto and no llama-server: the bash script that builds one in the background into the cache --llama-server looks in; "off" never builds',
+    value: "SCRIPT|off",
+    defaultText: "scripts/build-llama-server.sh where cmake and a C++ compiler are installed",
   }),
   queue: option(z.coerce.number().int().min(0).default(64), {
     help: "Requests that may wait for a sequence before 429",

@@ -5,7 +5,7 @@ import { createDatabase } from "../db/createDatabase.ts";
 import type { RoleLimits } from "../gateway/auth/keyRateLimit.ts";
 import { SpoolLockedError } from "../gateway/log/CompletionSpool.ts";
 import {
-  type ChatEngine,
+  type EngineSettings,
   modelLoader,
   NameServing,
   serveUpstreamNames,
@@ -13,8 +13,8 @@ import {
 import { openGateway } from "../gateway/openGateway.ts";
 import { readUpstreamsFile } from "../gateway/upstream/upstreamConfig.ts";
 import { serveUpstreamModels } from "../gateway/upstream/upstreamModels.ts";
-import { findLlamaServerBinary } from "../inference/LlamaServerProcess.ts";
 import { resolveModelSource } from "../inference/modelSource.ts";
+import { chatEngineChoice, startChatEngine } from "./chatEngineChoice.ts";
 import { defineCommand } from "./commandLine.ts";
 import {
   ConfigError,
@@ -50,17 +50,8 @@ async function serve(config: ServeConfig): Promise<void> {
         throw new ConfigError(error.message);
       })
     : undefined;
-  // Found before anything starts, so that a missing llama-server fails at once, saying how to get one.
-  const llamaServer =
-    config.engine === "llama-server" && !config.upstreamsOnly
-      ? (() => {
-          try {
-            return findLlamaServerBinary(config.llamaServer, processEnvironment());
-          } catch (error) {
-            throw new ConfigError((error as Error).message);
-          }
-        })()
-      : undefined;
+  // Decided before anything starts, so that a missing llama-server for --engine llama-server fails at once.
+  const engineChoice = config.upstreamsOnly ? undefined : chatEngineChoice(config, processEnvironment());
   // Checked before anything starts; the provider itself is asked at the first sign-in.
   const sso = await pageSsoOptions(config);
   const stopped = untilStopSignal();
@@ -137,26 +128,32 @@ async function serve(config: ServeConfig): Promise<void> {
           `"${modelName}" is named in ${config.upstreams} and served by this process: give one of them another name.`,
         );
       }
-      const engine: ChatEngine = llamaServer
-        ? { kind: "llama-server", binary: llamaServer }
-        : { kind: "node-llama-cpp" };
+      const settings: EngineSettings = {
+        parallel: config.parallel,
+        threads: config.threads,
+        // The gateway's own JavaScript (HTTP, sampling, the log) needs a core of its own.
+        reservedCores: 1,
+        contextSize: config.context,
+        maxQueue: config.queue,
+        gpu: config.gpu === "cpu" ? false : config.gpu,
+        chatTemplateFallback: source.catalogEntry?.chatTemplate,
+        defaultSystemPrompt: config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt,
+      };
+      console.error(`medgate: ${engineChoice!.why}`);
+      const chat = startChatEngine(
+        engineChoice!,
+        (engine) => modelLoader(engine, modelName, settings),
+        (build) => resources.use(build),
+        processEnvironment(),
+        (line) => console.error(`medgate: ${line}`),
+      );
       const serving = resources.use(
         await NameServing.start({
           database,
           models,
           name: modelName,
           given: { path: source.path, registeredBy: "serve" },
-          load: modelLoader(engine, modelName, {
-            parallel: config.parallel,
-            threads: config.threads,
-            // The gateway's own JavaScript (HTTP, sampling, the log) needs a core of its own.
-            reservedCores: 1,
-            contextSize: config.context,
-            maxQueue: config.queue,
-            gpu: config.gpu === "cpu" ? false : config.gpu,
-            chatTemplateFallback: source.catalogEntry?.chatTemplate,
-            defaultSystemPrompt: config.systemPrompt ?? source.catalogEntry?.defaultSystemPrompt,
-          }),
+          ...chat,
         }),
       );
       console.error(`medgate: ${serving.description}`);

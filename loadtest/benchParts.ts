@@ -61,7 +61,9 @@ export async function startServeProcess(
 ): Promise<ServeProcess> {
   const child = spawn(process.execPath, [bin, "serve", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...env },
+    // In-process unless the bench names an engine: `--engine auto` would otherwise pick llama-server where one is
+    // built, or build one meanwhile, and the figures would mix engines.
+    env: { MEDGATE_ENGINE: "node-llama-cpp", ...process.env, ...env },
   });
   let stderr = "";
   child.stderr!.on("data", (data) => (stderr += data));

@@ -15,7 +15,7 @@ import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { startLlamaServer } from "../../loadtest/llamaServer.ts";
 import { completionRow } from "../support/completionRows.ts";
 import { testModels } from "../support/fixtures.ts";
-import { serveMedgate } from "../support/medgateCli.ts";
+import { medgateEnv, serveMedgate } from "../support/medgateCli.ts";
 import { createTestDatabase } from "../support/testDatabase.ts";
 
 const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
@@ -25,7 +25,10 @@ function run(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+    const child = spawn(process.execPath, [bin, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: medgateEnv(env),
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (data) => (stdout += data));
@@ -166,6 +169,8 @@ describe("medgate CLI", () => {
     for (const flag of ["--model", "--host", "--port", "--parallel", "--threads", "--context"]) {
       expect(serveHelp.stdout).toContain(flag);
     }
+    expect(serveHelp.stdout).toContain("--engine auto|node-llama-cpp|llama-server");
+    expect(serveHelp.stdout).toMatch(/\[MEDGATE_ENGINE\]\s+\(default: auto\)/u);
     const fixturesHelp = await run(["fixtures", "--help"]);
     expect(fixturesHelp.code).toBe(0);
     expect(fixturesHelp.stdout).toContain("--out");

@@ -8,8 +8,19 @@ const bin = new URL("../../bin/medgate.js", import.meta.url).pathname;
 
 export type MedgateOutput = { code: number | null; stdout: string; stderr: string };
 
+/**
+ * The tests' environment for medgate: chat in-process unless a test names an engine (`--engine`, or MEDGATE_ENGINE in
+ * `env`), so that `--engine auto` never starts a llama-server build behind a test about something else.
+ */
+export function medgateEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return "MEDGATE_ENGINE" in env ? env : { ...env, MEDGATE_ENGINE: "node-llama-cpp" };
+}
+
 export function spawnMedgate(args: string[]): ChildProcess & { output: Promise<MedgateOutput> } {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [bin, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: medgateEnv(),
+  });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (data) => (stdout += data));
@@ -37,7 +48,10 @@ export async function serveMedgate(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ServedMedgate> {
-  const child = spawn(process.execPath, [bin, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  const child = spawn(process.execPath, [bin, "serve", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: medgateEnv(env),
+  });
   let stderr = "";
   child.stderr!.on("data", (data) => (stderr += data));
   const lines = createInterface({ input: child.stdout! });
