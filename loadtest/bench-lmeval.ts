@@ -4,9 +4,10 @@
 // (a task YAML including lm-eval's, over the same file, --limit N) against a gateway serving the same GGUF with
 // the same threads, then by `eval run` again, so drift in the machine's speed shows. Both sides must score the
 // same questions in the same order with the same answers; their accuracies and each choice's log-likelihood are
-// compared as a check.
+// compared as a check. CPU seconds beside the wall times (GNU time for the two commands, /proc for the gateway):
+// the machine may be shared, and they show which process the time went to.
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -15,7 +16,7 @@ import { parseArgs, promisify } from "node:util";
 import { createDatabase } from "../db/createDatabase.ts";
 import { readMedMCQA } from "../trainer/eval/benchmarks/medmcqa.ts";
 import { evalResultsOf } from "../trainer/eval/evalRun.ts";
-import { startServeProcess } from "./benchParts.ts";
+import { median, startServeProcess } from "./benchParts.ts";
 import { lmEvalCommand, loglikelihoods, medmcqaDoc, runLmEval, writeLmEvalTask } from "./lmEvalHarness.ts";
 
 const { values } = parseArgs({
@@ -51,6 +52,13 @@ const ids = items.map((item) => item.id);
 if (new Set(ids).size !== ids.length)
   throw new Error(`${dataFile}: question ids repeat in the first ${questions}`);
 
+/** CPU seconds (user + system, all threads) a process has used, from /proc (Linux; 100 clock ticks a second). */
+function cpuSecondsOf(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 const scratch = await mkdtemp(join(tmpdir(), "medgate-bench-lmeval-"));
 const bin = fileURLToPath(new URL("../bin/medgate.js", import.meta.url));
 try {
@@ -85,14 +93,21 @@ try {
     );
     console.error(`bench:lmeval: medgate ${argv.slice(1).join(" ")}`);
     const started = performance.now();
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, argv, { maxBuffer: 1 << 26 });
+    const { stdout, stderr } = await promisify(execFile)(
+      "/usr/bin/time",
+      ["-f", "eval run cpu %U %S", process.execPath, ...argv],
+      { maxBuffer: 1 << 26 },
+    );
     const seconds = (performance.now() - started) / 1000;
+    const cpu = /^eval run cpu (\S+) (\S+)$/mu.exec(stderr);
+    if (!cpu) throw new Error(`/usr/bin/time printed no CPU times:\n${stderr.slice(-2000)}`);
+    const cpuSeconds = Number(cpu[1]) + Number(cpu[2]);
     const runId = /eval run (\S+) stored/u.exec(stderr)?.[1];
     const row = stdout.split("\n").find((line) => line.startsWith("medmcqa\t"));
     if (!runId || !row) throw new Error(`eval run printed no run id or medmcqa row:\n${stdout}\n${stderr}`);
     const [, n, acc, accNorm] = row.split("\t");
     console.error(`bench:lmeval: eval run ${runId}: ${seconds.toFixed(1)} s, acc ${acc}`);
-    return { runId, seconds, n: Number(n), acc: Number(acc), accNorm: Number(accNorm) };
+    return { runId, seconds, cpuSeconds, n: Number(n), acc: Number(acc), accNorm: Number(accNorm) };
   };
 
   // lm-eval's side: its own medmcqa task over the same file (as the validation split it evaluates).
@@ -123,6 +138,7 @@ try {
     console.error(
       `bench:lmeval: gateway at ${gateway.url} (started in ${serveSeconds.toFixed(1)} s); lm_eval…`,
     );
+    const gatewayCpuBefore = cpuSecondsOf(gateway.child.pid!);
     const run = await runLmEval({
       baseUrl: gateway.url.replace(/\/v1\/?$/u, ""),
       model: "bench",
@@ -134,9 +150,11 @@ try {
       limit: questions,
       env: { HF_HOME: join(scratch, "hf") },
       timeoutMs: 3 * 60 * 60 * 1000,
+      cpuTime: true,
     });
+    const gatewayCpuSeconds = cpuSecondsOf(gateway.child.pid!) - gatewayCpuBefore;
     console.error(`bench:lmeval: lm_eval: ${run.wallSeconds.toFixed(1)} s`);
-    return { ...run, serveSeconds };
+    return { ...run, serveSeconds, gatewayCpuSeconds };
   })();
   const after = await evalRun();
 
@@ -152,7 +170,7 @@ try {
   if (results.length !== questions || ids.some((id) => !byId.has(id)))
     throw new Error(`eval run scored ${results.length} questions, not the first ${questions}`);
   let samePrediction = 0;
-  let worst = 0;
+  const differences: number[] = [];
   for (const sample of samples) {
     const ours = byId.get(String(sample.doc.id))!;
     if (Number(sample.target) !== ours.answer)
@@ -161,28 +179,51 @@ try {
       );
     if (sample.acc === (ours.predicted === ours.answer ? 1 : 0)) samePrediction++;
     loglikelihoods(sample).forEach((value, i) => {
-      worst = Math.max(worst, Math.abs(value - ours.logprobs[i]!));
+      differences.push(Math.abs(value - ours.logprobs[i]!));
     });
   }
 
+  const worst = Math.max(...differences);
+  const medianDifference = median(differences);
   const lmAcc = Number(lmEval.results[task]!["acc,none"]);
   const lmAccNorm = Number(lmEval.results[task]!["acc_norm,none"]);
   const evalMean = (before.seconds + after.seconds) / 2;
   const ratio = lmEval.wallSeconds / evalMean;
+  // Steadier than the wall times where other jobs share the cores: what each side's processes computed.
+  const cpuRatio =
+    (lmEval.cpuSeconds! + lmEval.gatewayCpuSeconds) / ((before.cpuSeconds + after.cpuSeconds) / 2);
   console.log(
     `\n${questions} MedMCQA dev questions (the first, zero-shot), ${values.model}, ${threads} thread(s), parallel ${parallel}\n`,
   );
-  console.log("| side | wall s | questions/s | acc | acc_norm |");
-  console.log("| --- | ---: | ---: | ---: | ---: |");
-  const row = (name: string, seconds: number, acc: number, accNorm: number) =>
+  console.log("| side | wall s | questions/s | CPU s | acc | acc_norm |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+  const row = (name: string, seconds: number, cpu: string, acc: number, accNorm: number) =>
     console.log(
-      `| ${name} | ${seconds.toFixed(1)} | ${(questions / seconds).toFixed(2)} | ${acc.toFixed(4)} | ${accNorm.toFixed(4)} |`,
+      `| ${name} | ${seconds.toFixed(1)} | ${(questions / seconds).toFixed(2)} | ${cpu} | ${acc.toFixed(4)} | ${accNorm.toFixed(4)} |`,
     );
-  row("`medgate eval run`, before lm-eval", before.seconds, before.acc, before.accNorm);
-  row("lm-eval `local-completions` → `medgate serve`", lmEval.wallSeconds, lmAcc, lmAccNorm);
-  row("`medgate eval run`, after lm-eval", after.seconds, after.acc, after.accNorm);
+  row(
+    "`medgate eval run`, before lm-eval",
+    before.seconds,
+    before.cpuSeconds.toFixed(1),
+    before.acc,
+    before.accNorm,
+  );
+  row(
+    "lm-eval `local-completions` → `medgate serve`",
+    lmEval.wallSeconds,
+    `${lmEval.cpuSeconds!.toFixed(1)} lm_eval + ${lmEval.gatewayCpuSeconds.toFixed(1)} gateway`,
+    lmAcc,
+    lmAccNorm,
+  );
+  row(
+    "`medgate eval run`, after lm-eval",
+    after.seconds,
+    after.cpuSeconds.toFixed(1),
+    after.acc,
+    after.accNorm,
+  );
   console.log(
-    `\nlm-eval ÷ eval run (the mean of the two): ${ratio.toFixed(2)}× (target 1.5×); the gateway started in ${lmEval.serveSeconds.toFixed(1)} s before lm-eval, not counted. Same prediction on ${samePrediction}/${questions} questions; largest |Δ log-likelihood| ${worst.toExponential(2)} (eval run keeps its KV cache in f32, serve in f16).`,
+    `\nlm-eval ÷ eval run (the mean of the two): ${ratio.toFixed(2)}× (target 1.5×); the gateway started in ${lmEval.serveSeconds.toFixed(1)} s before lm-eval, not counted. In CPU seconds, lm_eval and the gateway ÷ eval run: ${cpuRatio.toFixed(2)}×. Same prediction on ${samePrediction}/${questions} questions; |Δ log-likelihood| of a choice: median ${medianDifference.toExponential(2)}, largest ${worst.toExponential(2)} (eval run keeps its KV cache in f32, serve in f16).`,
   );
   if (values.json) {
     await writeFile(
@@ -199,12 +240,16 @@ try {
             seconds: lmEval.wallSeconds,
             acc: lmAcc,
             accNorm: lmAccNorm,
+            cpuSeconds: lmEval.cpuSeconds,
+            gatewayCpuSeconds: lmEval.gatewayCpuSeconds,
             gatewayStartSeconds: lmEval.serveSeconds,
             argv: lmEval.argv.map((arg) => arg.replace(/auth_token=[^,]*/u, "auth_token=…")),
           },
           ratio,
+          cpuRatio,
           samePrediction,
           largestLoglikelihoodDifference: worst,
+          medianLoglikelihoodDifference: medianDifference,
         },
         null,
         2,

@@ -114,7 +114,9 @@ export async function runLmEval(options: {
   env?: Record<string, string>;
   /** Milliseconds before lm_eval is killed. Default: 240 s */
   timeoutMs?: number;
-}): Promise<LmEvalRun> {
+  /** Run it under GNU time (/usr/bin/time) for its CPU seconds, `cpuSeconds`. Default: false */
+  cpuTime?: boolean;
+}): Promise<LmEvalRun & { cpuSeconds?: number }> {
   const modelArgs = [
     `model=${options.model}`,
     `base_url=${options.baseUrl}/v1/completions`,
@@ -141,8 +143,11 @@ export async function runLmEval(options: {
     "--log_samples",
     ...(options.limit === undefined ? [] : ["--limit", String(options.limit)]),
   ];
+  const [command, ...args] = options.cpuTime
+    ? ["/usr/bin/time", "-f", "lm_eval cpu %U %S", lmEvalCommand(), ...argv]
+    : [lmEvalCommand(), ...argv];
   const started = performance.now();
-  await promisify(execFile)(lmEvalCommand(), argv, {
+  const { stderr } = await promisify(execFile)(command!, args, {
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       HOME: process.env.HOME ?? "/tmp",
@@ -161,6 +166,9 @@ export async function runLmEval(options: {
     );
   });
   const wallSeconds = (performance.now() - started) / 1000;
+  const cpu = /^lm_eval cpu (\S+) (\S+)$/mu.exec(stderr);
+  if (options.cpuTime && !cpu) throw new Error(`/usr/bin/time printed no CPU times:\n${stderr.slice(-2000)}`);
+  const cpuSeconds = cpu ? Number(cpu[1]) + Number(cpu[2]) : undefined;
 
   const files = await filesUnder(options.outputPath);
   const resultsFile = files.find((file) => /\/results_[^/]*\.json$/u.test(file));
@@ -175,7 +183,7 @@ export async function runLmEval(options: {
       .filter((line) => line.trim() !== "")
       .map((line) => JSON.parse(line) as LmEvalSample);
   }
-  return { results, samples, argv, wallSeconds };
+  return { results, samples, argv, wallSeconds, cpuSeconds };
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
