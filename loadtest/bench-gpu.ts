@@ -140,7 +140,7 @@ const deadline = new AbortController();
 const live = new Set<{ kill(signal?: NodeJS.Signals): boolean }>();
 const softTimer = setTimeout(() => {
   results.timedOut = true;
-  deadline.abort(new Error(`bench:gpu: --timeout ${timeoutS}s reached`));
+  deadline.abort(new Error(`--timeout ${timeoutS}s reached`));
 }, timeoutS * 1000);
 // A load or a start that hangs past the deadline: report what was measured, end the servers, exit.
 const hardTimer = setTimeout(
