@@ -9,6 +9,7 @@ import {
   findLlamaServerBinary,
   LlamaServerProcess,
   LlamaServerStartError,
+  listsNvidiaGpu,
 } from "./LlamaServerProcess.ts";
 
 let dir: string;
@@ -80,6 +81,15 @@ describe("findLlamaServerBinary", () => {
     // A path given wins over both.
     const given = await executable(join(dir, "given-gpu"), "exit 0");
     expect(findLlamaServerBinary(given, env, true)).toBe(given);
+  });
+
+  it("counts a GPU only where nvidia-smi -L lists one", () => {
+    expect(
+      listsNvidiaGpu("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-5b1c0d2e-8a4f-4c1e-9f3a-2d7e6b0c1a9f)\n"),
+    ).toBe(true);
+    expect(listsNvidiaGpu("GPU 0: NVIDIA H200 (UUID: GPU-1)\nGPU 1: NVIDIA H200 (UUID: GPU-2)\n")).toBe(true);
+    expect(listsNvidiaGpu("No devices were found\n")).toBe(false);
+    expect(listsNvidiaGpu("")).toBe(false);
   });
 });
 

@@ -349,6 +349,11 @@ export function cachedLlamaServerPath(
 
 let gpuSeen: boolean | undefined;
 
+/** Whether `nvidia-smi -L`'s output lists a GPU ("GPU 0: NVIDIA H100 80GB HBM3 (UUID: …)"). */
+export function listsNvidiaGpu(output: string): boolean {
+  return /^GPU \d+:/mu.test(output);
+}
+
 /**
  * Whether `nvidia-smi -L` lists an NVIDIA GPU, as scripts/build-llama-server.sh decides; asked once per process
  * (false where nvidia-smi is missing, fails or takes over 5 s).
@@ -361,7 +366,7 @@ export function nvidiaGpuPresent(): boolean {
         timeout: 5000,
         stdio: ["ignore", "pipe", "ignore"],
       });
-      gpuSeen = /^GPU \d+:/mu.test(listed);
+      gpuSeen = listsNvidiaGpu(listed);
     } catch {
       gpuSeen = false;
     }
