@@ -1,15 +1,16 @@
 // `medgate serve --engine auto` (the default), run as a user runs it: on llama-server from the start where a
 // binary is built; on the in-process engine while llama-server builds in the background, moving to it by a hot
-// swap with no failed request under continuous traffic; on the in-process engine for good, saying why, where
-// nothing can be built.
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+// swap with no failed request under continuous traffic (a champion promoted afterwards loads there too); on the
+// in-process engine for good, saying why, where nothing can be built.
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { inArray } from "drizzle-orm";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/apiKeys.ts";
-import { registerChampion } from "../../db/championChanges.ts";
+import { makeChampion, registerChampion } from "../../db/championChanges.ts";
+import { registerModelVersion } from "../../db/modelVersions.ts";
 import { completions } from "../../db/schema.ts";
 import { sha256OfFile } from "../../inference/fileDigest.ts";
 import { cachedLlamaServerPath } from "../../inference/LlamaServerProcess.ts";
@@ -162,6 +163,36 @@ describe("medgate serve --engine auto", () => {
     expect(byTime[0]!.upstream).toBeNull();
     expect(byTime.at(-1)!.upstream).toBe("llama-server");
     expect(byTime.filter((row) => row.upstream === "llama-server").length).toBeGreaterThan(2);
+
+    // A champion promoted after the move loads on llama-server too.
+    const copy = join(scratch, "demo-v2.gguf");
+    await copyFile(demoModel, copy);
+    const second = await registerModelVersion(database.db, {
+      name: "demo",
+      ggufPath: copy,
+      ggufSha256: await sha256OfFile(copy),
+      status: "candidate",
+    });
+    await makeChampion(database.db, second.id, {
+      kind: "force-promote",
+      actor: "engineAuto.test",
+      reason: "v2",
+    });
+    await waitFor(() => stderr().includes("now serving demo v2"), "the promotion", stderr);
+    expect(processesMatching(`^\\S*${target} -m ${copy} `)).toHaveLength(1);
+    const after = await ask(client, "After the promotion: what lowers a fever?");
+    const [row] = await waitFor(
+      async () => {
+        const found = await database.db
+          .select()
+          .from(completions)
+          .where(inArray(completions.id, [after.id]));
+        return found.length === 1 ? found : undefined;
+      },
+      "the answer's row",
+      stderr,
+    );
+    expect(row!).toMatchObject({ upstream: "llama-server", modelVersionId: second.id });
   }, 300_000);
 
   it("stays in-process, saying why, where no llama-server is built and none can be", async () => {
