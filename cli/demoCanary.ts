@@ -109,16 +109,18 @@ export async function runDemoCanary(options: DemoCanaryOptions): Promise<CanaryR
     if (Date.now() > deadline) throw new Error("The gateway did not load the canary's candidate.");
     await sleep(200);
   }
+  // One question per verdict the rule may need.
+  const questions = options.questions.slice(0, canary.rule.maxComparisons);
   const [champion, candidate] = await Promise.all(
     [canary.championVersionId, canary.candidateVersionId].map((id) => findModelVersion(database.db, id)),
   );
   say(
     "canary",
-    `v${candidate?.version ?? "?"} answers ${options.questions.length} live questions again in the background (${canary.mode} mode; only v${champion?.version ?? "?"}'s answers reach the app); a clinician judges the blind pairs on ${options.url}/review/compare; rule: promote when the ${Math.round((1 - canary.rule.alpha) * 100)}% always-valid interval of the win rate clears ${canary.rule.threshold - canary.rule.nonInferiorityMargin}, reject below it or after ${canary.rule.maxComparisons} verdicts`,
+    `v${candidate?.version ?? "?"} answers ${questions.length} live questions again in the background (${canary.mode} mode; only v${champion?.version ?? "?"}'s answers reach the app); a clinician judges the blind pairs on ${options.url}/review/compare; rule: promote when the ${Math.round((1 - canary.rule.alpha) * 100)}% always-valid interval of the win rate clears ${canary.rule.threshold - canary.rule.nonInferiorityMargin}, reject below it or after ${canary.rule.maxComparisons} verdicts`,
   );
 
   let asked = 0;
-  const traffic = mapConcurrent(options.questions, 2, async (question, index) => {
+  const traffic = mapConcurrent(questions, 2, async (question, index) => {
     if (!(await inCanary())) return;
     await post(options.url, options.keys.app, "/v1/chat/completions", {
       model: options.modelName,
@@ -164,7 +166,7 @@ export async function runDemoCanary(options: DemoCanaryOptions): Promise<CanaryR
       verdicts[preference]++;
       say(
         "canary",
-        `${asked}/${options.questions.length} asked; the clinician's verdict ${verdicts.a + verdicts.b + verdicts.tie}, blind: ${preference === "tie" ? "a tie" : `answer ${preference.toUpperCase()} is better`}`,
+        `${asked}/${questions.length} asked; the clinician's verdict ${verdicts.a + verdicts.b + verdicts.tie}, blind: ${preference === "tie" ? "a tie" : `answer ${preference.toUpperCase()} is better`}`,
       );
     }
   })();
