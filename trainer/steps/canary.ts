@@ -2,6 +2,7 @@
 // looks at the canary every poll and ends when its rule (or an admin) has decided. A trainer stopped here resumes
 // the same canary: its state lives in the database. With `canary.judgePrejudge`, the round's judge (when it passed
 // judgeAgreement) gives its verdict on the pairs no clinician has judged yet, reported apart from theirs.
+import { setTimeout as sleep } from "node:timers/promises";
 import { canariesOf, pairCanaryAnswers } from "../../db/canaries.ts";
 import { findRound } from "../../db/rounds.ts";
 import { checkCanary } from "../canary/checkCanary.ts";
@@ -56,17 +57,8 @@ export const watchCanary: RoundStep = async (round, config, context) => {
         message: `win rate ${look.evidence.winRate?.toFixed(2) ?? "–"} [${look.evidence.lower.toFixed(2)}, ${look.evidence.upper.toFixed(2)}]${judged && judged.verdicts > 0 ? `; judge (apart) ${judged.winRate?.toFixed(2) ?? "–"} on ${judged.verdicts}` : ""}`,
       });
       if (look.ended || look.canary.state !== "running") return;
-      await new Promise<void>((done) => {
-        const timer = setTimeout(done, canaryPollMs);
-        signal.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(timer);
-            done();
-          },
-          { once: true },
-        );
-      });
+      // Until the next look, or at once when the round is stopped (the wait's abort listener goes with it).
+      await sleep(canaryPollMs, undefined, { signal }).catch(() => {});
     }
   } finally {
     await judge?.[Symbol.asyncDispose]();
