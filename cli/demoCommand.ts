@@ -67,6 +67,10 @@ const demoOptions = z.object({
     value: "demo|tiny",
     env: false,
   }),
+  canary: option(z.boolean().default(false), {
+    help: "Try a candidate that passed the gate in a shadow canary first, its blind pairs judged by the simulated clinician on the review page (a few minutes more)",
+    env: false,
+  }),
   exit: option(z.boolean().default(false), { help: "Stop after the loop instead of serving", env: false }),
   ...telemetryOptions,
 });
@@ -80,7 +84,8 @@ Runs the whole loop on the embedded database (PGlite) and the demo model, printi
 serves the model, sends patient questions through the API, gives clinician feedback (corrections
 that add advice to see a clinician, preferences, thumbs-down), runs an alignment round (sampling,
 judging, DPO, GGUF conversion), gates the candidate on the medical benchmarks and the safety set,
-promotes it, and shows the gateway answering with the new version. Then it keeps serving, with the
+promotes it (with --canary, after a shadow canary judged blind by a simulated clinician), and shows the
+gateway answering with the new version and what the round changed in its answers. Then it keeps serving, with the
 API, the review page and the dashboard printed, until Ctrl-C. Run it again for a second round on new
 traffic (judged by the implicit reward of the first round's model).`,
   options: demoOptions,
@@ -106,13 +111,16 @@ async function demo(options: DemoOptions): Promise<void> {
   // The canary asks the questions the traffic did not, each once: a handful of live questions is the demo's canary.
   const canaryQuestions = questions.slice(options.prompts);
   const roundConfig =
-    canaryQuestions.length >= demoCanaryMinQuestions
+    options.canary && canaryQuestions.length >= demoCanaryMinQuestions
       ? { ...preset, canary: demoCanaryConfig(canaryQuestions.length) }
       : preset;
   const { database, server, models, completionLog, keys, modelName } = await startDemoSystem(resources, {
     ...options,
     dataDir,
-    threads: roundConfig.inference?.threads,
+    // With a canary, the candidate's engine decodes beside the champion's: one thread each, so that the two never
+    // ask for more threads than a 2-core machine has (llama.cpp's threads wait by spinning, and oversubscribed
+    // cores slow both engines many times over).
+    threads: roundConfig.inference?.threads ?? (roundConfig.canary ? 1 : undefined),
     telemetry: { captureMessageContent: options.traceMessageContent, metricsText: telemetry.metricsText },
   });
   const api = new DemoClient(server.url, modelName);
@@ -144,6 +152,9 @@ async function demo(options: DemoOptions): Promise<void> {
       `the gateway now answers with v${version?.version ?? "?"} (${answer.id} logged under version ${row?.versionId ?? "?"}):`,
     );
     console.error(`           “${answer.text.trim().replace(/\s+/gu, " ")}”`);
+  }
+  // What the round changed in the answers, whether or not a canary then promoted it.
+  if (round.stats.gate?.passed) {
     await showAnswerChange(database, modelName, round, {
       threads: roundConfig.inference?.threads,
       gpu: options.preset === "tiny" ? false : "auto",

@@ -58,6 +58,7 @@ describe("medgate demo", () => {
       "0",
       "--data-dir",
       dataDir,
+      "--canary",
       "--exit",
     ]);
     expect(code, stderr).toBe(0);
@@ -68,14 +69,16 @@ describe("medgate demo", () => {
     const decided = /^canary +(promoted|rejected) after \d+ s \(audited\): (\d+) verdicts/mu.exec(stderr);
     expect(decided, stderr).not.toBeNull();
     const promoted = decided![1] === "promoted";
+    // What the round changed in the answers to the probe set, which the demo never sends as traffic: shown once the
+    // gate passed, whatever the canary then decided.
+    expect(stderr).toMatch(/^answers /mu);
+    expect(stderr).toMatch(/advises seeing a clinician: v1 \d+\/36 → v2 \d+\/36/u);
+    expect(stderr).toMatch(/the clinicians' sentence word for word: v1 \d+\/36 → v2 \d+\/36/u);
+    expect(stderr).toMatch(/repetitive answers: v1 \d+ → v2 \d+/u);
     if (promoted) {
       expect(stderr).toContain("v2 is the champion: the clinician preferred it on live questions");
-      for (const step of ["swap", "answers"]) expect(stderr).toMatch(new RegExp(`^${step} `, "mu"));
+      expect(stderr).toMatch(/^swap /mu);
       expect(stderr).toMatch(/the gateway now answers with v2/u);
-      // What the round changed in the answers to the probe set, which the demo never sends as traffic.
-      expect(stderr).toMatch(/advises seeing a clinician: v1 \d+\/36 → v2 \d+\/36/u);
-      expect(stderr).toMatch(/the clinicians' sentence word for word: v1 \d+\/36 → v2 \d+\/36/u);
-      expect(stderr).toMatch(/repetitive answers: v1 \d+ → v2 \d+/u);
     } else {
       expect(stderr).toContain("v2 is not promoted: v1 keeps serving everyone");
       expect(stderr).not.toMatch(/^swap /mu);
