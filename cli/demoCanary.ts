@@ -191,7 +191,8 @@ export async function runDemoCanary(options: DemoCanaryOptions): Promise<CanaryR
   return ended;
 }
 
-async function post(url: string, key: string, path: string, body: unknown): Promise<unknown> {
+/** POSTs `body` as JSON to `url` + `path` with `key`; a refusal throws with the status and the start of the body. */
+export async function post(url: string, key: string, path: string, body: unknown): Promise<unknown> {
   const response = await fetch(`${url}${path}`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${key}` },

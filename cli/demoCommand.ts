@@ -34,6 +34,7 @@ import {
   type DemoCanaryOptions,
   demoCanaryConfig,
   demoCanaryMinQuestions,
+  post,
   runDemoCanary,
 } from "./demoCanary.ts";
 import { ProgressLine } from "./progress.ts";
@@ -552,15 +553,7 @@ export class DemoClient {
     await this.#post(key, "/v1/feedback", body);
   }
 
-  async #post(key: string, path: string, body: unknown): Promise<unknown> {
-    const response = await fetch(`${this.#url}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify(body),
-    });
-    const json = (await response.json()) as unknown;
-    if (!response.ok)
-      throw new Error(`${path} answered ${response.status}: ${JSON.stringify(json).slice(0, 300)}`);
-    return json;
+  #post(key: string, path: string, body: unknown): Promise<unknown> {
+    return post(this.#url, key, path, body);
   }
 }
