@@ -309,10 +309,8 @@ export const ssoOptions = {
   }),
 };
 
-export const serveConfigSchema = z.object({
-  ...modelSourceOptions,
-  ...listenOptions,
-  ...engineOptions,
+// Which engine generates chat, for serve and the demo (cli/chatEngineChoice.ts).
+export const chatEngineOptions = {
   engine: option(z.enum(["auto", "node-llama-cpp", "llama-server"]).default("auto"), {
     help: "What generates chat answers: node-llama-cpp in this process, or a llama-server child process medgate starts, restarts and swaps; auto: llama-server where one is built, else node-llama-cpp while one builds in the background (--llama-server-build), moving to it when ready, or for good where none can be built. Scoring stays in this process",
     value: "auto|node-llama-cpp|llama-server",
@@ -327,6 +325,13 @@ export const serveConfigSchema = z.object({
     value: "SCRIPT|off",
     defaultText: "scripts/build-llama-server.sh where cmake and a C++ compiler are installed",
   }),
+};
+
+export const serveConfigSchema = z.object({
+  ...modelSourceOptions,
+  ...listenOptions,
+  ...engineOptions,
+  ...chatEngineOptions,
   queue: option(z.coerce.number().int().min(0).default(64), {
     help: "Requests that may wait for a sequence before 429",
     value: "N",

@@ -28,8 +28,17 @@ import {
 import { engineDir, runEngineScript } from "../trainer/pythonEngine.ts";
 import { createRoundFor, driveRound, trainerSteps } from "../trainer/RoundRunner.ts";
 import { demoRoundConfig, tinyRoundConfig } from "../trainer/roundPresets.ts";
+import { type ChatEngineChoice, chatEngineChoice, startChatEngine } from "./chatEngineChoice.ts";
 import { defineCommand } from "./commandLine.ts";
-import { ConfigError, listenOptions, modelSourceOptions, option, telemetryOptions } from "./config.ts";
+import {
+  ConfigError,
+  chatEngineOptions,
+  listenOptions,
+  modelSourceOptions,
+  option,
+  processEnvironment,
+  telemetryOptions,
+} from "./config.ts";
 import {
   type DemoCanaryOptions,
   demoCanaryConfig,
@@ -73,6 +82,7 @@ const demoOptions = z.object({
     env: false,
   }),
   exit: option(z.boolean().default(false), { help: "Stop after the loop instead of serving", env: false }),
+  ...chatEngineOptions,
   ...telemetryOptions,
 });
 
@@ -105,6 +115,8 @@ async function demo(options: DemoOptions): Promise<void> {
   const dataDir = resolve(options.dataDir);
   if (options.fresh) await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
+  // Decided before anything starts, so that a missing llama-server for --engine llama-server fails at once.
+  const engine = chatEngineChoice(options, processEnvironment());
 
   await using resources = new AsyncDisposableStack();
   const telemetry = resources.use(startTelemetry(options));
@@ -118,6 +130,7 @@ async function demo(options: DemoOptions): Promise<void> {
   const { database, server, models, completionLog, keys, modelName } = await startDemoSystem(resources, {
     ...options,
     dataDir,
+    engine,
     // With a canary, the candidate's engine decodes beside the champion's: one thread each, so that the two never
     // ask for more threads than a 2-core machine has (llama.cpp's threads wait by spinning, and oversubscribed
     // cores slow both engines many times over).
@@ -206,6 +219,8 @@ export async function startDemoSystem(
     host: string;
     port: number;
     preset: "demo" | "tiny";
+    /** What generates chat (chatEngineChoice): llama-server, or the in-process engine, maybe while one builds. */
+    engine: ChatEngineChoice;
     threads?: number;
     telemetry?: GatewayOptions["telemetry"];
   },
@@ -242,13 +257,12 @@ export async function startDemoSystem(
       telemetry: options.telemetry,
     }),
   );
-  resources.use(
-    await NameServing.start({
-      database,
-      models,
-      name: modelName,
-      given: { path: champion.ggufPath, registeredBy: "demo" },
-      load: modelLoader({ kind: "node-llama-cpp" }, modelName, {
+  say("engine", options.engine.why);
+  const log = (line: string) => say("gateway", line.replace(/^medgate: /u, ""));
+  const chat = startChatEngine(
+    options.engine,
+    (engine) =>
+      modelLoader(engine, modelName, {
         parallel: 4,
         threads: options.threads,
         contextSize: 2048,
@@ -256,7 +270,18 @@ export async function startDemoSystem(
         gpu: options.preset === "tiny" ? false : "auto",
         chatTemplateFallback: source.catalogEntry?.chatTemplate,
       }),
-      log: (line) => say("gateway", line.replace(/^medgate: /u, "")),
+    (build) => resources.use(build),
+    processEnvironment(),
+    log,
+  );
+  resources.use(
+    await NameServing.start({
+      database,
+      models,
+      name: modelName,
+      given: { path: champion.ggufPath, registeredBy: "demo" },
+      ...chat,
+      log,
     }),
   );
   say("serve", `${server.url}/v1 answers with ${modelName} v${champion.version}`);

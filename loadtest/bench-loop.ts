@@ -9,6 +9,7 @@ import "disposablestack/auto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { chatEngineChoice } from "../cli/chatEngineChoice.ts";
 import { CLINICIAN_ADVICE, DemoClient, demoProbeSet, say, startDemoSystem } from "../cli/demoCommand.ts";
 import { ProgressLine } from "../cli/progress.ts";
 import { createApiKey } from "../db/apiKeys.ts";
@@ -82,6 +83,9 @@ const system = values.report
         host: "127.0.0.1",
         port: 0,
         preset: "demo",
+        // In-process, as the rounds before were measured; a llama-server build in the background would take cores
+        // from the rounds it times.
+        engine: chatEngineChoice({ engine: "node-llama-cpp" }, {}),
         threads,
       });
     })();

@@ -59,9 +59,15 @@ describe("medgate demo", () => {
       "--data-dir",
       dataDir,
       "--canary",
+      // The engine as `npm start` chooses it, llama-server where the tests' build made one; never a build here.
+      "--llama-server-build",
+      "off",
       "--exit",
     ]);
     expect(code, stderr).toBe(0);
+    expect(stderr).toMatch(
+      /^engine +chat on (llama-server \(binary .*; --engine auto\)|the in-process engine)/mu,
+    );
     for (const step of ["registry", "serve", "traffic", "feedback", "round", "gate", "canary"])
       expect(stderr).toMatch(new RegExp(`^${step} `, "mu"));
     expect(stderr).toContain("passed: v2 goes to a canary before it may replace v1");
