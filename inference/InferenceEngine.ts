@@ -27,7 +27,7 @@ import {
   scorePrompts,
   tokenizeForScoring,
 } from "./scoreContinuations.ts";
-import { type GpuChoice, sharedLlama } from "./sharedLlama.ts";
+import { allowThreads, type GpuChoice, sharedLlama } from "./sharedLlama.ts";
 import { completeText, type TextCompletionResult } from "./textCompletion.ts";
 import { defaultThreadCount } from "./threadDefaults.ts";
 
@@ -137,6 +137,7 @@ export class InferenceEngine {
           (options.cpuShare ?? 1),
       ),
     );
+    allowThreads(llama, threads);
     const parallel = options.parallel ?? 4;
     const model = await llama.loadModel({ modelPath: options.modelPath });
     try {
@@ -145,7 +146,8 @@ export class InferenceEngine {
       const context = await model.createContext({
         contextSize,
         sequences: parallel,
-        threads: { ideal: threads, min: threads },
+        // Up to `threads`, down to 1 while other contexts of this process decode too (see `sharedLlama`).
+        threads: { ideal: threads, min: 1 },
         // Generation and scoring may need large batches; never let one sequence's prompt be split needlessly.
         batchSize: Math.min(contextSize, 2048),
         ...(options.kvCache === "f32"
@@ -411,6 +413,11 @@ export class InferenceEngine {
     } finally {
       this.#pool.release(sequence);
     }
+  }
+
+  /** Threads of its context's latest batch: its thread count, or its share while other contexts decode too. */
+  get threadsInUse(): number {
+    return this.#context.currentThreads;
   }
 
   /** Raw text completion after prompt tokens (no chat template), on one of the engine's sequences. */

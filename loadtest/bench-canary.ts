@@ -12,6 +12,7 @@ import { EngineBackend } from "../gateway/models/ChatBackend.ts";
 import { ServedModels } from "../gateway/models/ServedModels.ts";
 import { databaseGatewayDeps } from "../gateway/openGateway.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
+import { sharedLlama } from "../inference/sharedLlama.ts";
 import { scratchDatabase } from "./bench-parts/scratchDatabase.ts";
 import { median, percentile } from "./benchParts.ts";
 import { runChatLoad } from "./chatLoad.ts";
@@ -62,6 +63,11 @@ const server = await GatewayServer.listen(
 );
 const canaryBackend = new EngineBackend(candidate);
 
+/** The 50% shadow canary with the thread splitter off: each engine runs all of its threads whatever the other does. */
+const uncapped = -1;
+const llama = await sharedLlama(false);
+const cap = llama.maxThreads;
+
 try {
   const questions = [
     "What are the early signs of sepsis?",
@@ -70,6 +76,9 @@ try {
     "What does a high HbA1c mean?",
   ];
   const run = async (share: number) => {
+    const split = share !== uncapped;
+    llama.maxThreads = split ? cap : 0;
+    if (!split) share = 0.5;
     models.setCanary(
       "bench",
       share === 0
@@ -104,7 +113,7 @@ try {
     return { ...result, shadows: shadows.run - before };
   };
   await run(0); // warm-up
-  const shares = [0, 0.1, 0.5];
+  const shares = [0, 0.1, 0.5, ...(Number(values.threads) > 1 ? [uncapped] : [])];
   const measured = new Map(shares.map((share) => [share, [] as Awaited<ReturnType<typeof run>>[]]));
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const share of round % 2 === 0 ? shares : [...shares].reverse())
@@ -126,10 +135,11 @@ try {
     const requests = results.reduce((sum, result) => sum + result.requests, 0);
     const failures = results.reduce((sum, result) => sum + result.failures, 0);
     console.log(
-      `| ${share === 0 ? "none" : `${share * 100}%`} | ${tokens.toFixed(1)} | ${(tokens / baseline).toFixed(3)}× | ${percentile(ttft, 0.5).toFixed(0)} | ${percentile(ttft, 0.9).toFixed(0)} | ${ran} / ${requests} | ${failures} |`,
+      `| ${share === 0 ? "none" : share === uncapped ? "50%, threads not split" : `${share * 100}%`} | ${tokens.toFixed(1)} | ${(tokens / baseline).toFixed(3)}× | ${percentile(ttft, 0.5).toFixed(0)} | ${percentile(ttft, 0.9).toFixed(0)} | ${ran} / ${requests} | ${failures} |`,
     );
   }
 } finally {
+  llama.maxThreads = cap;
   models.setCanary("bench", undefined);
   await server[Symbol.asyncDispose]().catch(() => {});
   await candidate[Symbol.asyncDispose]();
