@@ -72,17 +72,7 @@ export function startChatEngine(
   env: Readonly<Record<string, string | undefined>>,
   log: (message: string) => void,
 ): Pick<NameServingOptions, "load" | "upgrade"> {
-  const load = loaderFor(choice.engine);
-  if (choice.fallBack) {
-    const inProcess = loaderFor({ kind: "node-llama-cpp" });
-    return {
-      load: (modelPath) =>
-        load(modelPath).catch((error: Error) => {
-          log(`llama-server cannot serve ${modelPath} (${error.message}); chat on the in-process engine.`);
-          return inProcess(modelPath);
-        }),
-    };
-  }
+  const load = chosenLoader(choice, loaderFor, log);
   if (!choice.build) return { load };
   const build = LlamaServerBuild.start(choice.build.command, choice.build.logPath, env);
   own(build);
@@ -100,4 +90,23 @@ export function startChatEngine(
     };
   });
   return { load, upgrade };
+}
+
+/**
+ * The loader of the engine chosen, without starting anything: with auto and a binary found, a GGUF that llama-server
+ * cannot serve (no chat template it has) loads in-process, saying so.
+ */
+export function chosenLoader(
+  choice: ChatEngineChoice,
+  loaderFor: (engine: ChatEngine) => LoadModel,
+  log: (message: string) => void,
+): LoadModel {
+  const load = loaderFor(choice.engine);
+  if (!choice.fallBack) return load;
+  const inProcess = loaderFor({ kind: "node-llama-cpp" });
+  return (modelPath) =>
+    load(modelPath).catch((error: Error) => {
+      log(`llama-server cannot serve ${modelPath} (${error.message}); chat on the in-process engine.`);
+      return inProcess(modelPath);
+    });
 }

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import type { ModelVersionRow } from "../db/schema.ts";
-import type { ChatMessage } from "../inference/chatTypes.ts";
+import type { ChatMessage, ChatRequest, ChatResult } from "../inference/chatTypes.ts";
 import { verifyModelFile } from "../inference/fileDigest.ts";
 import { InferenceEngine } from "../inference/InferenceEngine.ts";
 import type { GpuChoice } from "../inference/sharedLlama.ts";
@@ -31,7 +31,20 @@ export async function readProbeSet(path: string): Promise<Probe[]> {
   });
 }
 
+/** What answers the probes: an in-process engine, or a chat backend such as a managed llama-server. */
+export type ProbeEngine = AsyncDisposable & {
+  startChat(
+    request: ChatRequest,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<unknown> & { readonly result: Promise<ChatResult> }>;
+};
+
 export type AnswerProbesOptions = {
+  /**
+   * Loads the version's GGUF on the engine that answers, given the settings below. Default: an in-process engine
+   * with `threads`, `parallel` sequences of 1024 tokens and `gpu`
+   */
+  load?: (modelPath: string) => Promise<ProbeEngine>;
   /** Most tokens per answer. Default: 160 */
   maxTokens?: number;
   /** llama.cpp threads; set it on a shared CPU. Default: the engine's default */
@@ -53,14 +66,19 @@ export async function answerProbes(
 ): Promise<ProbeAnswer[]> {
   await verifyModelFile(version.ggufPath, version.ggufSha256);
   const parallel = options.parallel ?? 4;
-  await using engine = await InferenceEngine.load({
-    modelPath: version.ggufPath,
-    modelName: `${version.name}@v${version.version}`,
-    parallel,
-    threads: options.threads,
-    contextSize: 1024,
-    gpu: options.gpu ?? "auto",
-  });
+  const load =
+    options.load ??
+    ((modelPath: string) =>
+      InferenceEngine.load({
+        modelPath,
+        modelName: `${version.name}@v${version.version}`,
+        parallel,
+        threads: options.threads,
+        contextSize: 1024,
+        gpu: options.gpu ?? "auto",
+      }));
+  await using engine = await load(version.ggufPath);
+  const signal = options.signal ?? new AbortController().signal;
   return await mapConcurrent(
     probes,
     parallel,
@@ -72,7 +90,7 @@ export async function answerProbes(
           sampling: { temperature: 0 },
           seed: 0,
         },
-        options.signal,
+        signal,
       );
       for await (const _ of stream) {
         // The whole text is read from the result.
